@@ -1,0 +1,75 @@
+"""The ``riskmodel`` command: one small function per verb, no logic.
+
+Each verb parses its options, calls one function of the stage that owns the work, and prints a short
+summary. Errors riskmodel raises on purpose (:mod:`riskmodel.errors`) become one clear line on
+standard error and the exit status the README documents; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from riskmodel.errors import RiskmodelError
+
+app = typer.Typer(
+    name="riskmodel",
+    help="Student mental-health crisis early warning: validate data, score screenings, train, "
+    "make the monthly warning list and cohort reports. Decision support, not diagnosis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
+]
+
+
+def verb(func):
+    """Register ``func`` as a verb; turn riskmodel's own errors into a message and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RiskmodelError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return app.command()(wrapper)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to standard error.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings(config: Path | None):
+    from riskmodel.config import load_settings
+
+    return load_settings(config)
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
+
+
+def main() -> None:  # pragma: no cover - console-script entry point
+    app()

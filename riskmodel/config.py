@@ -1,0 +1,157 @@
+"""Settings: read from YAML once, validated, passed down explicitly.
+
+Every stage receives the part of :class:`Settings` it needs as an argument; no module reads the
+environment or a global config deep inside a function. Unknown keys are an error, so a typo in a
+centre's configuration file fails at start-up with the key's name instead of being ignored.
+
+Each stage owns one section below. The defaults are the documented defaults of the issue that
+introduced them; a centre overrides any of them in its own YAML file (see docs/configuration.md)::
+
+    warning:
+      capacity: {I: 20, II: 60, III: 150}
+
+Example
+-------
+>>> settings = load_settings(None)
+>>> settings.labels.horizon_days
+90
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from riskmodel.errors import ConfigError
+
+__all__ = ["Settings", "load_settings", "ConfigError"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Section):
+    """How a data directory is read (riskmodel.data)."""
+
+    mapping: Path | None = None  # column-mapping YAML; None: the shipped Chinese-header example is tried
+    encoding: str | None = None  # CSV encoding; None: detected (UTF-8, UTF-8 with BOM, GB18030)
+    excel_sheet: str | int = 0  # first sheet unless configured
+    gpa_scale: Literal[4, 5] = 4
+    enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
+
+
+class InstrumentSettings(_Section):
+    """Documented choices where sources differ (riskmodel.instruments, INSTRUMENTS.md)."""
+
+    phq9_positive_cutoff: dict[str, int] = Field(
+        default_factory=lambda: {
+            "primary": 11, "junior": 11, "senior": 11, "vocational": 11,  # Richardson 2010, 13-17 y
+            "university": 10, "graduate": 10,  # Kroenke 2001
+        }
+    )
+    scl90_total_rule: Literal[">", ">="] = ">"  # total > 160 (Chinese norm); some centres use >=
+    scl90_item15_critical: int = 2  # item 15 >= 2 is a critical answer
+    sds_convention: Literal["chinese_53", "zung_50"] = "chinese_53"
+    upi_class2_connective: Literal["or", "and"] = "or"
+    prorate_max_missing: dict[str, int] = Field(default_factory=dict)  # e.g. {SCL90: 9}; PHQ9/GAD7 none
+    seconds_per_item_floor: float = 2.0  # faster than this per item: careless answering
+    identical_run_length: int = 15  # this many identical answers in a row: careless answering
+
+
+class FeatureSettings(_Section):
+    """Point-in-time feature engineering (riskmodel.features)."""
+
+    windows_days: tuple[int, ...] = (30, 90, 365)
+    trend_window_days: int = 90
+    missed_screening_days: int = 400  # no screening for this long counts as a missed yearly wave
+
+
+class LabelSettings(_Section):
+    """Outcome labels (riskmodel.labels)."""
+
+    horizon_days: int = 90
+    outcome_events: tuple[str, ...] = (
+        "suicide_attempt", "self_harm", "suicidal_ideation_confirmed", "crisis_intervention",
+        "psychiatric_admission", "psychiatric_diagnosis", "medical_leave",
+    )
+
+
+class ModelSettings(_Section):
+    """Model training (riskmodel.models)."""
+
+    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"
+    seed: int = 20260301
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of the defaults
+
+
+class WarningSettings(_Section):
+    """Warning levels and the list (riskmodel.warning)."""
+
+    capacity: dict[str, int] | None = None  # students a centre can see per level per month, e.g. {I: 20, II: 60, III: 150}
+    capacity_per_1000: dict[str, float] = Field(default_factory=lambda: {"I": 5.0, "II": 15.0, "III": 30.0})
+    thresholds: dict[str, float] | None = None  # probability thresholds instead of capacity
+    hard_rules: Path | None = None  # YAML of hard rules; None: the shipped defaults
+    top_factors: int = 3
+
+
+class ReportSettings(_Section):
+    """Reports and the scheduled run (riskmodel.reports)."""
+
+    lang: Literal["zh", "en"] = "zh"
+    jobs: int = 2
+    small_cell: int = 5  # aggregate counts below this are suppressed in cohort tables
+    min_free_disk_mb: int = 500
+
+
+class Settings(_Section):
+    """All settings; each stage reads its own section."""
+
+    data: DataSettings = DataSettings()
+    instruments: InstrumentSettings = InstrumentSettings()
+    features: FeatureSettings = FeatureSettings()
+    labels: LabelSettings = LabelSettings()
+    model: ModelSettings = ModelSettings()
+    warning: WarningSettings = WarningSettings()
+    reports: ReportSettings = ReportSettings()
+
+    def as_dict(self) -> dict:
+        """Plain, JSON-ready form for run manifests and model metadata."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read settings from a YAML file; ``None`` gives the defaults.
+
+    Parameters
+    ----------
+    path
+        A YAML file whose top-level keys are sections of :class:`Settings`.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or has an unknown key or a wrong value.
+    """
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found; pass an existing YAML file to --config.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected sections such as 'warning:' at the top level.")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}. See docs/configuration.md for every key.") from None

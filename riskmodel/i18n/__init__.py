@@ -1,0 +1,57 @@
+"""The translation catalogue: every user-visible string, in Chinese and English.
+
+Strings live in the YAML files of this folder, one file per stage that owns them
+(``common.yaml``, ``data.yaml``, ``warning.yaml``, ``reports.yaml``, ``audit.yaml``), each entry
+``key: {zh: ..., en: ...}``. Together they are one catalogue: a key may appear in one file only,
+and every key must carry both languages (tests/test_i18n.py checks both).
+
+Example
+-------
+>>> text("level.I", "en")
+'Level I'
+>>> text("level.I", "zh")
+'一级'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+
+__all__ = ["LANGUAGES", "Lang", "catalogue", "text"]
+
+Lang = Literal["zh", "en"]
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, dict[str, str]]:
+    """All entries of every catalogue file, checked for duplicates and missing languages."""
+    merged: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
+    for entry in sorted(resources.files(__package__).iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        for key, value in (yaml.safe_load(entry.read_text(encoding="utf-8")) or {}).items():
+            if key in merged:
+                raise ValueError(f"i18n key {key!r} is in both {origin[key]} and {entry.name}")
+            missing = [lang for lang in LANGUAGES if not isinstance(value, dict) or lang not in value]
+            if missing:
+                raise ValueError(f"i18n key {key!r} in {entry.name} lacks {missing}")
+            merged[key] = {lang: str(value[lang]) for lang in LANGUAGES}
+            origin[key] = entry.name
+    return merged
+
+
+def text(key: str, lang: str = "zh", /, **values: object) -> str:
+    """The string for ``key`` in ``lang``, with ``{placeholders}`` filled from ``values``.
+
+    Raises ``KeyError`` for an unknown key: a missing translation is a bug, never a silent fallback.
+    """
+    if lang not in LANGUAGES:
+        raise ValueError(f"language {lang!r} is not one of {LANGUAGES}")
+    template = catalogue()[key][lang]
+    return template.format(**values) if values else template

@@ -1,0 +1,1 @@
+"""riskmodel.reports."""
