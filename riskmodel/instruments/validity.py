@@ -1,0 +1,100 @@
+"""Careless-answering flags of an administration: too fast, identical answers.
+
+These flags mark an administration; they never remove it or lower its scores (INSTRUMENTS.md,
+"Validity of an administration"). Both are vectorised over rows; the only Python loop is over the
+items of one instrument (at most 100), never over students.
+
+Rules (documented in docs/instruments.md):
+
+* ``too_fast``: ``duration_seconds < settings.seconds_per_item_floor * N``; a missing duration is
+  not too fast.
+* ``identical_run`` depends on the instrument's ``identical_run`` rule in specs.yaml:
+  ``run``: the longest run of one identical raw answer over consecutive items reaches
+  ``min(settings.identical_run_length, N)``; ``all_identical``: every answered item has the same
+  answer (yes/no instruments, where long runs of "no" are the normal answer of a well student);
+  ``none``: never (PHQ-9, GAD-7: short, no reverse-keyed item, so identical answers are plausible).
+
+Example
+-------
+>>> import numpy as np
+>>> longest_identical_run(np.array([[1, 1, 1, 2], [3, 4, 3, 4]], dtype=np.float32)).tolist()
+[3, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.instruments.specs import InstrumentSpec
+
+__all__ = ["longest_identical_run", "identical_run_flags", "too_fast_flags"]
+
+
+def longest_identical_run(answers: np.ndarray) -> np.ndarray:
+    """Length of the longest run of one identical answer in each row (NaN breaks a run).
+
+    Parameters
+    ----------
+    answers
+        2-D array, rows are administrations, columns consecutive items.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 per row; 0 for a row with no answered item.
+
+    Example
+    -------
+    >>> longest_identical_run(np.array([[np.nan, 2, 2]])).tolist()
+    [2]
+    """
+    n_rows, n_cols = answers.shape
+    answered = ~np.isnan(answers)
+    best = answered[:, 0].astype(np.int32) if n_cols else np.zeros(n_rows, np.int32)
+    current = best.copy()
+    for j in range(1, n_cols):  # loop over items, vectorised over rows
+        same = answers[:, j] == answers[:, j - 1]  # NaN == NaN is False: a gap breaks the run
+        current = np.where(same, current + 1, answered[:, j].astype(np.int32))
+        np.maximum(best, current, out=best)
+    return best
+
+
+def identical_run_flags(spec: InstrumentSpec, answers: np.ndarray, *, run_length: int) -> np.ndarray:
+    """``identical_run`` flag per row under the instrument's rule (see the module docstring).
+
+    Parameters
+    ----------
+    spec
+        The instrument.
+    answers
+        Raw answers, shape (rows, N).
+    run_length
+        ``settings.identical_run_length``.
+    """
+    n_rows = answers.shape[0]
+    if spec.identical_run == "none" or n_rows == 0:
+        return np.zeros(n_rows, dtype=bool)
+    if spec.identical_run == "all_identical":
+        with np.errstate(all="ignore"):
+            answered = (~np.isnan(answers)).sum(axis=1)
+            lo = np.nanmin(np.where(np.isnan(answers), np.inf, answers), axis=1)
+            hi = np.nanmax(np.where(np.isnan(answers), -np.inf, answers), axis=1)
+        return (answered >= 2) & (lo == hi)
+    return longest_identical_run(answers) >= min(int(run_length), spec.n_items)
+
+
+def too_fast_flags(spec: InstrumentSpec, duration_seconds: pd.Series | None, *, floor_per_item: float) -> np.ndarray:
+    """``too_fast`` per row: duration below ``floor_per_item * N`` seconds; unknown duration is False.
+
+    Example
+    -------
+    >>> from riskmodel.instruments.specs import get
+    >>> too_fast_flags(get("PHQ9"), pd.Series([17.9, 18.0, None]), floor_per_item=2.0).tolist()
+    [True, False, False]
+    """
+    if duration_seconds is None:
+        return np.zeros(0, dtype=bool)
+    seconds = pd.to_numeric(duration_seconds, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return seconds < float(floor_per_item) * spec.n_items
