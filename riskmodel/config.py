@@ -63,21 +63,33 @@ class InstrumentSettings(_Section):
 
 
 class FeatureSettings(_Section):
-    """Point-in-time feature engineering (riskmodel.features)."""
+    """Point-in-time feature engineering (riskmodel.features; docs/features.md)."""
 
-    windows_days: tuple[int, ...] = (30, 90, 365)
-    trend_window_days: int = 90
+    windows_days: tuple[int, ...] = (30, 90, 365)  # count windows; they appear in names (obs_mood_30d)
+    trend_window_days: int = 90  # trend = count in the last N days minus the N days before
     missed_screening_days: int = 400  # no screening for this long counts as a missed yearly wave
+    screening_grace_days: int = 60  # a newly enrolled student never screened is "missed" only after this
+    min_class_size: int = 5  # cohort-relative features need this many classmates with a value, else NaN
+    after_holiday_days: int = 14  # "shortly after a holiday" = within this many days of its end
+    major_event_lead_days: int = 14  # a major event counts from this many days before it starts
+    sudden_absence_min: int = 3  # unexcused absences in 30 days before a rise can be "sudden"
+    programme_years: dict[str, int] = Field(
+        default_factory=lambda: {"primary": 6, "junior": 3, "senior": 3, "vocational": 3,
+                                 "university": 4, "graduate": 3}
+    )  # expected length per stage, for the graduating-term flag (the exit date is never read: future)
 
 
 class LabelSettings(_Section):
-    """Outcome labels (riskmodel.labels)."""
+    """Outcome labels (riskmodel.labels; docs/features.md)."""
 
-    horizon_days: int = 90
+    horizon_days: int = 90  # label = an outcome in (as_of, as_of + horizon_days]
     outcome_events: tuple[str, ...] = (
         "suicide_attempt", "self_harm", "suicidal_ideation_confirmed", "crisis_intervention",
         "psychiatric_admission", "psychiatric_diagnosis", "medical_leave",
     )
+    # a student who leaves before the window closes with no outcome seen: keep as negative (False)
+    # or leave out of training (True, default); the positive side is always kept
+    exclude_censored_negatives: bool = True
 
 
 class ModelSettings(_Section):
@@ -108,6 +120,29 @@ class ReportSettings(_Section):
     min_free_disk_mb: int = 500
 
 
+class AuditSettings(_Section):
+    """The model audit (riskmodel.audit, docs/audit.md)."""
+
+    bootstrap: int = 500  # bootstrap replicates for every confidence interval (cluster-by-student)
+    seed: int = 20260301  # seed of the bootstrap; same seed, same intervals
+    confidence: float = 0.95  # two-sided level of the percentile intervals
+    calibration_bins: int = 10  # equal-count (quantile) bins of the reliability curve and ECE
+    psi_bins: int = 10  # quantile bins of the training distribution for the population stability index
+    min_group_size: int = 50  # a group smaller than this is reported as insufficient, not as a number
+    min_group_positives: int = 5  # nor one with fewer recorded outcomes than this
+    gap_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {
+            "auc": 0.05,  # group AUC this far from the rest of the population
+            "average_precision": 0.05,
+            "recall": 0.10,  # recall at capacity: share of the group's recorded outcomes the list reached
+            "precision": 0.05,
+            "brier": 0.02,
+            "observed_expected": 0.25,  # observed / expected outcomes (1 = calibrated in the large)
+        }
+    )  # a gap is flagged when it passes its threshold AND its interval excludes zero
+    psi_flag: float = 0.25  # PSI above this: the population has shifted (0.1-0.25 moderate)
+
+
 class Settings(_Section):
     """All settings; each stage reads its own section."""
 
@@ -118,6 +153,7 @@ class Settings(_Section):
     model: ModelSettings = ModelSettings()
     warning: WarningSettings = WarningSettings()
     reports: ReportSettings = ReportSettings()
+    audit: AuditSettings = AuditSettings()
 
     def as_dict(self) -> dict:
         """Plain, JSON-ready form for run manifests and model metadata."""

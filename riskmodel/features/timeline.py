@@ -1,0 +1,200 @@
+"""Per-student event timelines and their point-in-time cut: the one place that hides the future.
+
+A :class:`Timeline` holds one dated table sorted once by (student, date). It knows nothing of an
+as-of date. :meth:`Timeline.at` returns a :class:`Cut`: the same rows seen from an as-of date, where
+every question (how many in the last 30 days, the latest value, the one before it, days since the
+last) is answered from rows dated on or before that date only. ``riskmodel.features.build`` is the
+only caller of :meth:`Timeline.at`; feature families receive cuts and never see a row after as-of.
+
+Everything is vectorised over students: a cut answers for every student at once with
+``np.searchsorted`` on a (student, day) key, so a question costs O(students x log rows).
+
+Example
+-------
+>>> import pandas as pd
+>>> rows = pd.DataFrame({"date": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-09-01"]),
+...                      "severity": [1, 3, 2]})
+>>> tl = Timeline(rows, codes=np.array([0, 0, 1]), n_students=2)
+>>> cut = tl.at(np.datetime64("2025-06-01"))
+>>> cut.count().tolist(), cut.count(100).tolist(), cut.last("severity").tolist()
+([2.0, 0.0], [1.0, 0.0], [3.0, nan])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Timeline", "Cut", "day_number"]
+
+_DAY_SPAN = np.int64(1 << 22)  # > every day number we use (days since 1970 up to year ~13000)
+_DAY_OFFSET = np.int64(1 << 21)  # keeps dates before 1970 positive inside the key
+
+
+def day_number(values) -> np.ndarray:
+    """Dates (datetime64 or anything ``pd.to_datetime`` takes) as int64 days since 1970-01-01."""
+    arr = np.asarray(pd.to_datetime(values), dtype="datetime64[D]")
+    return arr.astype(np.int64)
+
+
+class Timeline:
+    """One dated table sorted by (student, date), with no notion of an as-of date.
+
+    Parameters
+    ----------
+    frame
+        The table; ``date_column`` holds each row's date (``NaT`` rows are dropped).
+    codes
+        Each row's student position (0 .. n_students-1) in the register; rows with -1 (a student
+        not in the register) are dropped.
+    n_students
+        Number of students in the register.
+    date_column
+        Column that dates each row (``date``; ``term_end`` for academics).
+    """
+
+    def __init__(self, frame: pd.DataFrame, *, codes: np.ndarray, n_students: int, date_column: str = "date"):
+        days = day_number(frame[date_column]) if len(frame) else np.zeros(0, np.int64)
+        codes = np.asarray(codes, dtype=np.int64)
+        valid = (codes >= 0) & ~pd.isna(frame[date_column]).to_numpy() if len(frame) else np.zeros(0, bool)
+        order = np.flatnonzero(valid)
+        # lexsort is stable: rows on the same day keep their input order (the later row is "latest")
+        order = order[np.lexsort((days[order], codes[order]))]
+        self.n_students = int(n_students)
+        self._frame = frame.iloc[order].reset_index(drop=True)
+        self._codes = codes[order]
+        self._days = days[order]
+        self._key = self._codes * _DAY_SPAN + (self._days + _DAY_OFFSET)
+        self._start = np.searchsorted(self._codes, np.arange(self.n_students), side="left")
+        self._subsets: dict[tuple, Timeline] = {}
+        self._columns: dict[str, np.ndarray] = {}
+        self._cumsums: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def where(self, column: str, values=None, *, min_value=None) -> Timeline:
+        """The rows whose ``column`` is one of ``values`` (or >= ``min_value``); cached.
+
+        Selecting by value does not depend on any date, so the subset is built once and reused by
+        every as-of date.
+        """
+        key = (column, tuple(values) if values is not None else None, min_value)
+        if key not in self._subsets:
+            col = self._frame[column]
+            mask = np.ones(len(col), dtype=bool)
+            if values is not None:
+                mask &= col.isin(list(values)).to_numpy()
+            if min_value is not None:
+                mask &= (pd.to_numeric(col, errors="coerce") >= min_value).fillna(False).to_numpy(dtype=bool)
+            sub = Timeline.__new__(Timeline)
+            sub.n_students = self.n_students
+            sub._frame = self._frame.loc[mask].reset_index(drop=True)
+            sub._codes, sub._days, sub._key = self._codes[mask], self._days[mask], self._key[mask]
+            sub._start = np.searchsorted(sub._codes, np.arange(self.n_students), side="left")
+            sub._subsets, sub._columns, sub._cumsums = {}, {}, {}
+            self._subsets[key] = sub
+        return self._subsets[key]
+
+    def column(self, name: str) -> np.ndarray:
+        """Column ``name`` as a numpy array in timeline order (float64 when numeric); cached."""
+        if name not in self._columns:
+            col = self._frame[name]
+            if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+                arr = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+            else:
+                arr = col.to_numpy(dtype=object)
+            self._columns[name] = arr
+        return self._columns[name]
+
+    def cumsum(self, name: str) -> np.ndarray:
+        """Prefix sums of a numeric column (NaN counts as 0), with a leading 0; cached."""
+        if name not in self._cumsums:
+            values = np.nan_to_num(self.column(name).astype(np.float64), nan=0.0)
+            self._cumsums[name] = np.concatenate([[0.0], np.cumsum(values)])
+        return self._cumsums[name]
+
+    def at(self, as_of: np.datetime64) -> Cut:
+        """This timeline seen from ``as_of``: only rows dated on or before it are reachable.
+
+        Called by ``riskmodel.features.build`` only.
+        """
+        return Cut(self, int(np.datetime64(as_of, "D").astype(np.int64)))
+
+
+class Cut:
+    """A timeline seen from one as-of day; every answer is an array over all students.
+
+    Rows dated after the as-of day cannot be reached through any method. Windows are closed at
+    the as-of day and open at the far end: ``count(30)`` counts rows with
+    ``as_of - 30 < date <= as_of``.
+    """
+
+    def __init__(self, timeline: Timeline, as_of_day: int):
+        self._tl = timeline
+        self.as_of_day = as_of_day
+        self._end = self._bound(0)
+        self._bounds: dict[int, np.ndarray] = {0: self._end}
+
+    def _bound(self, days_back: int) -> np.ndarray:
+        """Per student: index one past the last row dated <= as_of - days_back."""
+        tl = self._tl
+        query = np.arange(tl.n_students, dtype=np.int64) * _DAY_SPAN + (self.as_of_day - days_back + _DAY_OFFSET)
+        return np.searchsorted(tl._key, query, side="right")
+
+    def _lo(self, days: int | None) -> np.ndarray:
+        if days is None:
+            return self._tl._start
+        if days not in self._bounds:
+            self._bounds[days] = np.maximum(self._bound(days), self._tl._start)
+        return self._bounds[days]
+
+    def where(self, column: str, values=None, *, min_value=None) -> Cut:
+        """The same as-of day on the rows whose ``column`` is in ``values`` (or >= ``min_value``)."""
+        return Cut(self._tl.where(column, values, min_value=min_value), self.as_of_day)
+
+    def count(self, days: int | None = None) -> np.ndarray:
+        """Rows in the last ``days`` days up to as-of (all rows up to as-of when ``None``)."""
+        return (self._end - self._lo(days)).astype(np.float64)
+
+    def count_between(self, newer_days: int, older_days: int) -> np.ndarray:
+        """Rows with ``as_of - older_days < date <= as_of - newer_days`` (an earlier window)."""
+        return (self._lo(newer_days) - self._lo(older_days)).clip(min=0).astype(np.float64)
+
+    def sum(self, column: str, days: int | None = None) -> np.ndarray:
+        """Sum of a numeric column over the last ``days`` days (NaN counts as 0)."""
+        cs = self._tl.cumsum(column)
+        return cs[self._end] - cs[self._lo(days)]
+
+    def has(self, nth: int = 0) -> np.ndarray:
+        """Whether each student has at least ``nth + 1`` rows up to as-of."""
+        return (self._end - self._tl._start) > nth
+
+    def _pick(self, nth: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self._end - 1 - nth
+        ok = idx >= self._tl._start
+        return np.where(ok, idx, 0), ok
+
+    def last(self, column: str, nth: int = 0) -> np.ndarray:
+        """Value of ``column`` in each student's latest row up to as-of (``nth=1``: the one before).
+
+        Numeric columns give float64 with NaN where the student has no such row; text columns give
+        an object array with ``None``.
+        """
+        values = self._tl.column(column)
+        idx, ok = self._pick(nth)
+        if len(values) == 0:
+            return np.full(self._tl.n_students, np.nan if values.dtype != object else None, dtype=values.dtype)
+        out = values[idx]
+        if out.dtype == object:
+            out = out.copy()
+            out[~ok] = None
+            return out
+        return np.where(ok, out, np.nan)
+
+    def days_since_last(self, nth: int = 0) -> np.ndarray:
+        """Days from each student's latest row (``nth``: counting back) to as-of; NaN if none."""
+        idx, ok = self._pick(nth)
+        if len(self._tl._days) == 0:
+            return np.full(self._tl.n_students, np.nan)
+        return np.where(ok, self.as_of_day - self._tl._days[idx], np.nan).astype(np.float64)
