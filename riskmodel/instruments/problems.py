@@ -86,7 +86,7 @@ def _instrument_lines(spec: InstrumentSpec, rows: pd.DataFrame, settings: Instru
                          text("instruments.problem.not_number", lang), **fields)
     with np.errstate(invalid="ignore"):
         outside = (values < lo) | (values > hi)
-        fractional = ~outside & (values != np.floor(values))
+        fractional = ~outside & ~np.isnan(values) & (values != np.floor(values))
     lines += _cell_lines(index, *np.nonzero(outside), columns, rows[columns],
                          text("instruments.problem.out_of_range", lang), **fields)
     lines += _cell_lines(index, *np.nonzero(fractional), columns, rows[columns],
