@@ -42,6 +42,7 @@ class DataSettings(_Section):
     excel_sheet: str | int = 0  # first sheet unless configured
     gpa_scale: Literal[4, 5] = 4
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
+    pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
 
 
 class InstrumentSettings(_Section):
@@ -98,7 +99,18 @@ class ModelSettings(_Section):
     kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"
     seed: int = 20260301
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
-    lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of the defaults
+    isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below
+    lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
+    n_estimators: int = 600  # most LightGBM rounds; early stopping on the later fold usually stops sooner
+    early_stopping_rounds: int = 50
+    num_threads: int = 2  # fixed, for determinism
+    logistic_c: float = 0.1  # inverse L2 strength of the logistic model
+    rules: Path | None = None  # baseline rules YAML; None: riskmodel/models/rules_baseline.yaml
+    history_months: int = 36  # monthly as-of dates used for training, ending at the last whose label window closes by --until
+    as_of_day: int = 1  # day of the month of the monthly as-of dates
+    calibration_months: int = 6  # the later fold: early stopping and calibration
+    holdout_months: int = 6  # the latest fold: held-out evaluation recorded in model.json
+    refit: bool = True  # after evaluating, refit one fold later (fit up to the holdout, calibrate on it) for use
 
 
 class WarningSettings(_Section):

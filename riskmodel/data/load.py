@@ -1,0 +1,466 @@
+"""Reading a data directory into a validated :class:`~riskmodel.data.Dataset`.
+
+One code path for one file (:func:`read_table`) and for a whole directory (:func:`load_dataset`):
+
+1. read the file as it is (riskmodel.data.read: format, encoding, where each row is);
+2. map the centre's headers to the contract's names (riskmodel.data.mapping); a required column
+   missing is fatal;
+3. parse each column to its canonical type (riskmodel.data.parse); a cell that is no valid value
+   rejects its row (``not_a_date``, ``not_a_bool``, ``not_allowed``, ``not_a_number``, ``not_whole``);
+4. validate with the pandera schema generated from contract.yaml (riskmodel.data.schema): required
+   values, ranges, date order; screening answers with ``riskmodel.instruments.item_problems``;
+5. (directory only) referential integrity against the accepted students and dates inside each
+   student's enrolment;
+6. unique keys among the rows that passed everything else: the first copy is kept, each later copy
+   is rejected naming the first's row.
+
+A row rejected for several reasons appears once per reason (one line per problem), so a centre can
+fix everything in one pass; a cell that fails parsing is not reported again as empty.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> from riskmodel.config import Settings
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "life_events.csv").write_text("学号,日期,事件\\n1,2024-03-01,breakup\\n2,2024-02-30,breakup\\n")
+>>> accepted, rejected = read_table(folder / "life_events.csv", "life_events", settings=Settings())
+>>> len(accepted), rejected[["row", "column"]].values.tolist()
+(1, [[3, 'date']])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.data import parse
+from riskmodel.data.dataset import Dataset, contract
+from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
+from riskmodel.data.read import RawFile, discover, read_raw
+from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, validate_frame
+from riskmodel.errors import ContractError
+from riskmodel.i18n import text
+
+__all__ = ["load_dataset", "read_table", "REJECTED_COLUMNS", "ITEM_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+REJECTED_COLUMNS = ["table", "row", "column", "value", "reason"]
+ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
+_MAPPING_HINT = "Map your header with a mapping file (see docs/data.md)."
+
+
+@dataclass
+class _Checked:
+    """One file after steps 1-4: every row parsed (index 0..n-1), with its problems so far."""
+
+    table: str
+    raw: RawFile
+    cells: pd.DataFrame  # the raw cells under contract names: the values shown in rejected rows
+    frame: pd.DataFrame  # canonical types, every row
+    problems: pd.DataFrame  # pos, column, code, params (+ reason, value when already formatted)
+    notes: list[str] = field(default_factory=list)
+
+
+def enum_values(name: str) -> list[str]:
+    """Allowed values of contract enum ``name``; instruments also include every specification's code."""
+    values = list(contract()["enums"][name])
+    if name == "instrument":
+        try:
+            from riskmodel.instruments.specs import all_specs
+        except ImportError:  # pragma: no cover - specifications ship with the package
+            return values
+        values += [code for code in all_specs() if code not in values]
+    return values
+
+
+def _problems(pos: np.ndarray, column: str, code: str, params: dict | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"pos": pos.astype("int64"), "column": column, "code": code,
+                         "params": [params or {}] * len(pos)})
+
+
+def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) -> tuple[pd.DataFrame, list[str]]:
+    """The raw cells under contract names; fatal on a missing required column or two headers for one."""
+    header_map = mapping.header_map(list(raw.frame.columns), table)
+    seen: dict[str, str] = {}
+    for header, target in header_map.items():
+        if target is None:
+            continue
+        if target in seen:
+            raise ContractError(
+                f"{raw.path.name}: columns '{seen[target]}' and '{header}' both map to '{target}'; keep one "
+                f"of them, or map one to another name in a mapping file (see docs/data.md)."
+            )
+        seen[target] = str(header)
+    spec = contract()["tables"][table]
+    found = sorted(str(h) for h in raw.frame.columns)
+    for column, col_spec in spec["columns"].items():
+        if col_spec.get("required") and column not in seen:
+            raise ContractError(f"{raw.path.name}: column '{column}' is missing; found {found}. {_MAPPING_HINT}")
+    if "items" in spec and not any(target.startswith("item_") for target in seen):
+        raise ContractError(
+            f"{raw.path.name}: no answer columns (item_1, item_2 ... or 题1, 第1题, Q1 ...) found; found {found}. "
+            f"{_MAPPING_HINT}"
+        )
+    notes = []
+    unknown = [str(h) for h, t in header_map.items() if t is None]
+    if unknown:
+        notes.append(text("data.skip.columns", lang, file=raw.path.name, columns=", ".join(unknown)))
+    if "name" in seen and table == "students":
+        notes.append(text("data.skip.name_dropped", lang, file=raw.path.name))
+    cells = raw.frame[[h for h, t in header_map.items() if t is not None]]
+    cells.columns = [header_map[h] for h in cells.columns]
+    return cells, notes
+
+
+def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Canonical columns (contract order, absent optional columns as typed empties) and parse problems."""
+    spec = contract()["tables"][table]
+    columns: dict[str, pd.Series] = {}
+    found: list[pd.DataFrame] = []
+    index = cells.index
+    for name, col in spec["columns"].items():
+        if name == "name" and table == "students":
+            continue  # read so it can be dropped: never kept, stored or reported
+        kind = col["type"]
+        if name not in cells:
+            empty = {"date": (pd.NaT, "datetime64[ns]"), "bool": (pd.NA, "boolean"), "int": (pd.NA, "Int64"),
+                     "number": (np.nan, "float64")}
+            value, dtype = empty.get(kind, (None, object))
+            columns[name] = pd.Series(value, index=index, dtype=dtype)
+            continue
+        raw = cells[name]
+        if kind == "date":
+            values, bad = parse.parse_date(raw)
+            code = "not_a_date"
+        elif kind == "bool":
+            values, bad = parse.parse_bool(raw, spellings=mapping.spellings(name, "bool"))
+            code = "not_a_bool"
+        elif kind == "enum":
+            extra = {**(parse.GENDER_SPELLINGS if col["enum"] == "gender" else {}),
+                     **mapping.spellings(name, col["enum"])}
+            values, bad = parse.parse_enum(raw, enum_values(col["enum"]), spellings=extra,
+                                           compact=col["enum"] == "instrument")
+            code = "not_allowed"
+            if bad.any():
+                found.append(_problems(np.flatnonzero(bad.to_numpy()), name, code,
+                                       {"allowed": ", ".join(enum_values(col["enum"]))}))
+            columns[name] = values
+            continue
+        elif kind in ("int", "number"):
+            values, bad = parse.parse_number(raw)
+            code = "not_a_number"
+            if kind == "int":
+                fractional = values.notna() & (values != np.floor(values))
+                if fractional.any():
+                    found.append(_problems(np.flatnonzero(fractional.to_numpy()), name, "not_whole"))
+                values = values.where(~fractional).round().astype("Int64")
+        else:
+            values, bad = parse.parse_string(raw)
+            code = ""
+        if bad.any():
+            found.append(_problems(np.flatnonzero(bad.to_numpy()), name, code))
+        columns[name] = values
+    if "items" in spec:
+        for item in ITEM_COLUMNS:
+            if item in cells:
+                # answers stay as read here; riskmodel.instruments reports what cannot be scored
+                columns[item] = pd.to_numeric(cells[item], errors="coerce").astype(ITEM_DTYPE)
+            else:
+                columns[item] = pd.Series(np.nan, index=index, dtype=ITEM_DTYPE)
+    frame = pd.DataFrame(columns, index=index)
+    problems = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return frame, problems
+
+
+def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Answers that cannot be scored (riskmodel.instruments), on rows whose instrument is known."""
+    from riskmodel.instruments import item_problems  # data reads the instruments' specifications
+
+    lang = settings.reports.lang
+    known = frame["instrument"].notna().to_numpy()
+    items = [c for c in ITEM_COLUMNS if c in cells]
+    # a cell that is not a number is NaN in the frame; those rows go over as read, so that the
+    # instrument's check names the value instead of calling it missing
+    as_read = cells[items].apply(parse.to_text) if items else cells[[]]
+    unreadable = (as_read.notna() & frame[items].isna()).any(axis=1).to_numpy() if items else np.zeros(len(frame), bool)
+    parts = []
+    clean = known & ~unreadable
+    if clean.any():
+        parts.append(item_problems(frame.loc[clean, ["instrument", *ITEM_COLUMNS]], settings=settings.instruments,
+                                   lang=lang))
+    dirty = known & unreadable
+    if dirty.any():
+        rows = pd.concat([frame.loc[dirty, ["instrument"]], as_read.loc[dirty]], axis=1)
+        parts.append(item_problems(rows, settings=settings.instruments, lang=lang))
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["index", "column", "value", "reason"])
+    return pd.DataFrame({"pos": found["index"].astype("int64").to_numpy(), "column": found["column"].to_numpy(),
+                         "code": "answers", "params": [{}] * len(found), "reason": found["reason"].to_numpy(),
+                         "value": found["value"].astype(str).to_numpy()})
+
+
+def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
+    lang = settings.reports.lang
+    raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet)
+    cells, notes = _map_headers(raw, table, mapping, lang)
+    if table == "students" and cells.empty:
+        raise ContractError(f"{path.name}: the students table has no rows; export it again with every student.")
+    frame, parse_problems = _parse(cells, table, mapping)
+    schema_problems = validate_frame(frame, table)
+    if len(parse_problems) and len(schema_problems):
+        # a cell that could not be parsed is empty now; do not report it a second time as empty
+        already = pd.MultiIndex.from_frame(parse_problems[["pos", "column"]])
+        schema_problems = schema_problems[~pd.MultiIndex.from_frame(schema_problems[["pos", "column"]]).isin(already)]
+    parts = [parse_problems, schema_problems]
+    if "items" in contract()["tables"][table]:
+        parts.append(_item_problems(frame, cells, settings))
+    problems = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
+        pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return _Checked(table, raw, cells, frame, problems, notes)
+
+
+@dataclass(frozen=True)
+class _Students:
+    """What other tables are checked against: accepted students and the rejected ones' rows."""
+
+    accepted: pd.DataFrame  # indexed by student_id: enrollment_date, exit_date, row
+    rejected_rows: pd.Series  # student_id -> the first row where it was rejected
+
+
+def _reference(checked: _Checked, students: pd.DataFrame, rejected_pos: pd.Index) -> _Students:
+    """Accepted students (enrolment, row) and, for each rejected student_id, its first rejected row."""
+    kept = checked.frame.index.difference(rejected_pos).to_numpy()
+    accepted = pd.DataFrame({
+        "enrollment_date": students["enrollment_date"].to_numpy(),
+        "exit_date": students["exit_date"].to_numpy(),
+        "row": checked.raw.rows[kept],
+    }, index=pd.Index(students["student_id"], name="student_id"))
+    pos = np.sort(rejected_pos.to_numpy())
+    ids = checked.frame["student_id"].to_numpy()[pos]
+    rejected_rows = pd.Series(checked.raw.rows[pos], index=ids).loc[lambda s: s.index.notna()]
+    rejected_rows = rejected_rows[~rejected_rows.index.duplicated(keep="first")]
+    return _Students(accepted, rejected_rows)
+
+
+def _cross_problems(checked: _Checked, students: _Students, settings: Settings) -> pd.DataFrame:
+    """Referential integrity and dates inside each student's enrolment (whole-directory checks)."""
+    spec = contract()["tables"][checked.table]
+    if spec.get("references_students") is False or checked.table == "students":
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    frame = checked.frame
+    ids = frame["student_id"]
+    known = ids.isin(students.accepted.index)
+    unknown = ids.notna() & ~known
+    was_rejected = unknown & ids.isin(students.rejected_rows.index)
+    parts = [_problems(np.flatnonzero((unknown & ~was_rejected).to_numpy()), "student_id", "unknown_student")]
+    rows = ids[was_rejected].map(students.rejected_rows)
+    parts.append(pd.DataFrame({"pos": np.flatnonzero(was_rejected.to_numpy()), "column": "student_id",
+                               "code": "rejected_student", "params": [{"row": int(r)} for r in rows]}))
+    dated_by = spec.get("dated_by")
+    if dated_by:
+        grace = pd.Timedelta(days=settings.data.enrolment_grace_days)
+        enrolled = students.accepted.reindex(ids.where(known))
+        start = enrolled["enrollment_date"].to_numpy()
+        end = enrolled["exit_date"].to_numpy()
+        dates = frame[dated_by].to_numpy()
+        with np.errstate(invalid="ignore"):
+            outside = known.to_numpy() & ~pd.isna(dates) & (
+                (dates < start - grace) | (~pd.isna(end) & (dates > end + grace))
+            )
+        positions = np.flatnonzero(outside)
+        open_end = text("data.open_end", settings.reports.lang)
+        params = [
+            {"column": dated_by, "start": str(pd.Timestamp(s).date()),
+             "end": open_end if pd.isna(e) else str(pd.Timestamp(e).date()), "row": int(r)}
+            for s, e, r in zip(start[positions], end[positions], enrolled["row"].to_numpy()[positions])
+        ]
+        parts.append(pd.DataFrame({"pos": positions, "column": dated_by, "code": "outside_enrolment",
+                                   "params": params}))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROBLEM_COLUMNS)
+
+
+def _cell_values(checked: _Checked, problems: pd.DataFrame) -> np.ndarray:
+    """The raw cell behind each problem (key columns joined with ', '), as text."""
+    values = np.full(len(problems), "", dtype=object)
+    given = problems["value"].to_numpy() if "value" in problems else np.full(len(problems), np.nan, dtype=object)
+    for column, where in problems.groupby("column", sort=False).indices.items():
+        names = [c for c in str(column).split(",") if c in checked.cells]
+        if not names or ("value" in problems and not pd.isna(given[where]).all()):
+            values[where] = [("" if pd.isna(v) else str(v)) for v in given[where]]
+            continue
+        pos = problems["pos"].to_numpy(dtype="int64")[where]
+        texts = [parse.to_text(checked.cells[name].iloc[pos]).fillna("").to_numpy() for name in names]
+        values[where] = [", ".join(parts) for parts in zip(*texts)] if len(names) > 1 else texts[0]
+    return values
+
+
+def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.Index]:
+    """Steps 6 and the end: duplicates among survivors, the accepted frame, rejected rows, summary."""
+    problems = pd.concat([p for p in (checked.problems, extra) if len(p)] or [checked.problems], ignore_index=True)
+    rejected_pos = pd.Index(problems["pos"].astype("int64").unique())
+    survivors = checked.frame.drop(index=rejected_pos)
+    dups = duplicates(survivors, checked.table)
+    rows = checked.raw.rows
+    if len(dups):
+        dups["params"] = [{**p, "first_row": int(rows[p["first_pos"]])} for p in dups["params"]]
+        problems = pd.concat([problems, dups], ignore_index=True)
+        rejected_pos = rejected_pos.append(pd.Index(dups["pos"].astype("int64")))
+    problems = problems.sort_values(["pos"], kind="stable").reset_index(drop=True)
+    reasons = problems["reason"].to_numpy(dtype=object) if "reason" in problems else np.full(len(problems), np.nan, object)
+    formatted = [
+        r if isinstance(r, str) else text(f"data.reason.{code}", lang, **params)
+        for r, code, params in zip(reasons, problems["code"], problems["params"])
+    ]
+    rejected = pd.DataFrame({
+        "table": checked.table,
+        "row": rows[problems["pos"].to_numpy(dtype="int64")].astype("int64"),
+        "column": problems["column"].astype(str).to_numpy(),
+        "value": _cell_values(checked, problems),
+        "reason": formatted,
+    }, columns=REJECTED_COLUMNS)
+    accepted = checked.frame.drop(index=rejected_pos).reset_index(drop=True)
+    by_reason = {text(f"data.code.{code}", lang): int(n) for code, n in problems["code"].value_counts().items()}
+    summary = {"table": checked.table, "file": checked.raw.path.name, "rows_read": len(checked.frame),
+               "accepted": len(accepted), "rejected": len(rejected_pos), "by_reason": by_reason}
+    log.info("%s: %d rows read, %d accepted, %d rejected", checked.table, len(checked.frame), len(accepted),
+             len(rejected_pos))
+    return accepted, rejected, summary, rejected_pos
+
+
+def _mapping(settings: Settings, mapping: str | Path | ColumnMapping | None) -> ColumnMapping:
+    if isinstance(mapping, ColumnMapping):
+        return mapping
+    return load_mapping(mapping if mapping is not None else settings.data.mapping)
+
+
+def read_table(
+    path: str | Path, table: str, *, settings: Settings, mapping: str | Path | ColumnMapping | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read and validate one file of ``table``: (accepted rows in canonical form, rejected rows).
+
+    Only the checks one file allows are made (steps 1-4 and 6 of the module docstring); referential
+    integrity and enrolment need the students table (:func:`load_dataset`). A ``students`` table read
+    here carries no ``pseudonym`` (that needs the key; :func:`load_dataset` adds it).
+
+    Parameters
+    ----------
+    path
+        A .csv, .xlsx or .parquet file.
+    table
+        The contract table it holds (``screenings``, ``students`` ...).
+    settings
+        All settings; ``settings.data`` (encoding, sheet, mapping) and ``settings.instruments``.
+    mapping
+        A mapping file (laid over the shipped Chinese headers), or a loaded :class:`ColumnMapping`;
+        ``None``: ``settings.data.mapping``.
+
+    Returns
+    -------
+    accepted, rejected
+        Canonical rows (index 0..n-1) and ``table, row, column, value, reason``.
+
+    Raises
+    ------
+    ContractError
+        When the file cannot be read or a required column is missing.
+    """
+    if table not in contract()["tables"]:
+        raise ContractError(f"{table!r} is not a table of the data contract; use one of {sorted(contract()['tables'])}.")
+    checked = _check_file(Path(path), table, settings, _mapping(settings, mapping))
+    accepted, rejected, _, _ = _finish(checked, pd.DataFrame(columns=PROBLEM_COLUMNS), settings.reports.lang)
+    return accepted, rejected
+
+
+def _checksum(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths, key=lambda p: p.name):
+        digest.update(path.name.encode("utf-8") + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def load_dataset(
+    data_dir: str | Path, *, settings: Settings, mapping: str | Path | ColumnMapping | None = None,
+) -> Dataset:
+    """Read, map and validate every table of ``data_dir`` (the whole module docstring).
+
+    Parameters
+    ----------
+    data_dir
+        A folder with one file per table (``students.csv``, ``screenings.xlsx`` ...).
+    settings
+        All settings (``settings.data``, ``settings.instruments``, ``settings.reports.lang`` for
+        the language of reasons and notes).
+    mapping
+        Column-mapping file laid over the shipped one; ``None``: ``settings.data.mapping``.
+
+    Returns
+    -------
+    Dataset
+        Accepted rows of every table handed in; ``rejected`` holds every rejected row.
+
+    Raises
+    ------
+    ContractError
+        A required table or column is missing, a file cannot be read, the students table is empty.
+
+    Example
+    -------
+    >>> dataset = load_dataset("data/demo", settings=Settings())  # doctest: +SKIP
+    >>> dataset.summary[["table", "rows_read", "accepted", "rejected"]]  # doctest: +SKIP
+    """
+    from riskmodel.data.pseudonym import load_key, pseudonymise
+
+    data_dir = Path(data_dir)
+    lang = settings.reports.lang
+    mapping = _mapping(settings, mapping)
+    files, skipped = discover(data_dir, mapping, lang)
+    for name, spec in contract()["tables"].items():
+        if name not in files:
+            if spec.get("required"):
+                raise ContractError(
+                    f"{data_dir.name}/: the required table '{name}' is missing; add {name}.csv (or .xlsx, "
+                    f".parquet) to the folder, or name your file in a mapping file's files: (see docs/data.md)."
+                )
+            skipped.append(text("data.skip.missing_table", lang, table=name))
+    students_checked = _check_file(files["students"], "students", settings, mapping)
+    students, students_rejected, students_summary, rejected_pos = _finish(
+        students_checked, pd.DataFrame(columns=PROBLEM_COLUMNS), lang
+    )
+    students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file))
+    reference = _reference(students_checked, students, rejected_pos)
+    checked_all, tables, rejected, summaries = [students_checked], {"students": students}, [students_rejected], \
+        [students_summary]
+    for name in [t for t in contract()["tables"] if t in files and t != "students"]:
+        checked = _check_file(files[name], name, settings, mapping)
+        accepted, table_rejected, summary, _ = _finish(checked, _cross_problems(checked, reference, settings), lang)
+        tables[name] = accepted
+        rejected.append(table_rejected)
+        summaries.append(summary)
+        checked_all.append(checked)
+    for checked in checked_all:
+        skipped += checked.notes
+    file_info = {
+        c.table: {"path": str(c.raw.path), "sha256": c.raw.sha256, "format": c.raw.format,
+                  "encoding": c.raw.encoding, "rows": len(c.frame)}
+        for c in checked_all
+    }
+    dataset = Dataset(
+        tables=tables,
+        checksum=_checksum(list(files.values())),
+        files=file_info,
+        rejected=pd.concat([r for r in rejected if len(r)] or [rejected[0]], ignore_index=True),
+        summary=pd.DataFrame(summaries, columns=["table", "file", "rows_read", "accepted", "rejected", "by_reason"]),
+        skipped=tuple(skipped),
+    )
+    log.info("loaded %d tables, %d rejected rows", len(tables), int(dataset.summary["rejected"].sum()))
+    return dataset

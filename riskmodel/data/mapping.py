@@ -1,0 +1,180 @@
+"""Column mapping: a centre's own headers (学号, 性别 ...) and spellings to the contract's names.
+
+A mapping file is YAML (docs/data.md shows every key)::
+
+    columns:            # header -> contract column, for every table
+      学号: student_id
+    tables:             # header -> contract column, for one table only (wins over `columns`)
+      screenings:
+        columns: {测评日期: date}
+    files:              # file name without extension -> table
+      学生基本信息: students
+    item_patterns:      # regular expressions with one group, the item number (screenings)
+      - '^第(\\d+)题$'
+    values:             # value spellings, per enum (gender, stage, instrument ...), per column, or `bool`
+      gender: {男生: M, 女生: F}
+      bool: {有: true, 无: false}
+
+The shipped example (riskmodel/data/mappings/zh_common.yaml) is always read first; a centre's file is
+laid over it, so a centre only writes what differs. Headers are compared after Unicode NFKC
+normalisation (full-width letters and spaces become ordinary ones), trimming, lower-casing and
+turning runs of spaces and hyphens into ``_``; ``Student ID`` therefore matches ``student_id``.
+
+Example
+-------
+>>> m = load_mapping(None)
+>>> m.header_map(["学号", "性别", "Extra"], "students")
+{'学号': 'student_id', '性别': 'gender', 'Extra': None}
+>>> m.header_map(["第3题", "Q4", "item_5"], "screenings")
+{'第3题': 'item_3', 'Q4': 'item_4', 'item_5': 'item_5'}
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from riskmodel.data.dataset import contract
+from riskmodel.errors import ContractError
+
+__all__ = ["ColumnMapping", "load_mapping", "normalise_header", "SHIPPED_MAPPING", "MAX_ITEMS"]
+
+SHIPPED_MAPPING = "zh_common.yaml"
+MAX_ITEMS = 100  # screenings carry item_1 .. item_100 (riskmodel.instruments.specs.MAX_ITEMS)
+_BUILTIN_ITEM_PATTERNS = (r"^item_?(\d+)$",)
+_KEYS = {"columns", "tables", "files", "item_patterns", "values"}
+
+
+def normalise_header(header: object) -> str:
+    """A header as compared: NFKC, no BOM or zero-width characters, trimmed, lower case, ``_`` for gaps.
+
+    Example
+    -------
+    >>> normalise_header("\\ufeff Student  ID ")
+    'student_id'
+    """
+    text = unicodedata.normalize("NFKC", str(header)).replace("\ufeff", "").replace("\u200b", "")
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """A loaded mapping: header and value spellings to the contract's names (see module docstring)."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    item_patterns: tuple[str, ...] = ()
+    values: dict[str, dict[str, object]] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    def table_for_file(self, stem: str) -> str | None:
+        """The contract table a file (name without extension) holds, or None."""
+        key = normalise_header(stem)
+        if key in contract()["tables"]:
+            return key
+        return self.files.get(key)
+
+    def header_map(self, headers: list[object], table: str) -> dict[object, str | None]:
+        """Each header -> its contract column (``item_N`` for screening items) or None when unknown."""
+        known = set(contract()["tables"][table]["columns"])
+        table_map = self.tables.get(table, {})
+        items = "items" in contract()["tables"][table]
+        patterns = [re.compile(p) for p in (*self.item_patterns, *_BUILTIN_ITEM_PATTERNS)] if items else []
+        out: dict[object, str | None] = {}
+        for header in headers:
+            key = normalise_header(header)
+            target = table_map.get(key) or (key if key in known else None) or self.columns.get(key)
+            if target is not None and target not in known:
+                target = None  # a global mapping for a column this table does not have
+            if target is None and items:
+                for pattern in patterns:
+                    match = pattern.match(key)
+                    if match and 1 <= int(match.group(1)) <= MAX_ITEMS:
+                        target = f"item_{int(match.group(1))}"
+                        break
+            out[header] = target
+        return out
+
+    def spellings(self, column: str, enum: str | None) -> dict[str, object]:
+        """Extra value spellings for ``column`` (by enum name, then by column name)."""
+        merged: dict[str, object] = {}
+        for key in (enum, column):
+            if key is not None:
+                merged.update(self.values.get(key, {}))
+        return merged
+
+
+def _read_yaml(path: Path, label: str) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ContractError(f"{label}: mapping file not found; pass an existing YAML file to --mapping.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ContractError(f"{label}: the mapping file is not valid UTF-8 YAML ({exc}); see docs/data.md.") from None
+    if not isinstance(raw, dict) or not set(raw) <= _KEYS:
+        unknown = sorted(set(raw) - _KEYS) if isinstance(raw, dict) else raw
+        raise ContractError(f"{label}: unknown mapping keys {unknown}; allowed are {sorted(_KEYS)} (docs/data.md).")
+    return raw
+
+
+def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str) -> dict[str, str]:
+    out = {}
+    for header, target in (pairs or {}).items():
+        if target not in allowed and not re.fullmatch(r"item_\d+", str(target)):
+            raise ContractError(
+                f"{label}: {where} maps {header!r} to {target!r}, which is not a contract column; "
+                f"use one of {sorted(allowed)}."
+            )
+        out[normalise_header(header)] = str(target)
+    return out
+
+
+def _merge(base: ColumnMapping, raw: dict, label: str) -> ColumnMapping:
+    tables_spec = contract()["tables"]
+    all_columns = {c for spec in tables_spec.values() for c in spec["columns"]}
+    columns = {**base.columns, **_targets_ok(raw.get("columns"), all_columns, label, "columns")}
+    tables = {name: dict(cols) for name, cols in base.tables.items()}
+    for name, spec in (raw.get("tables") or {}).items():
+        if name not in tables_spec:
+            raise ContractError(f"{label}: tables.{name} is not a contract table; use one of {sorted(tables_spec)}.")
+        own = _targets_ok((spec or {}).get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}")
+        tables[name] = {**tables.get(name, {}), **own}
+    files = dict(base.files)
+    for stem, name in (raw.get("files") or {}).items():
+        if name not in tables_spec:
+            raise ContractError(f"{label}: files maps {stem!r} to {name!r}, not a contract table.")
+        files[normalise_header(stem)] = name
+    patterns = list(base.item_patterns)
+    for pattern in raw.get("item_patterns") or []:
+        try:
+            if re.compile(pattern).groups != 1:
+                raise re.error("needs exactly one group, the item number")
+        except re.error as exc:
+            raise ContractError(f"{label}: item pattern {pattern!r} is not usable ({exc}).") from None
+        patterns.insert(0, pattern)
+    values = {key: dict(spellings) for key, spellings in base.values.items()}
+    for key, spellings in (raw.get("values") or {}).items():
+        values.setdefault(str(key), {}).update({str(k): v for k, v in (spellings or {}).items()})
+    return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label))
+
+
+def load_mapping(path: str | Path | None) -> ColumnMapping:
+    """The shipped Chinese-header mapping, with the centre's file at ``path`` laid over it.
+
+    Raises
+    ------
+    ContractError
+        When the file is missing, not YAML, or maps to a name the contract does not have.
+    """
+    shipped = resources.files("riskmodel.data").joinpath("mappings", SHIPPED_MAPPING)
+    mapping = _merge(ColumnMapping(), _read_yaml(Path(str(shipped)), SHIPPED_MAPPING), SHIPPED_MAPPING)
+    if path is not None:
+        path = Path(path)
+        mapping = _merge(mapping, _read_yaml(path, path.name), path.name)
+    return mapping

@@ -1,0 +1,222 @@
+"""Vectorised parsing of one raw column into its canonical type, with a mask of cells that failed.
+
+Every parser takes the raw column as read (text from CSV and Excel, native types from Parquet) and
+returns ``(values, bad)``: the canonical values (``<NA>``/``NaT``/``NaN`` where a cell is empty or bad)
+and a boolean mask of cells that held something that is not a valid value of the type. An empty cell
+is never *bad* here; whether a column may be empty is the schema's business (riskmodel.data.schema).
+
+Accepted spellings (DATA_CONTRACT.md, documented in docs/data.md):
+
+* dates: ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD``, ``YYYY年MM月DD日`` (month and day may have one
+  digit; a trailing time such as ``00:00:00`` is allowed and dropped), Excel serial day numbers
+  (1900 date system, 1 to 109,574, i.e. up to 2199-12-31), and real date cells of Excel and Parquet;
+* booleans: true/false, 1/0, yes/no, 是/否, Y/N, T/F (case-insensitive), plus the mapping file's spellings;
+* enums: the canonical spelling, case-insensitive, plus the mapping file's spellings; instrument codes
+  also ignore ``-``, ``_`` and spaces (``PHQ-9`` is ``PHQ9``).
+
+Example
+-------
+>>> import pandas as pd
+>>> values, bad = parse_date(pd.Series(["2023-09-01", "2023年9月1日", "45170", "2023-02-30", None]))
+>>> [str(v.date()) if not pd.isna(v) else None for v in values]
+['2023-09-01', '2023-09-01', '2023-09-01', None, None]
+>>> bad.tolist()
+[False, False, False, True, False]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+__all__ = [
+    "MISSING_TOKENS", "BOOL_SPELLINGS", "GENDER_SPELLINGS",
+    "to_text", "parse_date", "parse_bool", "parse_enum", "parse_int", "parse_number", "parse_string",
+]
+
+# Cells that mean "nothing recorded" in office exports; compared after stripping, case-insensitively.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nat", "#n/a"})
+
+BOOL_SPELLINGS: dict[str, bool] = {
+    "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+    "是": True, "否": False, "y": True, "n": False, "t": True, "f": False,
+}
+GENDER_SPELLINGS: dict[str, str] = {
+    "f": "F", "m": "M", "female": "F", "male": "M", "女": "F", "男": "M", "unknown": "unknown", "未知": "unknown",
+}
+
+_EXCEL_EPOCH = np.datetime64("1899-12-30")  # Excel's day 0 once its 1900 leap-year bug is allowed for
+_EXCEL_MAX = 109_574  # 2199-12-31: a larger "serial" is something else (e.g. 20230901)
+_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+_DATE_SEP = rf"^(?P<y>\d{{4}})(?P<s>[-/.])(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}}){_TIME}$"
+_DATE_ZH = rf"^(?P<y>\d{{4}})年(?P<m>\d{{1,2}})月(?P<d>\d{{1,2}})日{_TIME}$"
+_SERIAL = r"^\d{1,6}(?:\.0*)?$"
+
+
+def _cell_text(value: object) -> object:
+    """One non-text cell (an Excel or Parquet object) as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "strftime"):
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(value)
+
+
+def to_text(raw: pd.Series) -> pd.Series:
+    """The column as stripped text (object dtype), ``None`` for empty cells and missing tokens.
+
+    Integral floats print without ``.0`` (an Excel or Parquet number ``20230001.0`` is the ID
+    ``"20230001"``); real dates print as ``YYYY-MM-DD``.
+    """
+    if ptypes.is_datetime64_any_dtype(raw):
+        out = raw.dt.strftime("%Y-%m-%d").astype(object)
+    elif ptypes.is_bool_dtype(raw):
+        out = raw.astype(object).map({True: "true", False: "false"})
+    elif ptypes.is_numeric_dtype(raw):
+        numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+        integral = numbers.notna() & (numbers == np.floor(numbers))
+        out = pd.Series(None, index=raw.index, dtype=object)
+        out[integral] = numbers[integral].astype("int64").astype(str)
+        rest = numbers.notna() & ~integral
+        out[rest] = numbers[rest].astype(str)
+    else:
+        out = raw.astype(object)
+        if pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
+            # mixed object column (Parquet objects, Excel cells): render the non-text cells as text
+            out = out.map(_cell_text, na_action="ignore")
+        out = out.str.strip()
+    missing = out.isna() | out.str.lower().isin(MISSING_TOKENS)
+    return out.where(~missing, None)
+
+
+def parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates as ``datetime64[ns]`` at midnight; bad: text that is no accepted spelling or no real day.
+
+    Example
+    -------
+    >>> v, bad = parse_date(pd.Series(["2024.02.29", "2023/13/01"]))
+    >>> bad.tolist()
+    [False, True]
+    """
+    if ptypes.is_datetime64_any_dtype(raw):
+        values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)
+    text = to_text(raw)  # numbers (Parquet, Excel) become text and are read as Excel serial days
+    present = text.notna()
+    # fast path: plain ISO dates (the common case) in one C-level pass; the rest by pattern
+    values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    rest = text[present & values.isna()]
+    if len(rest):
+        parts = rest.str.extract(_DATE_SEP)[["y", "m", "d"]].fillna(rest.str.extract(_DATE_ZH))
+        numbers = parts.apply(pd.to_numeric, errors="coerce")
+        from_parts = pd.to_datetime(
+            pd.DataFrame({"year": numbers["y"], "month": numbers["m"], "day": numbers["d"]}), errors="coerce"
+        )
+        serial = pd.to_numeric(rest.where(rest.str.match(_SERIAL, na=False)), errors="coerce")
+        serial = serial.where((serial >= 1) & (serial <= _EXCEL_MAX))
+        from_serial = pd.Series(
+            _EXCEL_EPOCH + serial.fillna(0).to_numpy().astype("int64").astype("timedelta64[D]"), index=rest.index
+        ).where(serial.notna())
+        values.loc[rest.index] = from_parts.fillna(from_serial).astype("datetime64[ns]")
+    values = values.dt.normalize()
+    return values, present & values.isna()
+
+
+def parse_bool(raw: pd.Series, *, spellings: dict[str, bool] | None = None) -> tuple[pd.Series, pd.Series]:
+    """Booleans as pandas ``boolean``; bad: a spelling that is neither true nor false.
+
+    Example
+    -------
+    >>> v, bad = parse_bool(pd.Series(["是", "N", "maybe", None]))
+    >>> v.tolist(), bad.tolist()
+    ([True, False, <NA>, <NA>], [False, False, True, False])
+    """
+    if ptypes.is_bool_dtype(raw):
+        return raw.astype("boolean"), pd.Series(False, index=raw.index)
+    table = {**BOOL_SPELLINGS, **{str(k).strip().lower(): bool(v) for k, v in (spellings or {}).items()}}
+    text = to_text(raw)
+    values = text.str.lower().map(table)
+    bad = text.notna() & values.isna()
+    return values.astype("boolean"), bad
+
+
+def parse_enum(
+    raw: pd.Series, allowed: list[str] | tuple[str, ...], *, spellings: dict[str, str] | None = None,
+    compact: bool = False,
+) -> tuple[pd.Series, pd.Series]:
+    """Canonical enum spellings (object dtype); bad: a value that is not one of ``allowed``.
+
+    Matching ignores case; ``spellings`` maps further spellings (a mapping file's, the gender words)
+    to canonical values; ``compact`` also ignores ``-``, ``_`` and spaces (instrument codes).
+
+    Example
+    -------
+    >>> v, bad = parse_enum(pd.Series(["phq-9", "GAD7", "BDI"]), ["PHQ9", "GAD7"], compact=True)
+    >>> v.tolist(), bad.tolist()
+    (['PHQ9', 'GAD7', None], [False, False, True])
+    """
+
+    def norm(values: pd.Series) -> pd.Series:
+        values = values.str.lower()
+        return values.str.replace(r"[-_\s]", "", regex=True) if compact else values
+
+    table: dict[str, str] = {}
+    for key, value in (spellings or {}).items():
+        if value in allowed:
+            table[norm(pd.Series([str(key).strip()])).iloc[0]] = value
+    table.update(dict(zip(norm(pd.Series(list(allowed), dtype=object)), allowed)))
+    text = to_text(raw)
+    values = norm(text).map(table)
+    bad = text.notna() & values.isna()
+    return values.astype(object).where(values.notna(), None), bad
+
+
+def parse_number(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers as ``float64``; bad: text that is not a number.
+
+    Example
+    -------
+    >>> parse_number(pd.Series(["1.5", "x", ""]))[1].tolist()
+    [False, True, False]
+    """
+    if ptypes.is_numeric_dtype(raw) and not ptypes.is_bool_dtype(raw):
+        return raw.astype("float64"), pd.Series(False, index=raw.index)
+    # fast path: most cells are numbers already; only the failures are looked at as text
+    values = pd.to_numeric(raw, errors="coerce").astype("float64")
+    failed = raw.notna() & values.isna()
+    if failed.any():
+        text = to_text(raw[failed])
+        values.loc[failed] = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = pd.Series(False, index=raw.index)
+        bad.loc[failed] = text.notna() & values.loc[failed].isna()
+        return values, bad
+    return values, pd.Series(False, index=raw.index)
+
+
+def parse_int(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers as ``Int64``; bad: text that is not a number, or a number with a fraction.
+
+    Example
+    -------
+    >>> v, bad = parse_int(pd.Series(["2", "2.0", "2.5"]))
+    >>> v.tolist(), bad.tolist()
+    ([2, 2, <NA>], [False, False, True])
+    """
+    numbers, bad = parse_number(raw)
+    fractional = numbers.notna() & (numbers != np.floor(numbers))
+    numbers = numbers.where(~fractional)
+    return numbers.round().astype("Int64"), bad | fractional
+
+
+def parse_string(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Stripped text (object dtype, ``None`` when empty); never bad."""
+    return to_text(raw), pd.Series(False, index=raw.index)

@@ -1,0 +1,207 @@
+"""Finding and reading the files of a data directory: formats, encodings, where each row is.
+
+A data directory holds one file per table, named after it (``students.csv``, ``screenings.xlsx``,
+``observations.parquet``) or after a name the mapping file gives (``files:``). Names starting with
+``_``, ``.`` or ``~`` (synthetic truth in ``_truth/``, hidden files, Excel lock files) are ignored
+silently; other files and folders that are no table are noted in ``skipped``.
+
+:func:`read_raw` returns the cells as read (text for CSV and Excel, native types for Parquet) and,
+for every row, where a person finds it: the CSV line number with the header as line 1, the Excel
+sheet row number (header on row 1), or the Parquet 0-based row index. Fully empty lines and sheet
+rows are not data and are dropped; the row numbers of the others stay true.
+
+Example
+-------
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "students.csv").write_bytes("学号,性别\\n001,女\\n\\n002,男\\n".encode("gb18030"))
+>>> raw = read_raw(folder / "students.csv", encoding=None, excel_sheet=0)
+>>> raw.encoding, raw.rows.tolist(), raw.frame["学号"].tolist()
+('gb18030', [2, 4], ['001', '002'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.data.mapping import ColumnMapping
+from riskmodel.data.parse import to_text
+from riskmodel.errors import ContractError
+from riskmodel.i18n import text
+
+__all__ = ["RawFile", "FORMATS", "discover", "read_raw"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
+_OLD_FORMATS = {".xls": "the old Excel format (.xls) is not read; open it in Excel or WPS and save it as .xlsx",
+                ".et": "WPS spreadsheets (.et) are not read; save the sheet as .xlsx or .csv"}
+_IGNORED_PREFIXES = ("_", ".", "~")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """One file as read, before mapping and parsing.
+
+    Attributes
+    ----------
+    path, format, encoding
+        The file, ``csv``/``xlsx``/``parquet``, and the CSV encoding used (``None`` otherwise).
+    frame
+        The cells under the file's own headers; index 0..n-1.
+    rows
+        For each row of ``frame``, where a person finds it (see the module docstring).
+    sha256
+        SHA-256 of the file's bytes.
+    """
+
+    path: Path
+    format: str
+    encoding: str | None
+    frame: pd.DataFrame
+    rows: np.ndarray
+    sha256: str
+
+
+def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[dict[str, Path], list[str]]:
+    """Table name -> file for every table file in ``data_dir``; notes on what is not used.
+
+    Raises
+    ------
+    ContractError
+        When ``data_dir`` is no folder, when two files hold one table, or for an old Excel file.
+    """
+    if not data_dir.is_dir():
+        raise ContractError(f"{data_dir}: no such data folder; pass the folder that holds students.csv etc.")
+    found: dict[str, Path] = {}
+    skipped: list[str] = []
+    for entry in sorted(data_dir.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(_IGNORED_PREFIXES):
+            continue
+        if entry.is_dir():
+            skipped.append(text("data.skip.folder", lang, name=entry.name))
+            continue
+        suffix = entry.suffix.lower()
+        table = mapping.table_for_file(entry.stem)
+        if suffix in _OLD_FORMATS and table is not None:
+            raise ContractError(f"{entry.name}: {_OLD_FORMATS[suffix]}.")
+        if suffix not in FORMATS or table is None:
+            skipped.append(text("data.skip.unknown_file", lang, name=entry.name))
+            continue
+        if table in found:
+            raise ContractError(
+                f"{found[table].name} and {entry.name} both hold table '{table}'; keep one of them in "
+                f"{data_dir.name}/ (move the other out, or rename it to start with '_')."
+            )
+        found[table] = entry
+    return found, skipped
+
+
+def _detect_encoding(data: bytes, path: Path, configured: str | None) -> str:
+    if configured:
+        return configured
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK and GB2312
+        try:
+            data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise ContractError(
+        f"{path.name}: cannot be decoded as UTF-8 or GB18030/GBK; save it as 'CSV UTF-8' from Excel or WPS, "
+        "or set data.encoding in the settings file."
+    )
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {sep: first_line.count(sep) for sep in (",", "\t", ";")}
+    return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def _read_csv(data: bytes, path: Path, configured: str | None) -> tuple[pd.DataFrame, str]:
+    encoding = _detect_encoding(data, path, configured)
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ContractError(f"{path.name}: cannot be decoded as {encoding} ({exc}); check data.encoding.") from None
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ContractError(f"{path.name}: the file is empty; export the table again with its header row.")
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, sep=_delimiter(text.split("\n", 1)[0]), skip_blank_lines=False
+        )
+    except pd.errors.ParserError as exc:
+        raise ContractError(
+            f"{path.name}: cannot be read as CSV ({exc}); a row has more cells than the header, often an "
+            "unquoted comma inside a text cell. Fix that line or export the table again."
+        ) from None
+    return frame, encoding
+
+
+def _read_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
+    except ValueError as exc:
+        raise ContractError(
+            f"{path.name}: sheet {sheet!r} not found ({exc}); set data.excel_sheet to the sheet that holds the table."
+        ) from None
+    except Exception as exc:  # openpyxl raises many kinds for a broken or encrypted workbook
+        raise ContractError(
+            f"{path.name}: cannot be read as an Excel workbook ({type(exc).__name__}: {exc}); "
+            "open it in Excel or WPS, remove any password and save it as .xlsx again."
+        ) from None
+    # Excel cells arrive as str, int, float, datetime: one text form for all (dates as YYYY-MM-DD)
+    return frame.apply(to_text)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path).reset_index(drop=True)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError ... for a file that is no Parquet
+        raise ContractError(
+            f"{path.name}: cannot be read as Parquet ({type(exc).__name__}: {exc}); write the file again."
+        ) from None
+
+
+def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int) -> RawFile:
+    """Read one table file as it is (no mapping, no parsing); see the module docstring.
+
+    Raises
+    ------
+    ContractError
+        When the file cannot be read or decoded, or is empty.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ContractError(f"{path.name}: unknown format; use .csv, .xlsx or .parquet.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContractError(f"{path.name}: cannot be read ({exc.strerror}); check the file and its permissions.") from None
+    used_encoding = None
+    if fmt == "csv":
+        frame, used_encoding = _read_csv(data, path, encoding)
+    elif fmt == "xlsx":
+        frame = _read_xlsx(path, excel_sheet)
+    else:
+        frame = _read_parquet(path)
+    frame.columns = [str(c) for c in frame.columns]
+    if fmt == "parquet":
+        rows = np.arange(len(frame), dtype=np.int64)
+    else:
+        rows = np.arange(len(frame), dtype=np.int64) + 2  # the header is line / sheet row 1
+        filled = frame.notna().any(axis=1).to_numpy()
+        if not filled.all():
+            frame, rows = frame.loc[filled].reset_index(drop=True), rows[filled]
+    log.info("read %s (%s%s): %d rows", path.name, fmt, f", {used_encoding}" if used_encoding else "", len(frame))
+    return RawFile(path, fmt, used_encoding, frame, rows, hashlib.sha256(data).hexdigest())

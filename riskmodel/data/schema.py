@@ -1,0 +1,152 @@
+"""Pandera schemas generated from contract.yaml, and their failures as rejected-row problems.
+
+One :class:`pandera.DataFrameSchema` per table is built from the contract (never written by hand):
+each column's canonical dtype, ``nullable=False`` for required columns, ``isin`` for enums,
+``in_range`` for ``min``/``max``, a frame-wide check for each ``order`` pair, and a second schema with
+``unique=key`` (``report_duplicates="exclude_first"``) run on the rows that passed everything else,
+so a first copy that is itself broken never pushes out a good later one.
+
+Validation is lazy: every failure of every row is collected, then turned into *problems*, one row
+each: ``pos`` (position in the table frame), ``column``, ``code`` and ``params`` (for the reason text).
+
+Example
+-------
+>>> import pandas as pd
+>>> frame = pd.DataFrame({"student_id": ["1", None], "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+...                       "source": ["peer", "peer"], "category": ["mood", "mood"],
+...                       "severity": pd.array([1, 7], dtype="Int64")})
+>>> validate_frame(frame, "observations")[["pos", "column", "code"]].values.tolist()
+[[1, 'student_id', 'missing'], [1, 'severity', 'out_of_range']]
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from riskmodel.data.dataset import contract
+
+__all__ = ["DTYPES", "PROBLEM_COLUMNS", "column_specs", "table_schema", "key_schema", "validate_frame",
+           "duplicates"]
+
+DTYPES = {"string": object, "enum": object, "date": "datetime64[ns]", "bool": "boolean", "int": "Int64",
+          "number": "float64"}
+PROBLEM_COLUMNS = ["pos", "column", "code", "params"]
+ITEM_DTYPE = "float32"
+
+
+def column_specs(table: str) -> dict[str, dict]:
+    """The contract's columns of ``table`` (``name`` included; it is dropped after reading)."""
+    return contract()["tables"][table]["columns"]
+
+
+def _column(spec: dict) -> pa.Column:
+    checks = []
+    if spec["type"] == "enum":
+        checks.append(pa.Check.isin(contract()["enums"][spec["enum"]]))
+    if "min" in spec or "max" in spec:
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and high is not None:
+            checks.append(pa.Check.in_range(low, high))
+        elif low is not None:
+            checks.append(pa.Check.ge(low))
+        else:
+            checks.append(pa.Check.le(high))
+    return pa.Column(DTYPES[spec["type"]], checks=checks, nullable=not spec.get("required", False), required=False)
+
+
+def _order_check(earlier: str, later: str) -> pa.Check:
+    def holds(frame: pd.DataFrame) -> pd.Series:
+        if earlier not in frame or later not in frame:
+            return pd.Series(True, index=frame.index)
+        return ~(frame[later] < frame[earlier])
+
+    return pa.Check(holds, name=f"order:{earlier}:{later}")
+
+
+@lru_cache(maxsize=None)
+def table_schema(table: str, items: tuple[str, ...] = ()) -> pa.DataFrameSchema:
+    """The schema of ``table``: contract columns, screening ``items`` (float32), order checks."""
+    spec = contract()["tables"][table]
+    columns = {name: _column(col) for name, col in spec["columns"].items() if name != "name"}
+    columns.update({item: pa.Column(ITEM_DTYPE, nullable=True, required=False) for item in items})
+    checks = [_order_check(a, b) for a, b in spec.get("order", [])]
+    return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False, name=table)
+
+
+@lru_cache(maxsize=None)
+def key_schema(table: str) -> pa.DataFrameSchema | None:
+    """A schema whose only check is the table's unique key, or None when the table has no key."""
+    key = contract()["tables"][table].get("key")
+    if not key:
+        return None
+    return pa.DataFrameSchema(unique=list(key), report_duplicates="exclude_first", name=f"{table} key")
+
+
+def _params(check: str) -> dict:
+    if check.startswith(("in_range", "greater_than", "less_than")):
+        numbers = check[check.index("(") + 1: check.rindex(")")].split(",")
+        return {"limits": " – ".join(n.strip() for n in numbers)}
+    if check.startswith("order:"):
+        _, earlier, later = check.split(":")
+        return {"earlier": earlier, "later": later}
+    return {}
+
+
+def _code(check: str) -> str:
+    if check == "not_nullable":
+        return "missing"
+    if check.startswith("isin"):
+        return "not_allowed"
+    if check.startswith(("in_range", "greater_than", "less_than")):
+        return "out_of_range"
+    if check.startswith("order:"):
+        return "order"
+    raise RuntimeError(f"unexpected pandera failure {check!r}: the parser produced a wrong dtype (a bug)")
+
+
+def validate_frame(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Problems of the parsed ``frame`` (index 0..n-1) against the contract schema of ``table``."""
+    items = tuple(c for c in frame.columns if c.startswith("item_"))
+    try:
+        table_schema(table, items).validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()]
+        order = cases["check"].astype(str).str.startswith("order:")
+        later = cases["check"].astype(str).str.rsplit(":", n=1).str[-1]
+        cases = cases[~order | (cases["column"] == later)]  # report an order failure on its later date
+        return pd.DataFrame({
+            "pos": cases["index"].astype("int64").to_numpy(),
+            "column": cases["column"].astype(str).to_numpy(),
+            "code": [_code(str(c)) for c in cases["check"]],
+            "params": [_params(str(c)) for c in cases["check"]],
+        })
+    return pd.DataFrame(columns=PROBLEM_COLUMNS)
+
+
+def duplicates(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Problems for every later copy of a key in ``frame``, naming the position of the first copy.
+
+    ``params`` holds ``first_pos`` (position of the kept copy) and ``key`` (the key's columns).
+    """
+    schema = key_schema(table)
+    if schema is None or frame.empty:
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    key = list(schema.unique)
+    try:
+        schema.validate(frame[key], lazy=True)
+    except SchemaErrors as exc:
+        later = pd.Index(exc.failure_cases["index"].dropna().astype("int64").unique())
+        first = frame[key].reset_index().groupby(key, dropna=False, sort=False)["index"].transform("first")
+        first_pos = first.to_numpy()[frame.index.get_indexer(later)]
+        return pd.DataFrame({
+            "pos": later.to_numpy(),
+            "column": ",".join(key),
+            "code": "duplicate",
+            "params": [{"first_pos": int(p), "key": ", ".join(key)} for p in first_pos],
+        })
+    return pd.DataFrame(columns=PROBLEM_COLUMNS)
