@@ -1,0 +1,237 @@
+"""Training: monthly as-of dates, temporal folds, fit, early stopping, calibration, held-out evaluation.
+
+The as-of dates are the first of each month (``settings.model.as_of_day``) up to the last one whose
+label window (``settings.labels.horizon_days``) closes by ``until``; ``history_months`` of them. They
+are cut, in time order, into three folds, with a gap between folds so that every label window of an
+earlier fold closes on or before the first as-of date of the next (what was known when the next fold
+began)::
+
+    | fit ............ | gap | calibration (6) | gap | held-out (6) |      <- evaluation
+    | fit ....................................... | gap | calib. (6) |      <- the model kept (refit)
+
+1. *Evaluation*: the estimator learns on the fit fold; LightGBM stops early on the calibration fold
+   (log loss); the calibrator is fitted on the calibration fold; the figures in model.json are
+   measured on the held-out fold, which nothing has seen.
+2. *Refit* (``settings.model.refit``, default): the same procedure one block later (fit on everything
+   up to the gap before the held-out fold, stop early and calibrate on the held-out fold), so the model
+   put to use has learned from the most recent outcomes. Its own figures cannot be measured until
+   later outcomes exist; model.json says which windows each step used.
+
+Early stopping and calibration share the later fold: stopping picks one number (the rounds) and the
+calibration map is monotone, so the held-out fold stays untouched by either.
+
+Example
+-------
+>>> monthly_as_of_dates("2026-03-01", horizon_days=90, months=3)
+[Timestamp('2025-10-01 00:00:00'), Timestamp('2025-11-01 00:00:00'), Timestamp('2025-12-01 00:00:00')]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.errors import ContractError
+from riskmodel.models.calibration import ProbabilityCalibrator
+from riskmodel.models.gbm import LightGBMRisk
+from riskmodel.models.logistic import LogisticRisk
+from riskmodel.models.matrix import FeatureSpec
+from riskmodel.models.metrics import evaluate
+from riskmodel.models.pipeline import RiskModel
+from riskmodel.models.rules import RulesBaseline
+
+__all__ = ["monthly_as_of_dates", "time_folds", "Folds", "make_estimator", "fit_on_folds", "train_model",
+           "training_frame"]
+
+log = logging.getLogger(__name__)
+
+
+def monthly_as_of_dates(until, *, horizon_days: int, months: int, day: int = 1) -> list[pd.Timestamp]:
+    """``months`` monthly as-of dates, the last being the latest whose label window closes by ``until``."""
+    until = pd.Timestamp(until).normalize()
+    last = until - pd.Timedelta(days=horizon_days)
+    candidate = last.replace(day=day) if last.day >= day else (last - pd.DateOffset(months=1)).replace(day=day)
+    return [candidate - pd.DateOffset(months=k) for k in range(months - 1, -1, -1)]
+
+
+@dataclass(frozen=True)
+class Folds:
+    """As-of dates of each fold (sorted)."""
+
+    fit: list[pd.Timestamp]
+    calibration: list[pd.Timestamp]
+    holdout: list[pd.Timestamp]
+
+    def describe(self) -> dict:
+        """First/last date and count of each fold, for model.json."""
+        return {name: {"first": f"{d[0]:%Y-%m-%d}", "last": f"{d[-1]:%Y-%m-%d}", "dates": len(d)} if d else None
+                for name, d in (("fit", self.fit), ("calibration", self.calibration), ("holdout", self.holdout))}
+
+
+def time_folds(dates: list[pd.Timestamp], *, horizon_days: int, calibration_months: int,
+               holdout_months: int) -> Folds:
+    """Cut sorted as-of dates into fit | gap | calibration | gap | holdout (``holdout_months`` may be 0).
+
+    Raises
+    ------
+    ContractError
+        Too few dates for the folds.
+    """
+    dates = sorted(pd.Timestamp(d) for d in dates)
+    horizon = pd.Timedelta(days=horizon_days)
+    holdout = dates[len(dates) - holdout_months:] if holdout_months else []
+    before = [d for d in dates if not holdout or d + horizon <= holdout[0]]
+    calibration = before[-calibration_months:] if calibration_months else []
+    fit = [d for d in before if calibration and d + horizon <= calibration[0]]
+    if not fit or not calibration:
+        raise ContractError(
+            f"{len(dates)} monthly as-of dates are too few for a fit fold, {calibration_months} calibration and "
+            f"{holdout_months} held-out months with {horizon_days}-day label windows; train with a later "
+            "--until, or lower model.calibration_months / model.holdout_months in the settings.")
+    return Folds(fit=fit, calibration=calibration, holdout=holdout)
+
+
+def make_estimator(kind: str, *, settings: Settings):
+    """A fresh, unfitted estimator of ``kind`` from the model settings."""
+    ms = settings.model
+    if kind == "lightgbm":
+        return LightGBMRisk(n_estimators=ms.n_estimators, early_stopping_rounds=ms.early_stopping_rounds,
+                            params=dict(ms.lightgbm), seed=ms.seed, num_threads=ms.num_threads)
+    if kind == "logistic":
+        return LogisticRisk(C=ms.logistic_c, seed=ms.seed)
+    if kind == "rules":
+        return RulesBaseline(rules=str(ms.rules) if ms.rules else None)
+    raise ValueError(f"model kind {kind!r}: use lightgbm, logistic or rules")
+
+
+def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates, settings: Settings) -> RiskModel:
+    """Fit ``kind`` on the rows of ``fit_dates``; stop early and calibrate on ``calibration_dates``.
+
+    ``frame`` holds ``student_id, as_of, label`` and the features (usable rows only).
+    """
+    spec = FeatureSpec.from_frame(frame.drop(columns=["label"]))
+    fit_rows = frame["as_of"].isin(fit_dates).to_numpy()
+    cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
+    X = spec.frame(frame)
+    y = frame["label"].to_numpy(dtype=int)
+    estimator = make_estimator(kind, settings=settings)
+    start = time.perf_counter()
+    estimator.fit(X[fit_rows], y[fit_rows], **({"eval_set": (X[cal_rows], y[cal_rows])} if kind == "lightgbm" else {}))
+    raw_cal = estimator.decision_function(X[cal_rows])
+    calibrator = ProbabilityCalibrator(settings.model.calibration,
+                                       isotonic_min_positives=settings.model.isotonic_min_positives)
+    calibrator.fit(raw_cal, y[cal_rows])
+    log.info("%s fitted on %d rows (%d positives) in %.1fs; calibration %s on %d rows (%d positives)", kind,
+             fit_rows.sum(), y[fit_rows].sum(), time.perf_counter() - start, calibrator.method_, cal_rows.sum(),
+             y[cal_rows].sum())
+    return RiskModel(kind=kind, spec=spec, estimator=estimator, calibrator=calibrator)
+
+
+def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
+    """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
+    from riskmodel.features import build_features
+    from riskmodel.labels import build_labels
+
+    features = build_features(dataset, dates, settings=settings)
+    labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings, data_end=until)
+    usable = labels["usable"].to_numpy(dtype=bool)
+    frame = features.loc[usable].reset_index(drop=True)
+    frame["label"] = labels.loc[usable, "label"].to_numpy(dtype=int)
+    return frame, {"rows": int(len(features)), "unusable_censored": int((~usable).sum())}
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("riskmodel", "lightgbm", "scikit-learn", "numpy", "pandas", "scipy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def _fold_counts(frame: pd.DataFrame, dates) -> dict:
+    rows = frame["as_of"].isin(dates)
+    return {"rows": int(rows.sum()), "positives": int(frame.loc[rows, "label"].sum())}
+
+
+def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
+                frame: pd.DataFrame | None = None) -> RiskModel:
+    """Train, evaluate on the held-out later fold, (refit,) and return the model with its metadata.
+
+    Parameters
+    ----------
+    dataset
+        The loaded data (riskmodel.data.Dataset), outcomes included.
+    until
+        Nothing after this date is used: the last label window closes on or before it.
+    settings
+        ``settings.model`` (kind, seed, folds, calibration), ``settings.labels`` (horizon).
+    kind
+        Overrides ``settings.model.kind``.
+    frame
+        Precomputed :func:`training_frame` output (benchmarks reuse it across model kinds).
+
+    Returns
+    -------
+    RiskModel
+        Fitted and calibrated; ``meta`` holds everything model.json records except the version
+        (:func:`riskmodel.models.registry.save` adds it).
+    """
+    kind = kind or settings.model.kind
+    ms, horizon = settings.model, settings.labels.horizon_days
+    until = pd.Timestamp(until).normalize()
+    dates = monthly_as_of_dates(until, horizon_days=horizon, months=ms.history_months, day=ms.as_of_day)
+    start = time.perf_counter()
+    counts = {}
+    if frame is None:
+        frame, counts = training_frame(dataset, dates, settings=settings, until=until)
+    log.info("training frame: %d usable rows in %.1fs", len(frame), time.perf_counter() - start)
+    frame = frame.loc[frame["as_of"].isin(dates)].reset_index(drop=True)
+    present = sorted(frame["as_of"].unique())
+    folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
+                       holdout_months=ms.holdout_months)
+    model = fit_on_folds(frame, kind=kind, fit_dates=folds.fit, calibration_dates=folds.calibration, settings=settings)
+    metrics = {}
+    if folds.holdout:
+        test = frame.loc[frame["as_of"].isin(folds.holdout)]
+        pred = model.predict(test)
+        metrics = evaluate(test["label"], pred["score"], pred["raw"], test["as_of"],
+                           capacity_per_1000=settings.warning.capacity_per_1000)
+    windows = {"evaluation": folds.describe()}
+    if ms.refit and folds.holdout:
+        refit_folds = time_folds(present, horizon_days=horizon, calibration_months=ms.holdout_months, holdout_months=0)
+        model = fit_on_folds(frame, kind=kind, fit_dates=refit_folds.fit, calibration_dates=refit_folds.calibration,
+                             settings=settings)
+        windows["model"] = refit_folds.describe()
+    else:
+        windows["model"] = folds.describe()
+    model.meta = {
+        "kind": kind,
+        "until": f"{until:%Y-%m-%d}",
+        "horizon_days": horizon,
+        "outcome_events": list(settings.labels.outcome_events),
+        "as_of_dates": [f"{d:%Y-%m-%d}" for d in present],
+        "windows": windows,
+        "folds": {name: _fold_counts(frame, getattr(folds, name)) for name in ("fit", "calibration", "holdout")},
+        "data_checksum": getattr(dataset, "checksum", ""),
+        "rows": {"usable": int(len(frame)), **counts},
+        "seed": ms.seed,
+        "parameters": model.estimator.get_params(),
+        "best_iteration": getattr(model.estimator, "best_iteration_", None),
+        "calibration": {"requested": ms.calibration, "chosen": model.calibrator.method_,
+                        "positives": model.calibrator.n_positives_, "rows": model.calibrator.n_},
+        "settings": {"model": settings.model.model_dump(mode="json"), "labels": settings.labels.model_dump(mode="json"),
+                     "features": settings.features.model_dump(mode="json")},
+        "metrics_holdout": metrics,
+        "package_versions": _versions(),
+    }
+    if kind == "rules":
+        model.meta["unused_rules"] = list(model.estimator.unused_rules_)
+    return model

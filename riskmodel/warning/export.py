@@ -1,0 +1,152 @@
+"""Writing the warning list: CSV (UTF-8 with BOM), XLSX and Parquet, atomically, byte-for-byte reproducible.
+
+Spreadsheet safety: a text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+is read by Excel and WPS as a formula (CSV/formula injection). Every such text field is written with a
+leading apostrophe in the CSV and the XLSX (the OWASP recommendation); numbers stay numbers. The
+Parquet file is for programs, not spreadsheets, and keeps the values as they are.
+
+Reproducibility: the same list gives the same bytes. The XLSX's document dates are set to the list's
+as-of date and its zip entries get a fixed timestamp (openpyxl would stamp the current time).
+
+Example
+-------
+>>> neutralise(pd.Series(["=HYPERLINK(1)", "ok", "-3", None])).tolist()
+["'=HYPERLINK(1)", 'ok', "'-3", None]
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from riskmodel.i18n import text
+from riskmodel.outputs import private_dir, write_bytes
+
+__all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def neutralise(values: pd.Series) -> pd.Series:
+    """Prefix an apostrophe to every text value a spreadsheet would read as a formula."""
+    text_values = values.astype("string")
+    risky = text_values.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+    out = values.astype(object).copy()
+    out[risky] = "'" + text_values[risky].astype(str)
+    return out
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`neutralise` every text (object/string) column of ``frame``."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = neutralise(out[column])
+    return out
+
+
+def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    if "as_of" in out:
+        out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
+    return out
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    return neutralise_frame(_text_frame(frame)).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]], stamp: datetime) -> bytes:
+    safe = neutralise_frame(_text_frame(frame))
+    wb = Workbook()
+    ws = wb.active
+    ws.title = text("warning.sheet.list", lang)
+    ws.append(list(safe.columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in safe.itertuples(index=False):
+        ws.append([None if (not isinstance(v, str) and pd.isna(v)) else v for v in row])
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = ws.dimensions
+    for j, column in enumerate(safe.columns, start=1):
+        longest = safe[column].astype(str).str.len().max() if len(safe) else 0
+        ws.column_dimensions[get_column_letter(j)].width = float(min(max(len(column), int(longest or 0)) + 2, 80))
+    if "level" in safe.columns and len(safe):
+        level_col = list(safe.columns).index("level") + 1
+        fills = {lv: PatternFill("solid", start_color=color, end_color=color) for lv, color in LEVEL_FILL.items()}
+        for i, level in enumerate(safe["level"], start=2):
+            if level in fills:
+                for cell in ws[i]:
+                    cell.fill = fills[level]
+        ws.column_dimensions[get_column_letter(level_col)].width = 8.0
+    info = wb.create_sheet(text("warning.sheet.about", lang))
+    for key, value in about:
+        info.append([key, value])
+    info.column_dimensions["A"].width = 24.0
+    info.column_dimensions["B"].width = 100.0
+    wb.properties.created = wb.properties.modified = stamp
+    wb.properties.creator = "riskmodel"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return _fixed_zip(buffer.getvalue())
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """Re-pack a zip with a fixed timestamp on every entry, in the same order."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, index=False, engine="pyarrow", compression="zstd")
+    return buffer.getvalue()
+
+
+def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = "zh", stem: str = "warning_list",
+                       horizon_days: int | None = None) -> dict[str, Path]:
+    """Write ``frame`` as ``<stem>.csv``, ``<stem>.xlsx`` and ``<stem>.parquet`` in ``out_dir``.
+
+    Each file is written under a temporary name and renamed into place, mode 0600; ``out_dir`` is
+    created owner-only if needed. Returns ``{"csv": path, "xlsx": path, "parquet": path}``.
+
+    Example
+    -------
+    >>> # paths = write_warning_list(result.warning_list, run_dir, lang="zh")
+    """
+    out_dir = private_dir(out_dir)
+    first = frame.iloc[0] if len(frame) else {}
+    as_of = pd.Timestamp(first["as_of"]).strftime("%Y-%m-%d") if len(frame) else ""
+    about = [
+        (text("warning.about.as_of", lang), as_of),
+        (text("warning.about.model_version", lang), str(first.get("model_version", "")) if len(frame) else ""),
+        (text("warning.about.run_id", lang), str(first.get("run_id", "")) if len(frame) else ""),
+        ("", text("disclaimer", lang)),
+        ("", text("warning.about.score", lang, days=horizon_days if horizon_days is not None else "?")),
+        ("", text("warning.about.levels", lang)),
+        ("", text("warning.about.confidential", lang)),
+    ]
+    stamp = datetime.fromisoformat(as_of) if as_of else datetime(2000, 1, 1)
+    xlsx = _xlsx_bytes(frame, lang=lang, about=about, stamp=stamp)
+    paths = {
+        "csv": write_bytes(out_dir / f"{stem}.csv", _csv_bytes(frame)),
+        "xlsx": write_bytes(out_dir / f"{stem}.xlsx", xlsx),
+        "parquet": write_bytes(out_dir / f"{stem}.parquet", _parquet_bytes(frame)),
+    }
+    return paths

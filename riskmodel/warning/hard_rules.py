@@ -1,0 +1,131 @@
+"""Hard rules: crisis signals a centre already trusts, which put a student at level I whatever the score.
+
+The rules are data (``riskmodel/warning/hard_rules.yaml`` or the centre's file named by
+``settings.warning.hard_rules``). Thresholds of critical questionnaire items come from the instrument
+specifications, so a centre that changes ``instruments.scl90_item15_critical`` changes the hard rule
+too. A rule whose feature is absent from the feature frame is an error, not a silent skip: a hard
+rule that cannot be applied must be noticed.
+
+Example
+-------
+>>> import pandas as pd
+>>> from riskmodel.config import Settings
+>>> rules = load_hard_rules(settings=Settings())
+>>> [r.name for r in rules][:2]
+['phq9_item9', 'upi_item25']
+>>> rules[0].threshold
+1.0
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from riskmodel.config import Settings
+from riskmodel.errors import ConfigError, ModelMismatchError
+
+__all__ = ["HardRule", "load_hard_rules", "evaluate_hard_rules"]
+
+_OPS = {">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.le, "<": operator.lt}
+
+
+@dataclass(frozen=True)
+class HardRule:
+    """One hard rule: ``feature op threshold`` (and, optionally, ``age_feature <= max_days``)."""
+
+    name: str
+    feature: str
+    op: str
+    threshold: float
+    age_feature: str | None = None
+    max_days: float | None = None
+
+    def features(self) -> list[str]:
+        """Features the rule reads."""
+        return [self.feature] + ([self.age_feature] if self.age_feature else [])
+
+
+def _critical(rule: dict, settings: Settings, source: str) -> float:
+    from riskmodel.instruments import specs
+
+    ref = rule["critical_item"]
+    try:
+        spec = specs.get(str(ref["instrument"]))
+        thresholds = spec.critical_thresholds(settings.instruments)
+        return float(thresholds[int(ref["item"])])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: rule {rule['name']!r}: {ref} is not a critical item of the instrument "
+                          f"specifications ({exc}); give `value:` instead or fix the item.") from None
+
+
+def load_hard_rules(path: str | Path | None = None, *, settings: Settings) -> list[HardRule]:
+    """The hard rules of ``path`` (or ``settings.warning.hard_rules``, or the shipped defaults).
+
+    Raises
+    ------
+    ConfigError
+        A rule lacks a field, has an unknown comparison, or names a critical item that does not exist.
+    """
+    path = path if path is not None else settings.warning.hard_rules
+    if path is None:
+        text = resources.files("riskmodel.warning").joinpath("hard_rules.yaml").read_text(encoding="utf-8")
+        source = "hard_rules.yaml (shipped)"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the hard rules ({exc.strerror}); check warning.hard_rules.") from None
+        source = str(path)
+    try:
+        raw = (yaml.safe_load(text) or {}).get("rules") or []
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc}).") from None
+    rules, seen = [], set()
+    for i, rule in enumerate(raw, start=1):
+        if not isinstance(rule, dict) or not {"name", "feature", "op"} <= set(rule) or \
+                ("value" not in rule and "critical_item" not in rule):
+            raise ConfigError(f"{source}: rule {i} needs name, feature, op and value (or critical_item).")
+        if rule["op"] not in _OPS:
+            raise ConfigError(f"{source}: rule {rule['name']!r}: op {rule['op']!r} is not one of {list(_OPS)}.")
+        if rule["name"] in seen:
+            raise ConfigError(f"{source}: rule name {rule['name']!r} appears twice; names must be unique.")
+        seen.add(rule["name"])
+        threshold = _critical(rule, settings, source) if "critical_item" in rule else float(rule["value"])
+        age = rule.get("max_age") or {}
+        rules.append(HardRule(name=str(rule["name"]), feature=str(rule["feature"]), op=rule["op"],
+                              threshold=threshold, age_feature=age.get("feature"),
+                              max_days=float(age["days"]) if age.get("days") is not None else None))
+    return rules
+
+
+def evaluate_hard_rules(frame: pd.DataFrame, rules: list[HardRule]) -> pd.DataFrame:
+    """Boolean frame (index of ``frame``), one column per rule: True where it fires.
+
+    Raises
+    ------
+    ModelMismatchError
+        The feature frame lacks a feature a hard rule reads.
+    """
+    needed = sorted({f for rule in rules for f in rule.features()} - set(frame.columns))
+    if needed:
+        raise ModelMismatchError(
+            f"the feature matrix lacks {needed}, which the hard rules read; a hard rule is never skipped. "
+            "Use the riskmodel version whose features catalogue has them, or remove the rule from your "
+            "warning.hard_rules file.")
+    out = {}
+    for rule in rules:
+        values = pd.to_numeric(frame[rule.feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            fires = _OPS[rule.op](values, rule.threshold) & ~np.isnan(values)
+            if rule.age_feature and rule.max_days is not None:
+                age = pd.to_numeric(frame[rule.age_feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                fires &= age <= rule.max_days
+        out[rule.name] = fires
+    return pd.DataFrame(out, index=frame.index, dtype=bool)

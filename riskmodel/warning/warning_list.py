@@ -1,0 +1,192 @@
+"""The warning list: who a counsellor sees first this month, at which level, and why.
+
+:func:`score_as_of` is what the scheduled run calls: it builds the features for one as-of date,
+scores every enrolled student with the saved model, applies the hard rules and the level capacities,
+explains the listed students and compares with the previous list. :func:`make_warning_list` returns
+the list alone (the contract's columns, then useful extras).
+
+Columns (DATA_CONTRACT.md "What riskmodel hands back"): ``as_of, student_id, pseudonym, school,
+college, class_id, level, score, rank, rules, factors, change, model_version, run_id``; extras:
+``grade, dorm_id, path`` (``rule:<codes>`` or ``score``), ``previous_level``, ``factors_lowering``.
+Rows: the listed students (levels I, II, III) by level then rank, then the students the previous
+list had and this one clears (``level`` none, ``change`` cleared). Without a previous list every
+listed student is ``new``.
+
+Example
+-------
+>>> # result = score_as_of(dataset, load_model("models/2026-03"), "2026-03-01", settings=settings,
+>>> #                      previous=last_month, run_id="2026-03-01-monthly", lang="zh")
+>>> # result.warning_list, result.reasons, result.scores
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.i18n import catalogue as i18n_catalogue
+from riskmodel.i18n import text
+from riskmodel.models.pipeline import RiskModel
+from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
+from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
+from riskmodel.warning.reasons import explain
+
+__all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "score_as_of", "score_features", "make_warning_list",
+           "compare_with_previous"]
+
+log = logging.getLogger(__name__)
+
+LIST_COLUMNS = ["as_of", "student_id", "pseudonym", "school", "college", "class_id", "level", "score", "rank",
+                "rules", "factors", "change", "model_version", "run_id"]
+EXTRA_COLUMNS = ["grade", "dorm_id", "path", "previous_level", "factors_lowering"]
+_STUDENT_COLUMNS = ["pseudonym", "school", "college", "grade", "class_id", "dorm_id"]
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What one scoring of one as-of date produced.
+
+    Attributes
+    ----------
+    warning_list
+        The list (see the module docstring).
+    reasons
+        Long table of the listed students' reasons: ``student_id, as_of, direction`` (raise/lower),
+        ``order, family, feature, contribution`` (log-odds), ``value, text``.
+    scores
+        Every scored student: ``student_id, as_of, score, raw, rank, level, path, rule_codes``.
+    model_version
+        The model's version.
+    """
+
+    warning_list: pd.DataFrame
+    reasons: pd.DataFrame
+    scores: pd.DataFrame
+    model_version: str
+
+
+def _rule_words(codes: pd.Series, lang: str) -> pd.Series:
+    known = i18n_catalogue()
+    sep = text("warning.reason.separator", lang)
+
+    def words(joined: str) -> str:
+        names = [c for c in joined.split("+") if c]
+        return sep.join(text(f"warning.rule.{c}", lang) if f"warning.rule.{c}" in known else c for c in names)
+
+    unique = {joined: words(joined) for joined in codes.unique()}  # a handful of distinct combinations
+    return codes.map(unique)
+
+
+def compare_with_previous(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """``change`` and ``previous_level`` of each current row; plus rows for the cleared students.
+
+    Parameters
+    ----------
+    current
+        ``student_id, level`` of the students listed now.
+    previous
+        The previous list of the same cohort (``student_id, level``) or None.
+
+    Returns
+    -------
+    DataFrame
+        ``student_id, change, previous_level`` for current rows, then cleared rows.
+    """
+    if previous is None:
+        return pd.DataFrame({"student_id": current["student_id"].to_numpy(), "change": "new", "previous_level": ""})
+    prev = previous.loc[previous["level"].isin(LEVELS), ["student_id", "level"]].drop_duplicates("student_id")
+    prev = prev.rename(columns={"level": "previous_level"})
+    merged = current[["student_id", "level"]].merge(prev, on="student_id", how="left")
+    now = merged["level"].map(LEVEL_ORDER).to_numpy()
+    before = merged["previous_level"].map(LEVEL_ORDER).fillna(0).to_numpy()
+    change = np.select([before == 0, now > before, now == before], ["new", "raised", "same"], default="lowered")
+    cleared = prev.loc[~prev["student_id"].isin(current["student_id"])]
+    return pd.concat([
+        pd.DataFrame({"student_id": merged["student_id"], "change": change,
+                      "previous_level": merged["previous_level"].fillna("")}),
+        pd.DataFrame({"student_id": cleared["student_id"], "change": "cleared",
+                      "previous_level": cleared["previous_level"]}),
+    ], ignore_index=True)
+
+
+def _joined(reasons: pd.DataFrame, direction: str, sep: str) -> pd.Series:
+    part = reasons.loc[reasons["direction"] == direction].sort_values(["row", "order"])
+    return part.groupby("row", sort=False)["text"].agg(sep.join)
+
+
+def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students: pd.DataFrame,
+                   settings: Settings, lang: str = "zh", previous: pd.DataFrame | None = None, run_id: str = "",
+                   feature_catalogue: pd.DataFrame | None = None) -> ScoreResult:
+    """Score a feature frame of one as-of date and make the list (no feature building here).
+
+    Raises
+    ------
+    ModelMismatchError
+        The frame's features are not the model's, or lack a feature a hard rule reads.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    features = features.loc[pd.to_datetime(features["as_of"]) == as_of].reset_index(drop=True)
+    model.check(features, source=f"the features of {as_of:%Y-%m-%d}")
+    rules = load_hard_rules(settings=settings)
+    fired = evaluate_hard_rules(features, rules)
+    scored = assign_levels(model.predict(features), fired, as_of=as_of, settings=settings)
+    listed = scored["level"] != "none"
+    if feature_catalogue is None:
+        from riskmodel.features import catalogue as feature_catalogue_fn
+
+        feature_catalogue = feature_catalogue_fn()
+    listed_rows = features.loc[listed]
+    reasons = explain(model.contributions(listed_rows), listed_rows, catalogue=feature_catalogue, lang=lang,
+                      top=settings.warning.top_factors)
+    sep = text("warning.reason.separator", lang)
+    current = scored.loc[listed].copy()
+    current["factors"] = _joined(reasons, "raise", sep).reindex(current.index).fillna("")
+    current["factors_lowering"] = _joined(reasons, "lower", sep).reindex(current.index).fillna("")
+    current["rules"] = _rule_words(current["rule_codes"].astype(str), lang)
+    change = compare_with_previous(current, previous)
+    current = current.merge(change, on="student_id", how="left")
+    cleared_ids = change.loc[change["change"] == "cleared", ["student_id", "previous_level"]]
+    cleared = cleared_ids.merge(scored.drop(columns=["level", "path"]), on="student_id", how="left")
+    cleared = cleared.assign(level="none", path="", change="cleared", factors="", factors_lowering="", rules="")
+    table = pd.concat([current, cleared], ignore_index=True)
+    info = students.drop_duplicates("student_id").set_index("student_id")
+    for column in _STUDENT_COLUMNS:
+        table[column] = table["student_id"].map(info[column]) if column in info.columns else ""
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    table["as_of"] = as_of
+    table["score"] = table["score"].round(4)
+    table["rank"] = table["rank"].astype("Int64")
+    table["model_version"] = model.version
+    table["run_id"] = run_id
+    table["_level_order"] = -table["level"].map(LEVEL_ORDER)
+    table = table.sort_values(["_level_order", "rank", "student_id"], kind="mergesort").reset_index(drop=True)
+    warning_list = table[LIST_COLUMNS + EXTRA_COLUMNS]
+    reasons_out = reasons.assign(student_id=features.loc[reasons["row"], "student_id"].to_numpy(), as_of=as_of)
+    reasons_out = reasons_out[["student_id", "as_of", "direction", "order", "family", "feature", "contribution",
+                               "value", "text"]]
+    all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "raw", "rank", "level", "path",
+                                            "rule_codes"]]
+    log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
+             int(fired.any(axis=1).sum()), len(cleared))
+    return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version)
+
+
+def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
+                run_id: str = "", lang: str = "zh") -> ScoreResult:
+    """Build the features of ``as_of`` from ``dataset`` and score them (see :func:`score_features`)."""
+    from riskmodel.features import build_features
+
+    features = build_features(dataset, [as_of], settings=settings)
+    return score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
+                          previous=previous, run_id=run_id)
+
+
+def make_warning_list(dataset, model: RiskModel, as_of, *, settings: Settings, lang: str = "zh",
+                      previous: pd.DataFrame | None = None, run_id: str = "") -> pd.DataFrame:
+    """The warning list of ``as_of`` alone (see the module docstring for its columns)."""
+    return score_as_of(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id,
+                       lang=lang).warning_list
