@@ -71,5 +71,26 @@ def _as_of(value: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-03-01") from None
 
 
+@verb
+def validate(
+    data_dir: Annotated[Path, typer.Argument(help="Data folder: students.csv, screenings.xlsx ... (docs/data.md).")],
+    mapping: Annotated[Optional[Path], typer.Option(
+        "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
+    rejected: Annotated[Optional[Path], typer.Option(
+        "--rejected", help="Rejected-rows CSV to write; default DATA_DIR_rejected_rows.csv beside the folder.")] = None,
+    store: Annotated[Optional[Path], typer.Option(
+        "--store", help="Also write the validated data to this DuckDB file.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check a data folder against the data contract: per-table summary, rejected rows with reasons.
+
+    Exit 0 when the data is usable, 2 on a fatal problem (missing table or column, unreadable file).
+    """
+    from riskmodel.data.validate import run_validate
+
+    run_validate(data_dir, settings=_settings(config), mapping=mapping, rejected_path=rejected,
+                 store_path=store, console=Console())
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

@@ -132,8 +132,11 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
         if name not in cells:
             empty = {"date": (pd.NaT, "datetime64[ns]"), "bool": (pd.NA, "boolean"), "int": (pd.NA, "Int64"),
                      "number": (np.nan, "float64")}
-            value, dtype = empty.get(kind, (None, object))
-            columns[name] = pd.Series(value, index=index, dtype=dtype)
+            if kind in ("string", "enum"):
+                columns[name] = pd.Series(np.full(len(index), None, dtype=object), index=index)
+            else:
+                value, dtype = empty[kind]
+                columns[name] = pd.Series(value, index=index, dtype=dtype)
             continue
         raw = cells[name]
         if kind == "date":

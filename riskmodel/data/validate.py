@@ -1,0 +1,113 @@
+"""``riskmodel validate``: load a data directory, print what was read, write the rejected rows.
+
+The rejected-rows file is CSV in UTF-8 with BOM (Excel and WPS open the Chinese text correctly),
+columns ``table,row,column,value,reason``, written atomically with mode 0600. By default it goes
+*beside* the data folder, never into it: ``<DATA_DIR>_rejected_rows.csv`` (for ``exports/2024-03``
+that is ``exports/2024-03_rejected_rows.csv``), so the centre's export stays exactly as it was
+handed in and two folders never share one file. ``--rejected PATH`` puts it elsewhere (also inside
+the folder, if asked). The file is written even when nothing was rejected (header only), so an old
+file never tells a stale story.
+
+Example
+-------
+>>> default_rejected_path(Path("exports/2024-03"))
+PosixPath('exports/2024-03_rejected_rows.csv')
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from riskmodel.config import Settings
+from riskmodel.data.dataset import Dataset
+from riskmodel.data.load import REJECTED_COLUMNS, load_dataset
+from riskmodel.data.store import write_store
+from riskmodel.errors import ContractError, PreflightError
+from riskmodel.i18n import text
+from riskmodel.outputs import write_bytes
+
+__all__ = ["default_rejected_path", "write_rejected", "summary_table", "run_validate"]
+
+log = logging.getLogger(__name__)
+
+
+def default_rejected_path(data_dir: Path) -> Path:
+    """``<DATA_DIR>_rejected_rows.csv`` beside the data folder (never inside it)."""
+    data_dir = Path(data_dir)
+    name = data_dir.resolve().name if data_dir.name in ("", ".", "..") else data_dir.name
+    return data_dir.parent / f"{name}_rejected_rows.csv"
+
+
+def write_rejected(rejected: pd.DataFrame, path: str | Path) -> Path:
+    """Write the rejected rows as CSV, UTF-8 with BOM, atomically, mode 0600.
+
+    Raises
+    ------
+    PreflightError
+        When the file cannot be written (exit status 3).
+    """
+    path = Path(path)
+    data = rejected.reindex(columns=REJECTED_COLUMNS).to_csv(index=False, lineterminator="\r\n")
+    try:
+        write_bytes(path, data.encode("utf-8-sig"))
+    except OSError as exc:
+        raise PreflightError(f"{path}: cannot write the rejected rows ({exc.strerror}); pass --rejected with a "
+                             "writable place.") from None
+    return path
+
+
+def summary_table(dataset: Dataset, lang: str) -> Table:
+    """The per-table summary: rows read, accepted, rejected, and rejected problems by reason."""
+    table = Table(title=text("data.summary.title", lang))
+    for key in ("table", "file", "rows_read", "accepted", "rejected", "reasons"):
+        table.add_column(text(f"data.summary.{key}", lang), justify="right" if key in
+                         ("rows_read", "accepted", "rejected") else "left")
+    for row in dataset.summary.itertuples(index=False):  # one line per table, a handful at most
+        reasons = "; ".join(f"{label} {count}" for label, count in (row.by_reason or {}).items())
+        table.add_row(row.table, row.file, str(row.rows_read), str(row.accepted), str(row.rejected), reasons)
+    return table
+
+
+def run_validate(
+    data_dir: str | Path, *, settings: Settings, mapping: str | Path | None = None,
+    rejected_path: str | Path | None = None, store_path: str | Path | None = None, console: Console | None = None,
+) -> Dataset:
+    """Load ``data_dir``, print the summary, write the rejected rows (and the store when asked).
+
+    Raises
+    ------
+    ContractError
+        A fatal problem of the data (exit status 2), including "no student accepted" (after the
+        rejected rows are written, so the centre can see why).
+    PreflightError
+        The rejected rows or the store cannot be written (exit status 3).
+    """
+    console = console or Console()
+    lang = settings.reports.lang
+    dataset = load_dataset(data_dir, settings=settings, mapping=mapping)
+    target = Path(rejected_path) if rejected_path is not None else default_rejected_path(Path(data_dir))
+    write_rejected(dataset.rejected, target)
+    console.print(summary_table(dataset, lang))
+    if dataset.skipped:
+        console.print(f"[bold]{text('data.summary.skipped', lang)}[/]")
+        for note in dataset.skipped:
+            console.print(f"  - {note}", highlight=False, markup=False)
+    console.print(text("data.summary.rejected_file", lang, path=target, n=len(dataset.rejected)), highlight=False)
+    students = dataset.table("students")
+    if students.empty:
+        raise ContractError(f"{dataset.summary['file'].iloc[0]}: every student row was rejected; see {target} "
+                            "for the reasons, fix them and run again.")
+    if store_path is not None:
+        try:
+            write_store(dataset, store_path)
+        except OSError as exc:
+            raise PreflightError(f"{store_path}: cannot write the store ({exc}); pass --store with a writable place.") from None
+        console.print(text("data.summary.store", lang, path=store_path), highlight=False)
+    console.print(text("data.summary.usable", lang, students=len(students), checksum=dataset.checksum[:12]),
+                  highlight=False)
+    return dataset
