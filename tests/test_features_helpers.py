@@ -34,7 +34,8 @@ def screening_rows(rows):
         rec = {"student_id": sid, "date": pd.Timestamp(date), "instrument": code}
         rec.update({f"item_{k + 1}": float(a) for k, a in enumerate(answers)})
         out.append(rec)
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame(out, columns=["student_id", "date", "instrument"]) if not out else pd.DataFrame(out)
+    frame["date"] = pd.to_datetime(frame["date"])
     items = [f"item_{k}" for k in range(1, 101)]
     missing = pd.DataFrame(np.nan, index=frame.index, columns=[c for c in items if c not in frame])
     frame = pd.concat([frame, missing], axis=1)

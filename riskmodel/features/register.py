@@ -21,6 +21,8 @@ from riskmodel.features.context import Context
 
 __all__ = ["compute", "ADVERSITY_FLAGS"]
 
+_LAST_TERM_DAYS = 210  # the last term before the expected end: a spring term from late February to September
+
 ADVERSITY_FLAGS = ("left_behind", "single_parent", "divorced_family", "reconstituted_family",
                    "economic_hardship", "disability")
 
@@ -51,5 +53,5 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     out["reg_freshman"] = (days < 365).astype(np.float64)
     years = pd.Series(stage).map(fs.programme_years).to_numpy(dtype=np.float64, na_value=np.nan)
     to_end = years * 365.25 - days
-    out["reg_graduating_term"] = np.where(np.isnan(years), np.nan, ((to_end > 0) & (to_end <= 183)).astype(np.float64))
+    out["reg_graduating_term"] = np.where(np.isnan(years), np.nan, ((to_end > 0) & (to_end <= _LAST_TERM_DAYS)).astype(np.float64))
     return out
