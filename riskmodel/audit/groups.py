@@ -1,0 +1,237 @@
+"""Does the model serve every group of students alike? Per-group metrics, intervals and gaps.
+
+For each grouping (gender, stage, grade, college and each family flag) and each of its groups, the
+group table gives the audit metrics with cluster-bootstrap intervals, the same metrics for *the rest
+of the population* (every audited student outside the group), and the gap ``group - rest`` with its
+own interval (both sides come from the same replicates, so the gap's interval accounts for their
+correlation). A gap is **flagged** when its size reaches the threshold of ``AuditSettings.gap_thresholds``
+*and* its interval excludes zero, so noise in a small group is not called unfairness.
+
+Estimates, intervals and gaps come from :mod:`riskmodel.audit.metrics` (one pass of additive
+components serves the group, its complement and every replicate). fairlearn's
+:class:`~fairlearn.metrics.MetricFrame` over scikit-learn's metrics is the reference:
+:func:`fairlearn_reference` gives its per-group values for any grouping, the tests check every group
+metric against it, and the notebook can show both side by side. It is not on the production path
+because MetricFrame stacks its inputs element by element: measured 60 s of a 73 s group table for
+20,000 students x 12 months, against a 60 s budget for the whole audit (docs/audit.md).
+
+A group with fewer than ``min_group_size`` rows or fewer than ``min_group_positives`` recorded
+outcomes is reported as ``insufficient``: its metrics are left empty, never a fake 0 or 1. A group
+whose recorded outcomes are fewer than ``small_cell`` has its count of outcomes suppressed in the
+written table (``positives`` empty), as cohort reports do.
+
+What the group table can and cannot see: it compares *recorded* outcomes. If one group's crises are
+recorded less often (fewer referrals reach the centre), the model looks more accurate than it is
+where the least is recorded. The ``observed_expected`` gap is the signal for this: a group whose
+recorded outcomes fall well below what the model predicts from its screenings and records.
+
+Example
+-------
+>>> import numpy as np, pandas as pd
+>>> from riskmodel.audit.metrics import Bootstrap
+>>> rng = np.random.default_rng(0)
+>>> f = pd.DataFrame({"student_id": np.arange(400).astype(str), "as_of": 0, "score": rng.random(400),
+...                   "gender": np.where(np.arange(400) < 200, "F", "M")})
+>>> f["label"] = (rng.random(400) < f["score"]).astype(int)
+>>> f["level"] = np.where(f["score"] > 0.9, "I", "none")
+>>> t = group_table(f, groupings={"gender": "gender"}, boot=Bootstrap(replicates=50), min_group_size=50,
+...                 min_group_positives=5, thresholds={"auc": 0.05})
+>>> sorted(t["group"].unique())
+['F', 'M']
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from riskmodel.audit.metrics import (
+    RANK_MAX_BINS,
+    Bootstrap,
+    Replicates,
+    calibration_bins,
+    complement,
+    components,
+    finish,
+    interval,
+    rank_bins,
+    ranking_exact,
+)
+from riskmodel.audit.performance import LEVELS, level_flags
+
+__all__ = ["GROUP_METRICS", "fairlearn_reference", "group_columns", "group_table"]
+
+log = logging.getLogger(__name__)
+
+#: metrics reported per group (recall and precision at each level are added per level)
+GROUP_METRICS: tuple[str, ...] = ("base_rate", "mean_score", "observed_expected", "auc", "average_precision",
+                                  "brier", "ece")
+MISSING = "missing"
+
+
+def group_columns(students: pd.DataFrame, family_flags: list[str]) -> dict[str, str]:
+    """Grouping name -> column, for the groupings the students table holds (gender, stage, grade,
+    college, then each family flag in contract order).
+
+    Example
+    -------
+    >>> group_columns(pd.DataFrame(columns=["gender", "college", "left_behind"]), ["left_behind", "migrant"])
+    {'gender': 'gender', 'college': 'college', 'left_behind': 'left_behind'}
+    """
+    names = ["gender", "stage", "grade", "college", *family_flags]
+    return {name: name for name in names if name in students.columns}
+
+
+def _labels(values: pd.Series) -> np.ndarray:
+    """Group label per row: booleans as yes/no, missing as 'missing', everything else as text."""
+    if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+        out = np.where(values.fillna(False).astype(bool), "yes", "no").astype(object)
+        out[values.isna().to_numpy()] = MISSING
+        return out
+    return values.astype("string").fillna(MISSING).to_numpy(dtype=object)
+
+
+def _safe(metric):
+    def wrapped(y_true, y_pred, **kwargs):
+        y_true = np.asarray(y_true)
+        if metric is roc_auc_score and len(np.unique(y_true)) < 2:
+            return np.nan
+        if metric is average_precision_score and y_true.sum() == 0:
+            return np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(metric(y_true, y_pred, **kwargs))
+
+    return wrapped
+
+
+def _recall(y_true, y_pred, flags):
+    y_true = np.asarray(y_true)
+    return float((np.asarray(flags) & (y_true == 1)).sum() / y_true.sum()) if y_true.sum() else np.nan
+
+
+def _precision(y_true, y_pred, flags):
+    flags = np.asarray(flags)
+    return float((flags & (np.asarray(y_true) == 1)).sum() / flags.sum()) if flags.sum() else np.nan
+
+
+def fairlearn_reference(frame: pd.DataFrame, column: str, *, score: str = "score", level: str = "level") -> pd.DataFrame:
+    """fairlearn's ``MetricFrame.by_group`` over scikit-learn metrics: the reference values of the group table.
+
+    Columns ``auc, average_precision, brier, recall_L, precision_L``; one row per group label (as
+    :func:`group_table` labels them). Slow on large frames (see the module docstring).
+
+    Example
+    -------
+    >>> f = pd.DataFrame({"label": [0, 1, 0, 1], "score": [0.1, 0.8, 0.3, 0.2], "level": ["none", "I", "none", "none"],
+    ...                   "gender": ["F", "F", "M", "M"]})
+    >>> fairlearn_reference(f, "gender")["auc"].tolist()
+    [1.0, 0.0]
+    """
+    y = frame["label"].to_numpy(dtype=np.float64)
+    p = frame[score].to_numpy(dtype=np.float64)
+    flags = level_flags(frame[level].to_numpy(dtype=object))
+    labels = _labels(frame[column])
+    metrics = {"auc": _safe(roc_auc_score), "average_precision": _safe(average_precision_score),
+               "brier": _safe(brier_score_loss)}
+    params: dict[str, dict] = {}
+    for lvl in LEVELS:
+        metrics[f"recall_{lvl}"], params[f"recall_{lvl}"] = _recall, {"flags": flags[lvl]}
+        metrics[f"precision_{lvl}"], params[f"precision_{lvl}"] = _precision, {"flags": flags[lvl]}
+    result = MetricFrame(metrics=metrics, y_true=y, y_pred=p, sensitive_features=pd.Series(labels, name="group"),
+                         sample_params=params)
+    return result.by_group
+
+
+def group_table(frame: pd.DataFrame, *, groupings: dict[str, str], boot: Bootstrap, min_group_size: int,
+                min_group_positives: int, thresholds: dict[str, float], score: str = "score",
+                level: str = "level", n_bins: int = 10, small_cell: int = 0) -> pd.DataFrame:
+    """Per-group metrics with intervals, the rest of the population, the gap and whether it is flagged.
+
+    Parameters
+    ----------
+    frame
+        The audit frame (:mod:`riskmodel.audit.performance`) joined with the group columns.
+    groupings
+        Grouping name -> column of ``frame``.
+    boot
+        Cluster bootstrap over students.
+    min_group_size, min_group_positives
+        Below either, a group is ``insufficient`` (metrics empty).
+    thresholds
+        Metric -> smallest absolute gap that is flagged (when its interval also excludes zero).
+    score, level
+        The scorer's columns.
+    n_bins
+        Calibration bins for the ECE (equal-count over the whole frame, shared by every group).
+    small_cell
+        Recorded-outcome counts below this are suppressed (left empty) in the table.
+
+    Returns
+    -------
+    DataFrame ``grouping, group, status, n, positives, metric, estimate, low, high, rest, gap,
+    gap_low, gap_high, threshold, flagged`` (one row per group and metric).
+    """
+    y = frame["label"].to_numpy(dtype=np.float64)
+    p = frame[score].to_numpy(dtype=np.float64)
+    flags = level_flags(frame[level].to_numpy(dtype=object))
+    rep = Replicates(frame["student_id"].to_numpy(), boot)
+    shared = {"cal_bins": calibration_bins(p, n_bins), "rank": rank_bins(p, RANK_MAX_BINS)}
+    total = components(rep, y, p, flags, **shared)
+    metric_names = [*GROUP_METRICS, *(f"{m}_{lvl}" for lvl in LEVELS for m in ("recall", "precision"))]
+    rows: list[dict] = []
+    for grouping, column in groupings.items():
+        labels = _labels(frame[column])
+        for group in sorted(set(labels)):
+            mask = labels == group
+            part = components(rep, y, p, flags, rows=mask, **shared)
+            rest = complement(total, part)
+            if "_exact" in total:
+                rest["_exact"] = ranking_exact(y[~mask], p[~mask])
+            rows += _group_rows(grouping, group, finish(part), finish(rest), metric_names,
+                                boot=boot, min_size=min_group_size, min_positives=min_group_positives,
+                                thresholds=thresholds)
+    table = pd.DataFrame(rows)
+    if small_cell and len(table):
+        table["positives"] = table["positives"].astype("Int64").mask(table["positives"] < small_cell)
+    return table
+
+
+def _base_metric(metric: str) -> str:
+    """``recall_II`` -> ``recall``: one threshold serves every level."""
+    stem, _, suffix = metric.rpartition("_")
+    return stem if suffix in LEVELS else metric
+
+
+def _group_rows(grouping: str, group: str, mine: dict, rest: dict, metric_names: list[str],
+                *, boot: Bootstrap, min_size: int, min_positives: int, thresholds: dict[str, float]) -> list[dict]:
+    n, positives = int(mine["n"][0]), int(mine["positives"][0])
+    rest_ok = rest["n"][0] >= min_size and rest["positives"][0] >= min_positives
+    if n < min_size or positives < min_positives:
+        status = "insufficient"
+    elif not rest_ok:
+        status = "no_comparison"  # the group is (nearly) everyone: there is no rest to compare with
+    else:
+        status = "ok"
+    rows = []
+    for metric in metric_names:
+        row = {"grouping": grouping, "group": group, "status": status, "n": n, "positives": positives,
+               "metric": metric, "estimate": np.nan, "low": np.nan, "high": np.nan, "rest": np.nan,
+               "gap": np.nan, "gap_low": np.nan, "gap_high": np.nan, "threshold": thresholds.get(_base_metric(metric), np.nan),
+               "flagged": False}
+        if status != "insufficient":
+            estimate, low, high, _ = interval(mine[metric], boot.confidence)
+            row.update(estimate=estimate, low=low, high=high)
+            if status == "ok":
+                gap, gap_low, gap_high, _ = interval(mine[metric] - rest[metric], boot.confidence)
+                threshold = row["threshold"]
+                excludes_zero = np.isfinite(gap_low) and (gap_low > 0 or gap_high < 0)
+                row.update(rest=float(rest[metric][0]), gap=gap, gap_low=gap_low, gap_high=gap_high,
+                           flagged=bool(np.isfinite(threshold) and abs(gap) >= threshold and excludes_zero))
+        rows.append(row)
+    return rows
