@@ -1,0 +1,321 @@
+"""Warning levels, hard rules, reasons in both languages, the list, change and the exports.
+
+Hand-made feature frames carry every feature of the real catalogue (riskmodel.features.catalogue), so
+the hard rules and reason templates are tested against the names the features stage guarantees.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from riskmodel.config import Settings
+from riskmodel.errors import ModelMismatchError
+from riskmodel.features import catalogue
+from riskmodel.features.catalogue import FAMILIES
+from riskmodel.models import LogisticRisk, ProbabilityCalibrator
+from riskmodel.models.matrix import FeatureSpec
+from riskmodel.models.pipeline import RiskModel
+from riskmodel.warning import (
+    LIST_COLUMNS,
+    assign_levels,
+    compare_with_previous,
+    evaluate_hard_rules,
+    explain,
+    load_hard_rules,
+    neutralise,
+    score_features,
+    write_warning_list,
+)
+
+AS_OF = pd.Timestamp("2026-03-01")
+
+
+def feature_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Every catalogue feature; no hard rule fires unless a test makes it."""
+    rng = np.random.default_rng(seed)
+    cat = catalogue()
+    data = {"student_id": [f"S{i:05d}" for i in range(n)], "as_of": AS_OF}
+    for name, kind in cat["kind"].items():
+        if kind == "flag":
+            data[name] = (rng.random(n) < 0.1).astype(float)
+        elif kind == "days":
+            data[name] = rng.integers(0, 300, n).astype(float)
+        elif kind in ("count",):
+            data[name] = rng.poisson(0.3, n).astype(float)
+        else:
+            data[name] = rng.normal(0, 1, n)
+    frame = pd.DataFrame(data)
+    frame["phq9_total_latest"] = rng.integers(0, 28, n).astype(float)
+    frame["phq9_total_prev"] = rng.integers(0, 28, n).astype(float)
+    for feature in ("phq9_item9_latest", "upi_item25_latest", "sds_item19_latest", "scl90_item15_latest",
+                    "obs_self_harm_signal_urgent_30d", "outcome_self_harm_or_attempt_365d"):
+        frame[feature] = 0.0
+    frame["sds_item19_latest"] = 1.0  # SDS answers run 1-4
+    frame["scl90_item15_latest"] = 1.0  # SCL-90 answers run 1-5
+    frame["counsellor_rating_last"] = np.nan
+    return frame
+
+
+def students_table(frame: pd.DataFrame) -> pd.DataFrame:
+    n = len(frame)
+    return pd.DataFrame({"student_id": frame["student_id"], "pseudonym": [f"P{i:05d}" for i in range(n)],
+                         "school": "Main campus", "college": np.where(np.arange(n) % 2, "Arts", "=cmd|' /C calc'!A0"),
+                         "grade": "2024", "class_id": [f"C{i % 40:02d}" for i in range(n)],
+                         "dorm_id": [f"D{i % 300:03d}" for i in range(n)]})
+
+
+@pytest.fixture(scope="module")
+def model() -> RiskModel:
+    frame = feature_frame(4000, seed=1)
+    logit = -4.5 + 0.15 * frame["phq9_total_latest"] + 0.8 * frame["att_unexcused_30d"]
+    y = (np.random.default_rng(2).random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(int)
+    spec = FeatureSpec.from_frame(frame)
+    estimator = LogisticRisk(C=0.05).fit(spec.frame(frame), y)
+    calibrator = ProbabilityCalibrator("sigmoid").fit(estimator.decision_function(spec.frame(frame)), y)
+    return RiskModel(kind="logistic", spec=spec, estimator=estimator, calibrator=calibrator,
+                     meta={"version": "test0000version"})
+
+
+def settings(**warning) -> Settings:
+    return Settings.model_validate({"warning": warning})
+
+
+# -- hard rules ---------------------------------------------------------------------------------------
+
+RULE_CASES = {
+    "phq9_item9": {"phq9_item9_latest": 1.0},
+    "upi_item25": {"upi_item25_latest": 1.0},
+    "sds_item19": {"sds_item19_latest": 2.0},
+    "scl90_item15": {"scl90_item15_latest": 2.0},
+    "urgent_self_harm_observation": {"obs_self_harm_signal_urgent_30d": 1.0},
+    "self_harm_or_attempt_12m": {"outcome_self_harm_or_attempt_365d": 1.0},
+    "counsellor_top_rating": {"counsellor_rating_last": 4.0},
+}
+BELOW = {"phq9_item9": 0.0, "upi_item25": 0.0, "sds_item19": 1.0, "scl90_item15": 1.0,
+         "urgent_self_harm_observation": 0.0, "self_harm_or_attempt_12m": 0.0, "counsellor_top_rating": 3.0}
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_CASES))
+def test_each_hard_rule_puts_a_low_scoring_student_at_level_one(rule, model):
+    frame = feature_frame(400)
+    (feature, value), = RULE_CASES[rule].items()
+    frame.loc[0, "phq9_total_latest"] = 0.0  # a low model score
+    frame.loc[0, feature] = value
+    frame.loc[1, feature] = BELOW[rule]  # one step below the critical answer: does not fire
+    frame.loc[2, feature] = np.nan  # missing never fires
+    fired = evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
+    assert fired.loc[0, rule] and not fired.loc[1, rule] and not fired.loc[2, rule]
+    assert fired.drop(columns=rule).loc[0].sum() == 0
+    result = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="en")
+    row = result.warning_list.set_index("student_id").loc["S00000"]
+    assert row["level"] == "I" and row["path"] == f"rule:{rule}"
+    assert row["rules"] and row["rules"] != rule  # in words, from the catalogue
+
+
+def test_critical_thresholds_follow_the_instrument_settings():
+    strict = Settings.model_validate({"instruments": {"scl90_item15_critical": 3}})
+    rule = {r.name: r for r in load_hard_rules(settings=strict)}["scl90_item15"]
+    assert rule.threshold == 3.0
+    frame = feature_frame(3).assign(scl90_item15_latest=[2.0, 3.0, 5.0])
+    assert evaluate_hard_rules(frame, [rule])["scl90_item15"].tolist() == [False, True, True]
+
+
+def test_an_old_positive_screening_no_longer_holds_level_one():
+    frame = feature_frame(2).assign(phq9_item9_latest=[2.0, 2.0], phq9_date_latest_days=[30.0, 400.0])
+    fired = evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
+    assert fired["phq9_item9"].tolist() == [True, False]
+
+
+def test_a_hard_rule_whose_feature_is_missing_is_an_error_not_a_skip():
+    frame = feature_frame(5).drop(columns=["upi_item25_latest"])
+    with pytest.raises(ModelMismatchError, match="upi_item25_latest"):
+        evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
+
+
+# -- capacity filling and ties ------------------------------------------------------------------------
+
+def _scores(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.random(n), 2)  # many ties
+    return pd.DataFrame({"student_id": [f"S{i:05d}" for i in range(n)], "score": score, "raw": score})
+
+
+def test_capacity_per_1000_fills_levels_in_rank_order():
+    scores = _scores(2000)
+    fired = pd.DataFrame({"r": np.zeros(2000, bool)})
+    out = assign_levels(scores, fired, as_of=AS_OF, settings=Settings())  # 5, 15, 30 per 1,000
+    assert out["level"].value_counts().to_dict() == {"none": 1900, "III": 60, "II": 30, "I": 10}
+    ranked = out.sort_values("rank")
+    assert ranked["level"].iloc[:10].eq("I").all() and ranked["level"].iloc[10:40].eq("II").all()
+    assert ranked["score"].is_monotonic_decreasing
+    assert sorted(out["rank"]) == list(range(1, 2001))
+
+
+def test_hard_rule_students_use_level_one_capacity_first_and_may_exceed_it():
+    scores = _scores(1000)
+    hits = np.zeros(1000, bool)
+    hits[[5, 6, 7]] = True
+    out = assign_levels(scores, pd.DataFrame({"r": hits}), as_of=AS_OF,
+                        settings=settings(capacity={"I": 5, "II": 10, "III": 0}))
+    assert out["level"].eq("I").sum() == 5 and out.loc[[5, 6, 7], "level"].eq("I").all()
+    assert (out["path"] == "score").sum() == 12 and out.loc[[5, 6, 7], "path"].eq("rule:r").all()
+    hits[:20] = True
+    out = assign_levels(scores, pd.DataFrame({"r": hits}), as_of=AS_OF,
+                        settings=settings(capacity={"I": 5, "II": 10, "III": 0}))
+    assert out["level"].eq("I").sum() == 20 and out["level"].eq("II").sum() == 10  # rules are never dropped
+
+
+def test_probability_thresholds_instead_of_capacity():
+    scores = pd.DataFrame({"student_id": list("abcde"), "score": [0.5, 0.2, 0.12, 0.06, 0.01],
+                           "raw": [5, 2, 1.2, 0.6, 0.1]})
+    out = assign_levels(scores, pd.DataFrame({"r": [False] * 5}), as_of=AS_OF,
+                        settings=settings(thresholds={"I": 0.3, "II": 0.1, "III": 0.05}))
+    assert out["level"].tolist() == ["I", "II", "II", "III", "none"]
+
+
+def test_ties_are_broken_by_raw_score_then_a_keyed_hash_whatever_the_input_order():
+    scores = pd.DataFrame({"student_id": [f"S{i}" for i in range(200)], "score": 0.1, "raw": 1.0})
+    scores.loc[50, "raw"] = 2.0  # same calibrated score, higher raw: first
+    fired = pd.DataFrame({"r": [False] * 200})
+    cap = settings(capacity={"I": 1, "II": 9, "III": 0})
+    out = assign_levels(scores, fired, as_of=AS_OF, settings=cap)
+    assert out.loc[50, "rank"] == 1 and out.loc[50, "level"] == "I"
+    shuffled = scores.sample(frac=1, random_state=3)
+    again = assign_levels(shuffled, fired.loc[shuffled.index], as_of=AS_OF, settings=cap)
+    pd.testing.assert_series_equal(out.set_index("student_id")["rank"].sort_index(),
+                                   again.set_index("student_id")["rank"].sort_index())
+    chosen = set(out.loc[out["level"] == "II", "student_id"])
+    assert chosen != {f"S{i}" for i in range(9)}  # not the lowest IDs: the hash is unrelated to ID order
+    next_month = assign_levels(scores, fired, as_of="2026-04-01", settings=cap)
+    assert set(next_month.loc[next_month["level"] == "II", "student_id"]) != chosen
+
+
+# -- reasons ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_reason_for_every_family_in_both_languages(family, lang):
+    from riskmodel.i18n import text
+
+    cat = catalogue()
+    frame = feature_frame(3)
+    feature = next(f for f in cat.index[cat["family"] == family] if not f.endswith("_total_latest"))
+    contrib = pd.DataFrame(0.0, index=frame.index, columns=list(cat.index))
+    contrib.loc[0, feature] = 1.5
+    contrib.loc[1, feature] = -1.5
+    long = explain(contrib, frame, catalogue=cat, lang=lang, top=3)
+    raise_row = long[(long["row"] == 0) & (long["direction"] == "raise")].iloc[0]
+    lower_row = long[(long["row"] == 1) & (long["direction"] == "lower")].iloc[0]
+    assert raise_row["family"] == family and raise_row["feature"] == feature
+    assert raise_row["text"].startswith(text(f"warning.family.{family}", lang))
+    assert lower_row["family"] == family
+    assert cat.loc[feature, lang] in raise_row["text"] or "PHQ-9" in raise_row["text"] or \
+        text(f"warning.instrument.{cat.loc[feature, 'instrument']}", lang) in raise_row["text"]
+
+
+@pytest.mark.parametrize(("prev", "latest", "en", "zh"), [
+    (6.0, 15.0, "PHQ-9 rose from 6 to 15 since the previous screening (latest 12 days ago)", "由上次的6升至15"),
+    (15.0, 6.0, "PHQ-9 fell from 15 to 6", "由上次的15降至6"),
+    (9.0, 9.0, "PHQ-9 unchanged at 9", "与上次相同，为9"),
+    (np.nan, 11.0, "PHQ-9 total 11 at the first screening", "首次筛查"),
+])
+def test_screening_reasons_read_with_the_students_own_values(prev, latest, en, zh):
+    cat = catalogue()
+    frame = feature_frame(1).assign(phq9_total_prev=prev, phq9_total_latest=latest, phq9_date_latest_days=12.0)
+    contrib = pd.DataFrame({"phq9_total_latest": [0.9], "phq9_total_change": [0.4], "gad7_total_latest": [0.2]})
+    long_en = explain(contrib, frame, catalogue=cat, lang="en", top=3)
+    long_zh = explain(contrib, frame, catalogue=cat, lang="zh", top=3)
+    assert len(long_en) == 1  # three screening features read as one reason
+    assert long_en["contribution"].iloc[0] == pytest.approx(1.5)
+    assert en in long_en["text"].iloc[0] and zh in long_zh["text"].iloc[0]
+
+
+def test_reasons_keep_the_strongest_families_in_order_and_drop_tiny_ones():
+    cat = catalogue()
+    frame = feature_frame(1).assign(att_unexcused_30d=4.0, reg_economic_hardship=1.0, life_breakup_90d=1.0)
+    contrib = pd.DataFrame({"att_unexcused_30d": [0.8], "reg_economic_hardship": [0.3], "life_breakup_90d": [1.1],
+                            "cal_in_exam": [0.001], "obs_count_30d": [-0.5]})
+    long = explain(contrib, frame, catalogue=cat, lang="en", top=3)
+    raising = long[long["direction"] == "raise"]
+    assert raising["family"].tolist() == ["life_events", "attendance", "register"]
+    assert "unexcused absences in the last 30 days is 4" in raising["text"].iloc[1]
+    assert raising["text"].iloc[2].endswith("is yes")
+    assert long[long["direction"] == "lower"]["family"].tolist() == ["observations"]
+
+
+# -- the list, change, exports ------------------------------------------------------------------------
+
+def test_change_against_the_previous_list():
+    current = pd.DataFrame({"student_id": ["a", "b", "c", "d"], "level": ["I", "II", "III", "I"]})
+    previous = pd.DataFrame({"student_id": ["a", "b", "c", "e", "f"], "level": ["II", "II", "I", "III", "none"]})
+    change = compare_with_previous(current, previous).set_index("student_id")["change"]
+    assert change.to_dict() == {"a": "raised", "b": "same", "c": "lowered", "d": "new", "e": "cleared"}
+
+
+def test_the_list_has_the_contracts_columns_reasons_and_cleared_rows(model):
+    frame = feature_frame(2000)
+    frame.loc[3, "phq9_item9_latest"] = 2.0
+    first = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",
+                           run_id="r1")
+    lst = first.warning_list
+    assert list(lst.columns[:len(LIST_COLUMNS)]) == LIST_COLUMNS
+    assert lst["level"].value_counts().to_dict() == {"III": 60, "II": 30, "I": 10}
+    assert (lst["change"] == "new").all() and (lst["model_version"] == "test0000version").all()
+    assert lst["factors"].str.len().gt(0).all()
+    assert lst["level"].map({"I": 0, "II": 1, "III": 2}).is_monotonic_increasing
+    assert set(first.reasons["student_id"]) == set(lst["student_id"])  # the listed, and only they, explained
+    assert len(first.scores) == 2000
+    # next month: one listed student's risk vanishes; she is cleared
+    gone = lst.loc[lst["path"] == "score", "student_id"].iloc[0]
+    later = frame.copy()
+    later.loc[later["student_id"] == gone, ["phq9_total_latest", "att_unexcused_30d"]] = [0.0, 0.0]
+    second = score_features(later, model, AS_OF, students=students_table(frame), settings=Settings(), lang="en",
+                            previous=lst, run_id="r2").warning_list
+    row = second.set_index("student_id").loc[gone]
+    assert row["change"] == "cleared" and row["level"] == "none" and row["previous_level"] in ("I", "II", "III")
+    assert (second.loc[second["student_id"] != gone, "change"] == "same").mean() > 0.9
+
+
+def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
+    frame = feature_frame(600)
+    result = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",
+                            run_id="+run")
+    lst = result.warning_list.copy()
+    lst.loc[0, "factors"] = "@SUM(A1)"
+    lst.loc[1, "factors"] = "\t=1+1"
+    a = write_warning_list(lst, tmp_path / "a", lang="zh")
+    b = write_warning_list(lst, tmp_path / "b", lang="zh")
+    for kind in ("csv", "xlsx", "parquet"):
+        assert a[kind].read_bytes() == b[kind].read_bytes(), kind
+        assert oct(a[kind].stat().st_mode & 0o777) == "0o600"
+    raw = a["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0]["factors"] == "'@SUM(A1)" and rows[1]["factors"] == "'\t=1+1"
+    assert rows[0]["run_id"] == "'+run"
+    assert any(r["college"].startswith("'=cmd") for r in rows)
+    sheet = openpyxl.load_workbook(a["xlsx"]).worksheets[0]
+    header = [c.value for c in sheet[1]]
+    assert sheet.freeze_panes == "A2"
+    cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    assert sheet.cell(row=2, column=header.index("factors") + 1).value == "'@SUM(A1)"
+    level_cell = sheet.cell(row=2, column=header.index("level") + 1)
+    assert level_cell.value == "I" and level_cell.fill.start_color.rgb.endswith("FFC7CE")
+    back = pd.read_parquet(a["parquet"])
+    assert back.loc[0, "factors"] == "@SUM(A1)"  # Parquet is for programs: values as they are
+    assert neutralise(pd.Series(["-1", "a-1"])).tolist() == ["'-1", "a-1"]
+
+
+def test_same_inputs_give_the_same_list(model):
+    frame = feature_frame(800)
+    one = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), run_id="x")
+    two = score_features(frame.sample(frac=1, random_state=1), model, AS_OF, students=students_table(frame),
+                         settings=Settings(), run_id="x")
+    pd.testing.assert_frame_equal(one.warning_list, two.warning_list)
