@@ -92,5 +92,23 @@ def validate(
                  store_path=store, console=Console())
 
 
+@verb
+def features(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb).")],
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    out: Annotated[Path, typer.Option("--out", help="Matrix to write: .parquet or .csv (UTF-8 with BOM).")],
+    config: ConfigOption = None,
+) -> None:
+    """Write the point-in-time feature matrix of one as-of date, for modelling in your own notebook.
+
+    One row per student enrolled on the date, one column per feature (docs/features.md); the
+    descriptions of every column are in riskmodel.features.catalogue().
+    """
+    from riskmodel.features.export import write_feature_matrix
+
+    frame = write_feature_matrix(data, _as_of(as_of), out, settings=_settings(config))
+    console.print(f"{out}: {len(frame)} students x {frame.shape[1] - 2} features, as of {as_of}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()
