@@ -110,5 +110,51 @@ def features(
     console.print(f"{out}: {len(frame)} students x {frame.shape[1] - 2} features, as of {as_of}", highlight=False)
 
 
+@verb
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store, outcomes included.")],
+    until: Annotated[str, typer.Option("--until", help="Nothing after this date is used (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option("--out", help="New model folder to write; never overwritten.")],
+    model: Annotated[str, typer.Option("--model", help="lightgbm, logistic or rules; default settings.model.kind.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Train, calibrate on a later period and evaluate on a held-out later period; save the model.
+
+    Monthly as-of dates up to the last whose outcome window closes by --until (docs/models.md).
+    """
+    from riskmodel.models.commands import train_command
+
+    if model and model not in ("lightgbm", "logistic", "rules"):
+        raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
+    fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
+    m = fitted.meta.get("metrics_holdout", {})
+    console.print(f"{out}: {fitted.kind} model {fitted.version}; held-out AP {m.get('average_precision', float('nan')):.3f}, "
+                  f"recall at I+II {m.get('recall_at_I_II', float('nan')):.3f}, ECE {m.get('ece_quantile', float('nan')):.4f}",
+                  highlight=False)
+
+
+@verb
+def score(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
+    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    previous: Annotated[Optional[Path], typer.Option(
+        "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make the warning list alone (no reports): levels, scores, hard rules, reasons, change."""
+    from riskmodel.warning.commands import score_command
+
+    if lang and lang not in ("zh", "en"):
+        raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                                  previous=previous)
+    counts = listed["level"].value_counts().to_dict()
+    console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
+                  f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

@@ -1,0 +1,66 @@
+"""What ``riskmodel score`` does, as one function (the CLI verb only parses options).
+
+Example
+-------
+>>> # paths = score_command("data/", "models/2026-03", "2026-03-01", "lists/2026-03", settings=settings)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.errors import ConfigError, PreflightError
+from riskmodel.models.registry import load
+from riskmodel.outputs import atomic_dir
+from riskmodel.warning.export import write_warning_list
+from riskmodel.warning.warning_list import score_as_of
+
+__all__ = ["score_command", "read_previous_list"]
+
+
+def read_previous_list(path: str | Path) -> pd.DataFrame:
+    """A previous warning list (its .parquet or .csv) for the ``change`` column.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or lacks ``student_id`` and ``level``.
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, encoding="utf-8-sig",
+                                                                                     dtype=str)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the previous list ({exc}); pass its warning_list.parquet.") from None
+    missing = {"student_id", "level"} - set(frame.columns)
+    if missing:
+        raise ConfigError(f"{path}: the previous list lacks columns {sorted(missing)}; pass a riskmodel warning list.")
+    return frame
+
+
+def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Path, *, settings: Settings,
+                  lang: str | None = None, previous: str | Path | None = None,
+                  run_id: str | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Score every student on ``as_of`` and write the list (CSV, XLSX, Parquet) into the new folder ``out``.
+
+    The folder is built aside and renamed into place when complete: never half-written, never
+    overwriting an earlier list. ``run_id`` defaults to ``<as_of>-<model version>``.
+    """
+    from riskmodel.features.export import open_data
+
+    out = Path(out)
+    if out.exists():
+        raise PreflightError(f"{out}: already exists; an earlier list is never overwritten. Choose a new --out folder.")
+    lang = lang or settings.reports.lang
+    model = load(model_dir)
+    prev = read_previous_list(previous) if previous is not None else None
+    dataset = open_data(data, settings=settings)
+    as_of = pd.Timestamp(as_of)
+    run_id = run_id or f"{as_of:%Y-%m-%d}-{model.version[:8]}"
+    result = score_as_of(dataset, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
+    with atomic_dir(out) as work:
+        paths = write_warning_list(result.warning_list, work, lang=lang, horizon_days=model.meta.get("horizon_days"))
+    return result.warning_list, {kind: out / p.name for kind, p in paths.items()}
