@@ -1,0 +1,166 @@
+"""Plot helpers for the notebooks: each takes ``ax=None`` and returns the Axes it drew on.
+
+All labels come from the translation catalogue; names from the data pass through
+:func:`~riskmodel.reports.names.plot_text` so that a ``$`` in a class name never reaches mathtext.
+Call :func:`~riskmodel.reports.fonts.use_cjk_font` once before plotting Chinese labels (the notebooks'
+first section does, through :func:`setup`).
+
+Example
+-------
+>>> # ax = plot_risk_distribution(run, "school", "", "zh")
+>>> # ax.figure.savefig("risk.png")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.i18n import text
+from riskmodel.reports.names import plot_text
+from riskmodel.reports.report_data import LEVELS, RunData
+
+__all__ = ["setup", "plot_level_counts", "plot_risk_distribution", "plot_risk_trend", "plot_groups",
+           "plot_factors", "plot_trajectory", "plot_coverage", "plot_importance"]
+
+LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#fddbc7", "none": "#bababa"}
+
+
+def setup(*, dpi: int = 90) -> str | None:
+    """Notebook set-up: a CJK font, a modest figure resolution; returns the font found (or None)."""
+    import matplotlib as mpl
+
+    from riskmodel.reports.fonts import use_cjk_font
+
+    mpl.rcParams["figure.dpi"] = dpi
+    mpl.rcParams["figure.figsize"] = (7.5, 3.6)
+    mpl.rcParams["axes.spines.top"] = False
+    mpl.rcParams["axes.spines.right"] = False
+    return use_cjk_font()
+
+
+def _axes(ax, figsize=None):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_level_counts(run: RunData, level: str, cohort_id: str, lang: str, ax=None):
+    """Bars: students at each warning level now and at the previous run."""
+    ax = _axes(ax)
+    history = run.members(run.history, level, cohort_id)
+    dates = sorted(history["as_of"].unique())[-2:]
+    width = 0.8 / max(len(dates), 1)
+    x = np.arange(3)
+    for i, as_of in enumerate(dates):
+        counts = history.loc[history["as_of"] == as_of, "level"].value_counts().reindex(LEVELS[:3], fill_value=0)
+        ax.bar(x + i * width, counts.to_numpy(), width, label=pd.Timestamp(as_of).date().isoformat(),
+               color=["#999999", "#b2182b"][i if len(dates) == 2 else 1])
+    ax.set_xticks(x + width * (len(dates) - 1) / 2, [text(f"level.{lv}", lang) for lv in LEVELS[:3]])
+    ax.set_ylabel(text("reports.plot.students", lang))
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_risk_distribution(run: RunData, level: str, cohort_id: str, lang: str, ax=None):
+    """Histogram of the cohort's risk (probability, log scale), coloured by level."""
+    ax = _axes(ax)
+    members = run.members(run.warning_list, level, cohort_id)
+    scores = members["score"].clip(lower=1e-4)
+    bins = np.logspace(np.log10(max(scores.min(), 1e-4)), np.log10(max(scores.max(), 2e-4)), 40)
+    stacks = [scores[members["level"] == lv].to_numpy() for lv in reversed(LEVELS)]
+    ax.hist(stacks, bins=bins, stacked=True, color=[LEVEL_COLOURS[lv] for lv in reversed(LEVELS)],
+            label=[text(f"level.{lv}", lang) for lv in reversed(LEVELS)])
+    ax.set_xscale("log")
+    ax.set_xlabel(text("reports.plot.score", lang))
+    ax.set_ylabel(text("reports.plot.students", lang))
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None):
+    """Share of the cohort at each level over every run so far (lines, one point per run)."""
+    ax = _axes(ax)
+    history = run.members(run.history, level, cohort_id)
+    shares = pd.crosstab(history["as_of"], history["level"], normalize="index").reindex(
+        columns=list(LEVELS[:3]), fill_value=0.0)
+    for lv in LEVELS[:3]:
+        ax.plot(shares.index, shares[lv] * 100, marker="o", color=LEVEL_COLOURS[lv] if lv != "III" else "#d6604d",
+                label=text(f"level.{lv}", lang))
+    ax.set_xlabel(text("reports.plot.run", lang))
+    ax.set_ylabel(text("reports.plot.share_listed", lang) + " (%)")
+    ax.legend(frameon=False, fontsize="small")
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str = "class_id", top: int = 25, ax=None):
+    """Box plots of risk per class (or dorm), the ``top`` highest mean risk first."""
+    members = run.members(run.warning_list, level, cohort_id)
+    members = members[members[by] != ""]
+    order = members.groupby(by)["score"].mean().sort_values(ascending=False).head(top).index
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)))
+    data = [members.loc[members[by] == name, "score"].to_numpy() for name in order]
+    if data:
+        ax.boxplot(data, orientation="horizontal", tick_labels=[plot_text(name) for name in order], showfliers=True,
+                   flierprops={"markersize": 2})
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+    ax.set_xlabel(text("reports.plot.score", lang))
+    ax.set_ylabel(text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang))
+    return ax
+
+
+def plot_factors(factors: pd.DataFrame, lang: str, ax=None):
+    """Horizontal bars of a :func:`~riskmodel.reports.views.factor_summary` table."""
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.35 * len(factors) + 1)))
+    if not factors.empty:
+        labels = [plot_text(v) for v in factors[text("reports.col.factor", lang)]]
+        ax.barh(labels, factors[text("reports.col.contribution", lang)], color="#b2182b")
+        ax.invert_yaxis()
+    ax.set_xlabel(text("reports.plot.mean_contribution", lang))
+    return ax
+
+
+def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
+    """One student's risk at every run, points coloured by level."""
+    ax = _axes(ax)
+    rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
+    ax.plot(rows["as_of"], rows["score"], color="#555555", linewidth=1)
+    for lv in LEVELS:
+        at = rows[rows["level"] == lv]
+        if not at.empty:
+            ax.scatter(at["as_of"], at["score"], color=LEVEL_COLOURS[lv], edgecolor="#333333", zorder=3,
+                       label=text(f"level.{lv}", lang))
+    ax.set_xlabel(text("reports.plot.run", lang))
+    ax.set_ylabel(text("reports.plot.score", lang))
+    ax.legend(frameon=False, fontsize="small")
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def plot_coverage(run: RunData, lang: str, ax=None):
+    """Records per month of each source table: where a source starts, stops or has gaps."""
+    ax = _axes(ax)
+    coverage = run.table("coverage")
+    for name, rows in coverage.groupby("table", sort=True):
+        ax.plot(rows["month"], rows["records"], label=plot_text(name), linewidth=1.2)
+    ax.set_xlabel(text("reports.col.month", lang))
+    ax.set_ylabel(text("reports.plot.records", lang))
+    ax.set_yscale("symlog")
+    ax.legend(frameon=False, fontsize="small", ncol=2)
+    return ax
+
+
+def plot_importance(importance: pd.DataFrame, lang: str, ax=None):
+    """Horizontal bars of a feature-importance table (``factor`` text, mean absolute contribution)."""
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.3 * len(importance) + 1)))
+    if not importance.empty:
+        ax.barh([plot_text(v) for v in importance[text("reports.col.factor", lang)]],
+                importance[text("reports.plot.importance", lang)], color="#2166ac")
+        ax.invert_yaxis()
+    ax.set_xlabel(text("reports.plot.importance", lang))
+    return ax

@@ -1,0 +1,251 @@
+"""The files a run writes for its notebooks, and reading them back.
+
+A notebook never reads the centre's data folder, the DuckDB store or the pseudonym key: it reads the
+run folder's ``report_data/``, written once by :func:`write_report_data` before any notebook starts.
+Every table there is keyed by ``pseudonym``; ``student_id`` and observation notes are dropped here,
+so no report can show them.
+
+``report_data/`` holds
+
+* ``list.parquet``: this run's warning list (pseudonym, school, college, grade, class_id, dorm_id,
+  level, score, rank, rules, factors, change, as_of), every scored student, ``level == "none"`` for
+  those not listed;
+* ``history.parquet``: the same columns for this run and every earlier run of the same school(s);
+* ``contributions.parquet``: pseudonym + one float32 column per model feature (log-odds contribution);
+* ``screenings/observations/life_events/counselling.parquet``: one student's file (no notes);
+* ``summary.parquet``, ``rejected.parquet`` (counts by table, column and reason, no values),
+  ``coverage.parquet`` (records per table and month) and ``skipped.json``: the data-quality report;
+* ``cohorts.parquet``: one row per cohort report (key, level, school, name, slug);
+* ``run.json``: as_of, run_id, lang, model version, small-cell threshold.
+
+Example
+-------
+>>> # run = open_run("reports/run-2026-03-01-20260301T020000Z")
+>>> # run.warning_list.groupby("level").size()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from riskmodel.outputs import atomic_path, private_dir, write_text
+from riskmodel.reports.names import safe_component
+
+__all__ = ["LEVELS", "LIST_COLUMNS", "RunData", "cohort_table", "open_run", "write_parquet", "write_report_data"]
+
+log = logging.getLogger(__name__)
+
+LEVELS: tuple[str, ...] = ("I", "II", "III", "none")
+LIST_COLUMNS: tuple[str, ...] = ("as_of", "pseudonym", "school", "college", "grade", "class_id", "dorm_id",
+                                 "level", "score", "rank", "rules", "factors", "change")
+K12_STAGES = frozenset({"primary", "junior", "senior", "vocational"})
+_STUDENT_TABLES = {
+    "screenings": None,  # columns chosen in _student_table
+    "observations": ["date", "source", "category", "severity"],  # never `note`
+    "life_events": ["date", "event"],
+    "counselling": ["date", "kind", "counsellor_rating"],
+}
+
+
+def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
+    """Write ``frame`` to ``target`` atomically (mode 0600)."""
+    with atomic_path(target) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return target
+
+
+def _text(series: pd.Series) -> pd.Series:
+    return series.astype("string").fillna("")
+
+
+def _report_list(warning_list: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    """The warning list keyed by pseudonym, with grade, dorm and stage from the register."""
+    extra = [c for c in ("grade", "dorm_id", "stage") if c in students.columns and c not in warning_list.columns]
+    frame = warning_list
+    if extra:
+        frame = frame.merge(students[["student_id", *extra]].drop_duplicates("student_id"),
+                            on="student_id", how="left", validate="many_to_one")
+    out = pd.DataFrame(index=frame.index)
+    for col in (*LIST_COLUMNS, "stage"):
+        out[col] = frame[col] if col in frame.columns else pd.NA
+    for col in ("school", "college", "grade", "class_id", "dorm_id", "rules", "factors", "change", "stage",
+                "pseudonym", "level"):
+        out[col] = _text(out[col])
+    out["level"] = out["level"].where(out["level"].isin(LEVELS), "none")
+    out["score"] = pd.to_numeric(out["score"], errors="coerce").astype("float64")
+    out["rank"] = pd.to_numeric(out["rank"], errors="coerce").astype("Int64")
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    return out.reset_index(drop=True)
+
+
+def cohort_table(report_list: pd.DataFrame) -> pd.DataFrame:
+    """One row per cohort report: the school(s), then each college (university) or grade (K-12).
+
+    Columns ``key, level, school, name, slug, students``. ``key`` is the notebook's ``cohort_id``
+    (built from safe components, so it is also the report's file name).
+    """
+    rows = []
+    for school, members in report_list.groupby("school", sort=True):
+        school_slug = safe_component(school or "school")
+        rows.append({"key": f"school-{school_slug}", "level": "school", "school": school, "name": school,
+                     "slug": school_slug, "students": len(members)})
+        k12 = members["stage"].isin(K12_STAGES).mean() > 0.5
+        level = "grade" if k12 or (members["college"] == "").all() else "college"
+        for name, group in members.groupby(level, sort=True):
+            if name == "":
+                continue  # students without a college/grade appear in the school report only
+            slug = safe_component(name)
+            rows.append({"key": f"{level}-{school_slug}-{slug}", "level": level, "school": school, "name": name,
+                         "slug": slug, "students": len(group)})
+    return pd.DataFrame(rows, columns=["key", "level", "school", "name", "slug", "students"])
+
+
+def _student_table(name: str, table: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
+    if table.empty:
+        return pd.DataFrame(columns=["pseudonym", "date"])
+    if name == "screenings":
+        keep = [c for c in ("date", "instrument", "total", "standard_score", "band", "positive", "critical")
+                if c in table.columns]
+    else:
+        keep = [c for c in _STUDENT_TABLES[name] if c in table.columns]
+    out = table[["student_id", *keep]].copy()
+    out.insert(0, "pseudonym", out["student_id"].map(pseudonyms))
+    return out.drop(columns="student_id").dropna(subset=["pseudonym"]).sort_values(["pseudonym", "date"])
+
+
+def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    date_column = {"academics": "term_end", "calendar": "start"}
+    parts = []
+    for name, table in tables.items():
+        col = date_column.get(name, "date")
+        if name in ("students", "outcomes") or col not in table.columns or table.empty:
+            continue
+        months = pd.to_datetime(table[col]).dt.to_period("M").dt.to_timestamp()
+        counts = months.value_counts().rename_axis("month").reset_index(name="records")
+        counts.insert(0, "table", name)
+        parts.append(counts)
+    if not parts:
+        return pd.DataFrame(columns=["table", "month", "records"])
+    return pd.concat(parts, ignore_index=True).sort_values(["table", "month"])
+
+
+def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[str, pd.DataFrame],
+                      history: pd.DataFrame | None, contributions: pd.DataFrame | None,
+                      summary: pd.DataFrame | None, rejected: pd.DataFrame | None, skipped: list[str],
+                      run_info: dict) -> pd.DataFrame:
+    """Write ``report_data/`` into the (unfinished) run folder ``folder``; return the cohort table.
+
+    Parameters
+    ----------
+    folder
+        The run folder being built.
+    warning_list
+        The whole school's list in the contract's form (with ``student_id``), every scored student.
+    tables
+        The dataset's canonical tables (``students`` at least).
+    history
+        Earlier runs' report lists (same columns as ``list.parquet``), or ``None``.
+    contributions
+        Per-feature contributions, index aligned with ``warning_list``, or ``None``.
+    summary, rejected, skipped
+        What the loader read, rejected and skipped.
+    run_info
+        ``as_of, run_id, lang, model_version, small_cell`` for ``run.json``.
+    """
+    data_dir = private_dir(folder / "report_data")
+    students = tables["students"]
+    report_list = _report_list(warning_list, students)
+    write_parquet(report_list, data_dir / "list.parquet")
+    earlier = history if history is not None and not history.empty else None
+    full_history = pd.concat([earlier, report_list], ignore_index=True) if earlier is not None else report_list
+    write_parquet(full_history[list(LIST_COLUMNS)], data_dir / "history.parquet")
+    if contributions is not None:
+        contrib = contributions.reset_index(drop=True).astype("float32")
+        contrib.insert(0, "pseudonym", report_list["pseudonym"].to_numpy())
+        write_parquet(contrib, data_dir / "contributions.parquet")
+    pseudonyms = pd.Series(warning_list["pseudonym"].to_numpy(), index=warning_list["student_id"].to_numpy())
+    for name in _STUDENT_TABLES:
+        write_parquet(_student_table(name, tables.get(name, pd.DataFrame()), pseudonyms), data_dir / f"{name}.parquet")
+    write_parquet(summary if summary is not None else pd.DataFrame(), data_dir / "summary.parquet")
+    rejected = rejected if rejected is not None else pd.DataFrame(columns=["table", "column", "reason"])
+    counts = (rejected.groupby(["table", "column", "reason"], dropna=False).size().reset_index(name="rows")
+              if not rejected.empty else pd.DataFrame(columns=["table", "column", "reason", "rows"]))
+    write_parquet(counts.astype({"table": "string", "column": "string", "reason": "string"}),
+                  data_dir / "rejected.parquet")
+    write_parquet(_coverage(tables), data_dir / "coverage.parquet")
+    write_text(data_dir / "skipped.json", json.dumps(list(skipped), ensure_ascii=False, indent=1))
+    cohorts = cohort_table(report_list)
+    write_parquet(cohorts, data_dir / "cohorts.parquet")
+    write_text(data_dir / "run.json", json.dumps(run_info, ensure_ascii=False, indent=1, default=str))
+    log.info("report data written: %d students, %d cohorts", len(report_list), len(cohorts))
+    return cohorts
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a notebook reads from one run folder (see the module docstring)."""
+
+    run_dir: Path
+    info: dict
+    warning_list: pd.DataFrame
+    history: pd.DataFrame
+    cohorts: pd.DataFrame
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The run's as-of date."""
+        return pd.Timestamp(self.info["as_of"])
+
+    @property
+    def small_cell(self) -> int:
+        """Aggregate counts below this are shown as ``<n``."""
+        return int(self.info.get("small_cell", 5))
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Another ``report_data`` table by name (``screenings``, ``coverage``, ``contributions`` ...)."""
+        path = self.run_dir / "report_data" / f"{name}.parquet"
+        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+    def cohort(self, level: str, cohort_id: str) -> pd.Series:
+        """The cohort row for ``cohort_id`` (empty id at level ``school``: the first school)."""
+        cohorts = self.cohorts
+        if level == "school" and cohort_id == "":
+            match = cohorts[cohorts["level"] == "school"].head(1)
+        else:
+            match = cohorts[(cohorts["key"] == cohort_id) & (cohorts["level"] == level)]
+        if match.empty:
+            known = ", ".join(cohorts.loc[cohorts["level"] == level, "key"].head(5))
+            raise KeyError(f"{self.run_dir}: no {level} cohort {cohort_id!r}; some that exist: {known}")
+        return match.iloc[0]
+
+    def members(self, frame: pd.DataFrame, level: str, cohort_id: str) -> pd.DataFrame:
+        """The rows of ``frame`` (list or history) that belong to the cohort: its students only."""
+        row = self.cohort(level, cohort_id)
+        mask = frame["school"] == row["school"]
+        if level != "school":
+            mask &= frame[level] == row["name"]
+        return frame[mask]
+
+
+def open_run(run_dir: str | Path) -> RunData:
+    """Read a run folder's ``report_data`` (what every notebook does first).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run_dir`` is not a run folder (no ``report_data/run.json``).
+    """
+    run_dir = Path(run_dir)
+    data_dir = run_dir / "report_data"
+    if not (data_dir / "run.json").exists():
+        raise FileNotFoundError(f"{run_dir}: not a riskmodel run folder (no report_data/run.json); pass the "
+                                "folder `riskmodel run` or `riskmodel demo` wrote.")
+    info = json.loads((data_dir / "run.json").read_text(encoding="utf-8"))
+    return RunData(run_dir=run_dir, info=info, warning_list=pd.read_parquet(data_dir / "list.parquet"),
+                   history=pd.read_parquet(data_dir / "history.parquet"),
+                   cohorts=pd.read_parquet(data_dir / "cohorts.parquet"))

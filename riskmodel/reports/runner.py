@@ -1,0 +1,554 @@
+"""The scheduled run: pre-flight, score, write the lists, run the cohort notebooks, index, manifest.
+
+:func:`run` is ``riskmodel run``. In order:
+
+1. **Pre-flight**, before anything is written: the output folder can be written and has room
+   (:class:`~riskmodel.errors.PreflightError`), the model loads (:class:`ModelMismatchError`), the data
+   loads (:class:`ContractError`) and the model's features are the ones built from it.
+2. **Score** (:func:`score`): features of the as-of date, the model, hard rules, levels, reasons, and
+   the change against the latest earlier run of the same school(s) in the output folder.
+3. **Publish** (:func:`publish`): a new folder ``run-<as_of>-<UTC time>`` is built aside and renamed
+   into place only when complete (:func:`riskmodel.outputs.atomic_dir`), so a run never overwrites an
+   earlier one and an interrupted run (Ctrl-C, SIGTERM from cron) leaves nothing behind. In it: the
+   warning list of the whole run and of each cohort (that cohort's students only), ``report_data/``
+   for the notebooks, the data-quality report and one cohort report per school and college (or grade),
+   executed by papermill in a process pool and exported to HTML without code; ``index.html``;
+   ``manifest.json``; ``run.log``. A notebook that fails keeps its executed copy with the error, the
+   others go on, and the result's ``exit_code`` is 1.
+
+Example
+-------
+>>> # result = run("data/", "models/2026-03", "2026-03-01", "reports/", settings=load_settings(None))
+>>> # result.run_dir / "index.html", result.exit_code
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.errors import ModelMismatchError, PreflightError
+from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
+from riskmodel.reports.index import write_index
+from riskmodel.reports.notebooks import check_parameters, execute, template
+from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
+
+__all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
+           "QUALITY_NOTEBOOK"]
+
+log = logging.getLogger(__name__)
+
+COHORT_NOTEBOOK = "20_cohort_report"
+QUALITY_NOTEBOOK = "00_data_quality"
+_PACKAGES = ("riskmodel", "pandas", "numpy", "scikit-learn", "lightgbm", "shap", "pyarrow", "duckdb", "papermill",
+             "nbconvert", "nbclient", "ipykernel", "matplotlib", "pandera", "pydantic")
+
+
+@dataclass
+class Scored:
+    """What the scoring stage hands to :func:`publish` (everything the run folder is made from).
+
+    Attributes
+    ----------
+    as_of
+        The as-of date.
+    warning_list
+        The list in the contract's form (listed and cleared students), with ``grade, dorm_id``.
+    everyone
+        Every scored student: the list's columns (``level`` none for the unlisted).
+    tables
+        The dataset's canonical tables.
+    model_version, model_meta
+        The model's version and model.json.
+    contributions
+        Per-feature contributions for ``everyone`` (same order), or ``None``.
+    data_checksum, files, summary, rejected, skipped
+        What the loader read, rejected and did not use.
+    timings
+        Seconds per stage so far.
+    """
+
+    as_of: date
+    warning_list: pd.DataFrame
+    everyone: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    model_version: str
+    model_meta: dict = field(default_factory=dict)
+    contributions: pd.DataFrame | None = None
+    data_checksum: str = ""
+    files: dict = field(default_factory=dict)
+    summary: pd.DataFrame | None = None
+    rejected: pd.DataFrame | None = None
+    skipped: tuple[str, ...] = ()
+    previous_run: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def schools(self) -> list[str]:
+        """The schools of the scored students, sorted."""
+        return sorted(self.everyone["school"].astype(str).unique())
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run made: its folder, each notebook's outcome and the manifest."""
+
+    run_dir: Path
+    run_id: str
+    outcomes: dict[str, dict]
+    manifest: dict
+
+    @property
+    def failed(self) -> list[str]:
+        """Keys of the reports that failed."""
+        return sorted(key for key, outcome in self.outcomes.items() if outcome["status"] != "ok")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every report was made, 1 when some failed (riskmodel.errors)."""
+        return 1 if self.failed else 0
+
+
+# --------------------------------------------------------------------------------------------- pre-flight
+def check_output(out: Path, *, min_free_mb: int) -> None:
+    """Refuse an output folder that cannot be written or lacks ``min_free_mb`` of free disk.
+
+    Writes nothing: the probe is an anonymous temporary file in the nearest existing folder.
+
+    Raises
+    ------
+    PreflightError
+        Naming the folder and what to do.
+    """
+    existing = Path(out).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PreflightError(f"{existing}: is a file, not a folder; pass a folder to --out.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise PreflightError(f"{existing}: cannot write here ({exc.strerror}); pass a folder you can write to --out "
+                             "or fix its permissions.") from None
+    free_mb = shutil.disk_usage(existing).free // 2**20
+    if free_mb < min_free_mb:
+        raise PreflightError(f"{existing}: {free_mb} MB free, the run needs at least {min_free_mb} MB "
+                             "(reports.min_free_disk_mb); free some space or choose another --out.")
+
+
+def _manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def earlier_runs(out: Path, schools: list[str], as_of: date) -> list[Path]:
+    """Completed runs in ``out`` of the same schools with an earlier as-of date, one per date, oldest first.
+
+    Of several runs of one date, the latest made counts (a re-run replaces nothing on disk but is
+    what the centre saw last).
+    """
+    latest: dict[str, tuple[str, Path]] = {}
+    for path in Path(out).glob("run-*/manifest.json"):
+        manifest = _manifest(path)
+        if not manifest or manifest.get("schools") != schools or manifest.get("as_of", "") >= as_of.isoformat():
+            continue
+        key, made = manifest["as_of"], manifest.get("finished", "")
+        if key not in latest or made > latest[key][0]:
+            latest[key] = (made, path.parent)
+    return [latest[key][1] for key in sorted(latest)]
+
+
+# --------------------------------------------------------------------------------------------- score
+def _everyone(result, students: pd.DataFrame) -> pd.DataFrame:
+    """Every scored student in the list's form (``level`` none and no reasons for the unlisted)."""
+    info = students.drop_duplicates("student_id").set_index("student_id")
+    scores = result.scores
+    frame = pd.DataFrame({"as_of": scores["as_of"].to_numpy(), "student_id": scores["student_id"].to_numpy()})
+    for col in ("pseudonym", "school", "college", "grade", "class_id", "dorm_id", "stage"):
+        values = frame["student_id"].map(info[col]) if col in info.columns else pd.Series("", index=frame.index)
+        frame[col] = values.astype(object).where(values.notna(), "")
+    frame["level"] = scores["level"].to_numpy()
+    frame["score"] = scores["score"].round(4).to_numpy()
+    frame["rank"] = scores["rank"].to_numpy()
+    listed = result.warning_list.drop_duplicates("student_id").set_index("student_id")
+    for col in ("rules", "factors", "change"):
+        frame[col] = frame["student_id"].map(listed[col]).fillna("")
+    frame["model_version"] = result.model_version
+    return frame
+
+
+def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, out: Path, run_id: str,
+          lang: str) -> Scored:
+    """Load, check, build features, score and explain; writes nothing.
+
+    Raises
+    ------
+    ContractError, ModelMismatchError
+        The data cannot be used, or the model does not fit it.
+    """
+    from riskmodel.data import load_dataset
+    from riskmodel.features import build_features
+    from riskmodel.models.registry import load as load_model
+    from riskmodel.warning.warning_list import score_features
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = load_model(model_dir)
+    dataset = load_dataset(data_dir, settings=settings)
+    timings["load"] = time.perf_counter() - started
+    started = time.perf_counter()
+    features = build_features(dataset, [as_of], settings=settings)
+    model.check(features, source=f"the features built from {data_dir}")
+    timings["features"] = time.perf_counter() - started
+    students = dataset.table("students")
+    schools = sorted(students["school"].astype(str).unique())
+    previous_dirs = earlier_runs(out, schools, as_of)
+    previous = pd.read_parquet(previous_dirs[-1] / "warning_list.parquet") if previous_dirs else None
+    started = time.perf_counter()
+    result = score_features(features, model, as_of, students=students, settings=settings, lang=lang,
+                            previous=previous, run_id=run_id)
+    everyone = _everyone(result, students)
+    contributions = model.contributions(features.set_index("student_id").loc[everyone["student_id"]].reset_index())
+    timings["score"] = time.perf_counter() - started
+    return Scored(as_of=as_of, warning_list=result.warning_list, everyone=everyone, tables=dataset.tables,
+                  model_version=model.version, model_meta=model.meta, contributions=contributions,
+                  data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
+                  rejected=dataset.rejected, skipped=tuple(dataset.skipped),
+                  previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings)
+
+
+# --------------------------------------------------------------------------------------------- publish
+def _history(out: Path, schools: list[str], as_of: date) -> pd.DataFrame | None:
+    frames = []
+    for run_dir in earlier_runs(out, schools, as_of):
+        path = run_dir / "report_data" / "list.parquet"
+        if path.exists():
+            frames.append(pd.read_parquet(path))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _cohort_mask(frame: pd.DataFrame, cohort: pd.Series) -> pd.Series:
+    mask = frame["school"].astype(str) == cohort["school"]
+    if cohort["level"] != "school":
+        mask &= frame[cohort["level"]].astype(str) == cohort["name"]
+    return mask
+
+
+def _write_lists(run_dir: Path, scored: Scored, cohorts: pd.DataFrame, *, lang: str,
+                 horizon_days: int) -> dict[str, list[Path]]:
+    """The whole run's list at the top, and each cohort's (its students only) under ``lists/<key>/``."""
+    from riskmodel.warning.export import write_warning_list
+
+    write_parquet(scored.warning_list, run_dir / "warning_list.parquet")  # what the next run compares with
+    lists: dict[str, list[Path]] = {}
+    for _, cohort in cohorts.iterrows():
+        rows = scored.warning_list.loc[_cohort_mask(scored.warning_list, cohort)]
+        paths = write_warning_list(rows, run_dir / "lists" / cohort["key"], lang=lang, horizon_days=horizon_days)
+        lists[cohort["key"]] = [paths[k] for k in ("xlsx", "csv", "parquet") if k in paths]
+    return lists
+
+
+def _init_worker() -> None:
+    os.umask(0o077)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
+
+
+def _run_job(job: dict) -> tuple[str, dict]:
+    outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]), job["parameters"],
+                      title=job["title"], timeout=job["timeout"])
+    return job["key"], outcome
+
+
+def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templates: Path | None,
+          timeout: int) -> list[dict]:
+    cohort_template = template(COHORT_NOTEBOOK, templates)
+    # run_dir ".." from notebooks/: valid while the folder is built aside and after it is renamed, so an
+    # executed copy can be re-run in JupyterLab where it lies
+    jobs = [{"key": "data_quality", "template": str(template(QUALITY_NOTEBOOK, templates)),
+             "parameters": {"run_dir": "..", "as_of": as_of.isoformat(), "lang": lang}}]
+    for _, cohort in cohorts.iterrows():
+        jobs.append({"key": cohort["key"], "template": str(cohort_template),
+                     "parameters": {"run_dir": "..", "as_of": as_of.isoformat(), "cohort_level": cohort["level"],
+                                    "cohort_id": cohort["key"], "lang": lang}})
+    for job in jobs:
+        check_parameters(Path(job["template"]), job["parameters"])  # unknown parameters fail before any runs
+        job.update(ipynb=str(run_dir / "notebooks" / f"{job['key']}.ipynb"),
+                   html=str(run_dir / "reports" / f"{job['key']}.html"), title=job["key"], timeout=timeout)
+    private_dir(run_dir / "notebooks")
+    private_dir(run_dir / "reports")
+    return jobs
+
+
+def _execute_all(jobs: list[dict], *, workers: int, on_done: Callable[[str, dict], None]) -> dict[str, dict]:
+    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt."""
+    outcomes: dict[str, dict] = {}
+    if workers <= 1:
+        for job in jobs:
+            key, outcome = _run_job(job)
+            outcomes[key] = outcome
+            on_done(key, outcome)
+        return outcomes
+    # spawn, not fork: the parent may hold threads (the progress bar) and open kernels' sockets
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+    try:
+        for key, outcome in pool.imap_unordered(_run_job, jobs):
+            outcomes[key] = outcome
+            on_done(key, outcome)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return outcomes
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _run_id(out: Path, as_of: date) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id, n = f"run-{as_of.isoformat()}-{stamp}", 1
+    while (out / run_id).exists() or any(out.glob(f".{run_id}.*")):
+        n += 1
+        run_id = f"run-{as_of.isoformat()}-{stamp}-{n}"
+    return run_id
+
+
+@contextlib.contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """Copy riskmodel's log records to ``path`` (mode 0600) while the run is made."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+    os.close(fd)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logger = logging.getLogger("riskmodel")
+    old_level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM during a run (cron's timeout, a shutdown): treated as Ctrl-C, nothing is left behind."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise RunInterrupted(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
+
+
+def _point_latest(out: Path, run_id: str) -> None:
+    """Point ``out/latest`` at the new run (a relative symlink, replaced atomically)."""
+    link = out / "latest"
+    if link.exists() and not link.is_symlink():
+        log.warning("%s exists and is not a link; left as it is", link)
+        return
+    tmp = out / f".latest.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(run_id, tmp)
+    os.replace(tmp, link)
+
+
+def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | None = None, jobs: int | None = None,
+            progress: bool = False, templates: Path | None = None, run_id: str | None = None,
+            inputs: dict | None = None) -> RunResult:
+    """Make the run folder from a scored list (steps 3 of the module docstring).
+
+    Parameters
+    ----------
+    scored
+        The scoring stage's output.
+    out
+        The reports folder; the run gets a new folder inside it.
+    settings
+        ``settings.reports`` (lang, jobs, small_cell); the whole settings go into the manifest.
+    lang, jobs
+        Override ``settings.reports.lang`` / ``.jobs``.
+    progress
+        Show a progress bar on standard error.
+    templates
+        Folder of the notebook templates (default: the repository's notebooks/).
+    run_id
+        The run's name (default ``run-<as_of>-<UTC time>``).
+    inputs
+        Data and model paths for the manifest.
+
+    Returns
+    -------
+    RunResult
+        ``exit_code`` 1 if a notebook failed (its executed copy is kept with the error).
+    """
+    out = Path(out).absolute()
+    rs = settings.reports
+    lang = lang or rs.lang
+    workers = max(1, jobs or rs.jobs)
+    private_dir(out)
+    run_id = run_id or _run_id(out, scored.as_of)
+    started_at = datetime.now(timezone.utc)
+    timings = dict(scored.timings)
+    old_umask = os.umask(0o077)  # papermill and nbconvert write through open(): keep it owner-only
+    try:
+        with _terminate_as_interrupt(), atomic_dir(out / run_id) as work:
+            work.chmod(DIR_MODE)
+            with _log_to(work / "run.log"):
+                log.info("run %s of %s: %d students scored", run_id, scored.as_of, len(scored.everyone))
+                t0 = time.perf_counter()
+                run_info = {"as_of": scored.as_of.isoformat(), "run_id": run_id, "lang": lang,
+                            "model_version": scored.model_version, "small_cell": rs.small_cell}
+                history = _history(out, scored.schools, scored.as_of)
+                cohorts = write_report_data(
+                    work, warning_list=scored.everyone, tables=scored.tables, history=history,
+                    contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
+                    skipped=list(scored.skipped), run_info=run_info)
+                lists = _write_lists(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
+                timings["lists_and_report_data"] = time.perf_counter() - t0
+                job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
+                                 timeout=rs.notebook_timeout)
+                t0 = time.perf_counter()
+                with _progress(len(job_list), progress) as bar:
+                    task = bar.add_task("reports", total=len(job_list)) if bar is not None else None
+
+                    def done(key: str, outcome: dict) -> None:
+                        log.info("report %s: %s in %.1fs", key, outcome["status"], outcome["seconds"])
+                        if bar is not None:
+                            bar.advance(task)
+
+                    outcomes = _execute_all(job_list, workers=workers, on_done=done)
+                timings["reports"] = time.perf_counter() - t0
+                outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
+                write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},
+                            lists=lists, info=run_info, lang=lang)
+                failed = sorted(k for k, o in outcomes.items() if o["status"] != "ok")
+                if failed:
+                    log.warning("%d report(s) failed: %s", len(failed), ", ".join(failed))
+                manifest = {
+                    "run_id": run_id, "as_of": scored.as_of.isoformat(), "schools": scored.schools, "lang": lang,
+                    "started": started_at.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
+                    "outcome": "failed_reports" if failed else "ok", "failed": failed,
+                    "inputs": {**(inputs or {}), "data_checksum": scored.data_checksum, "files": scored.files},
+                    "model": {"version": scored.model_version,
+                              **{k: scored.model_meta.get(k) for k in ("kind", "until", "horizon_days")}},
+                    "previous_run": scored.previous_run,
+                    "configuration": settings.as_dict(), "packages": _versions(), "jobs": workers,
+                    "students_scored": int(len(scored.everyone)),
+                    "levels": {lv: int((scored.everyone["level"] == lv).sum()) for lv in LEVELS},
+                    "cohorts": cohorts.drop(columns="slug").to_dict(orient="records"),
+                    "notebooks": outcomes, "skipped": list(scored.skipped) + _skipped_notes(scored.everyone, cohorts),
+                    "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+                }
+                write_text(work / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
+                log.info("run %s complete: %d reports, %d failed", run_id, len(outcomes), len(failed))
+    finally:
+        os.umask(old_umask)
+    _point_latest(out, run_id)
+    return RunResult(run_dir=out / run_id, run_id=run_id, outcomes=outcomes, manifest=manifest)
+
+
+def _skipped_notes(everyone: pd.DataFrame, cohorts: pd.DataFrame) -> list[str]:
+    """Students whose college (or grade) is empty: in their school's report and list only."""
+    notes = []
+    for school, level in cohorts.loc[cohorts["level"] != "school", ["school", "level"]].drop_duplicates().itertuples(
+            index=False):
+        missing = int(((everyone["school"] == school) & (everyone[level].astype(str) == "")).sum())
+        if missing:
+            notes.append(f"{missing} students of school {school!r} have no {level}: they appear in the school's "
+                         "report and list only")
+    return notes
+
+
+def _relative(work: Path, outcome: dict) -> dict:
+    fixed = dict(outcome)
+    for key in ("notebook", "html"):
+        if fixed.get(key):
+            fixed[key] = Path(fixed[key]).relative_to(work).as_posix()
+    return fixed
+
+
+def _absolute(work: Path, outcome: dict) -> dict:
+    fixed = dict(outcome)
+    for key in ("notebook", "html"):
+        if fixed.get(key):
+            fixed[key] = work / fixed[key]
+    return fixed
+
+
+def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str | Path, *, settings: Settings,
+        lang: str | None = None, jobs: int | None = None, progress: bool = False,
+        templates: Path | None = None) -> RunResult:
+    """The scheduled run (``riskmodel run``): pre-flight, score, publish. See the module docstring.
+
+    Raises
+    ------
+    PreflightError, ContractError, ModelMismatchError
+        Before anything is written.
+    """
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    out = Path(out).absolute()
+    lang = lang or settings.reports.lang
+    check_output(out, min_free_mb=settings.reports.min_free_disk_mb)
+    for name in (COHORT_NOTEBOOK, QUALITY_NOTEBOOK):
+        template(name, templates)
+    if not Path(model_dir).is_dir():
+        raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
+    run_id = _run_id(out, as_of)
+    scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang)
+    inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
+    return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
+                   run_id=run_id, inputs=inputs)

@@ -1,0 +1,291 @@
+"""Tables and headings for the notebooks, in the report language, with every data name escaped.
+
+Each function takes the :class:`~riskmodel.reports.report_data.RunData` of a run and returns a
+DataFrame (for tests and researchers) or a :class:`Table`/:class:`Heading` (what a notebook shows).
+A :class:`Table` renders with ``DataFrame.to_html(escape=True)``, so a class named ``<script>``
+shows as text. Aggregate counts below ``small_cell`` show as ``<n``.
+
+Example
+-------
+>>> # run = open_run(run_folder)
+>>> # level_counts(run, "college", cohort_id, "zh")
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from riskmodel.i18n import text
+from riskmodel.reports.names import html_text
+from riskmodel.reports.report_data import LEVELS, RunData
+
+__all__ = ["Heading", "Table", "heading", "title", "level_counts", "group_summary", "factor_summary",
+           "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
+           "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
+           "student_title", "rejected_section", "skipped_section"]
+
+
+class Heading:
+    """An HTML heading (or paragraph) whose text is escaped; shows in Jupyter and in the export."""
+
+    def __init__(self, content: str, level: int = 2) -> None:
+        self.content = content
+        self.level = level
+
+    def _repr_html_(self) -> str:
+        tag = f"h{self.level}" if self.level else "p"
+        return f"<{tag}>{html_text(self.content)}</{tag}>"
+
+    def __repr__(self) -> str:
+        return self.content
+
+
+class Table:
+    """A DataFrame shown as an escaped HTML table without its index."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def _repr_html_(self) -> str:
+        return self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel")
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
+
+
+def heading(key: str, lang: str, *, level: int = 2, **values: object) -> Heading:
+    """The catalogue string ``key`` as a heading (``level=0``: a paragraph)."""
+    return Heading(text(key, lang, **values), level)
+
+
+def note(key: str, lang: str, **values: object) -> Heading:
+    """The catalogue string ``key`` as a paragraph."""
+    return Heading(text(key, lang, **values), 0)
+
+
+def title(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
+    """``<school> · <college>: crisis early-warning report, as of <date>`` (names escaped)."""
+    row = run.cohort(level, cohort_id)
+    name = row["name"] if level == "school" else f"{row['school']} · {row['name']}"
+    return Heading(f"{name}: {text('reports.cohort.title', lang)} ({text('reports.cohort.as_of', lang)} "
+                   f"{run.as_of.date().isoformat()}, {text('reports.cohort.students', lang)} {row['students']})", 1)
+
+
+def _suppress(counts: pd.Series, small_cell: int) -> pd.Series:
+    """Counts as text, ``<n`` for 1..n-1 (0 stays 0: an empty cell identifies no one)."""
+    out = counts.astype("Int64").astype("string")
+    return out.mask((counts > 0) & (counts < small_cell), f"<{small_cell}")
+
+
+def level_counts(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
+    """Students at each level now, at the previous run, and the change.
+
+    Returns a frame with the localised columns level, count, previous, change (previous is empty
+    when there is no earlier run).
+    """
+    now = run.members(run.warning_list, level, cohort_id)["level"].value_counts().reindex(LEVELS, fill_value=0)
+    history = run.members(run.history, level, cohort_id)
+    earlier = history[history["as_of"] < run.as_of]
+    if earlier.empty:
+        previous = pd.Series(pd.NA, index=list(LEVELS), dtype="Int64")
+    else:
+        last = earlier[earlier["as_of"] == earlier["as_of"].max()]
+        previous = last["level"].value_counts().reindex(LEVELS, fill_value=0).astype("Int64")
+    return pd.DataFrame({
+        text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in LEVELS],
+        text("reports.col.count", lang): now.to_numpy(),
+        text("reports.col.previous", lang): previous.to_numpy(),
+        text("reports.col.change", lang): (now.astype("Int64") - previous).to_numpy(),
+    })
+
+
+def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: str = "class_id") -> pd.DataFrame:
+    """One row per class (or ``by="dorm_id"``) of the cohort: students, listed per level, mean risk.
+
+    Counts below the small-cell threshold show as ``<n``; rows sorted by mean risk, highest first.
+    """
+    members = run.members(run.warning_list, level, cohort_id)
+    members = members[members[by] != ""]
+    if members.empty:
+        return pd.DataFrame()
+    listed = pd.crosstab(members[by], members["level"]).reindex(columns=list(LEVELS[:3]), fill_value=0)
+    stats = members.groupby(by).agg(students=("pseudonym", "size"), mean_score=("score", "mean"))
+    table = stats.join(listed).sort_values("mean_score", ascending=False)
+    out = pd.DataFrame({text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang): table.index})
+    out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()
+    for lv in LEVELS[:3]:
+        out[text(f"level.{lv}", lang)] = _suppress(table[lv], run.small_cell).to_numpy()
+    out[text("reports.col.mean_score", lang)] = table["mean_score"].round(3).to_numpy()
+    return out
+
+
+def factor_summary(run: RunData, level: str, cohort_id: str, lang: str, *, top: int = 10) -> pd.DataFrame:
+    """The features that raise risk most in this cohort: mean contribution (log-odds) over its students.
+
+    Columns ``feature`` (name), localised factor text (from the feature catalogue) and mean
+    contribution; empty when the run holds no contributions.
+    """
+    contrib = run.table("contributions")
+    if contrib.empty:
+        return pd.DataFrame()
+    members = run.members(run.warning_list, level, cohort_id)
+    rows = contrib.loc[contrib["pseudonym"].isin(members["pseudonym"])].drop(columns="pseudonym")
+    means = rows.mean().sort_values(ascending=False).head(top)
+    means = means[means > 0]
+    return pd.DataFrame({"feature": means.index, text("reports.col.factor", lang): _feature_text(means.index, lang),
+                         text("reports.col.contribution", lang): means.round(3).to_numpy()})
+
+
+def _feature_text(names: pd.Index, lang: str) -> list[str]:
+    try:
+        from riskmodel.features.catalogue import catalogue
+        cat = catalogue()
+    except Exception:  # noqa: BLE001 - a catalogue that cannot load must not cost the report
+        return list(names)
+    return [str(cat.at[n, lang]) if n in cat.index else n for n in names]
+
+
+def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
+    """The cohort's listed students (levels I-III) by rank: pseudonym, never student_id or name."""
+    members = run.members(run.warning_list, level, cohort_id)
+    listed = members[members["level"] != "none"].sort_values(["rank", "score"], ascending=[True, False])
+    changes = listed["change"].map(lambda c: text(f"change.{c}", lang) if f"change.{c}" in _change_keys() else c)
+    out = pd.DataFrame({
+        text("reports.col.rank", lang): listed["rank"].to_numpy(),
+        text("reports.col.pseudonym", lang): listed["pseudonym"].to_numpy(),
+        text("reports.col.class_id", lang): listed["class_id"].to_numpy(),
+        text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in listed["level"]],
+        text("reports.col.score", lang): listed["score"].round(3).to_numpy(),
+        text("reports.col.change", lang): changes.to_numpy(),
+        text("reports.col.rules", lang): listed["rules"].to_numpy(),
+        text("reports.col.factors", lang): listed["factors"].to_numpy(),
+    })
+    if level == "school":
+        out.insert(3, text("reports.col.college", lang), listed["college"].to_numpy())
+    return out
+
+
+def _change_keys() -> frozenset[str]:
+    from riskmodel.i18n import catalogue
+    return frozenset(k for k in catalogue() if k.startswith("change."))
+
+
+_STUDENT_COLUMNS = {
+    "screenings": {"date": "date", "instrument": "instrument", "total": "total"},
+    "observations": {"date": "date", "source": "source", "category": "category", "severity": "severity"},
+    "life_events": {"date": "date", "event": "event"},
+    "counselling": {"date": "date", "kind": "kind"},
+}
+
+
+def student_records(run: RunData, pseudonym: str, table: str, lang: str) -> pd.DataFrame:
+    """One student's rows of ``table`` (screenings, observations, life_events, counselling), by date.
+
+    Observation notes never reach ``report_data``, so they cannot show here.
+    """
+    frame = run.table(table)
+    if frame.empty:
+        return pd.DataFrame()
+    rows = frame[frame["pseudonym"] == pseudonym].sort_values("date")
+    columns = {src: text(f"reports.col.{dst}", lang) for src, dst in _STUDENT_COLUMNS[table].items()
+               if src in rows.columns}
+    out = rows[list(columns)].rename(columns=columns)
+    date_col = text("reports.col.date", lang)
+    out[date_col] = pd.to_datetime(out[date_col]).dt.date
+    return out.reset_index(drop=True)
+
+
+def student_reasons(run: RunData, pseudonym: str, lang: str) -> pd.DataFrame:
+    """One student's level, risk, hard rules and reasons at every run in the history."""
+    rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
+    return pd.DataFrame({
+        text("reports.col.as_of", lang): rows["as_of"].dt.date.to_numpy(),
+        text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in rows["level"]],
+        text("reports.col.score", lang): rows["score"].round(3).to_numpy(),
+        text("reports.col.rules", lang): rows["rules"].to_numpy(),
+        text("reports.col.factors", lang): rows["factors"].to_numpy(),
+    })
+
+
+def data_summary(run: RunData, lang: str) -> pd.DataFrame:
+    """What the loader read: rows read, accepted and rejected per table."""
+    summary = run.table("summary")
+    names = {"table": "table", "file": "file", "rows_read": "rows_read", "accepted": "accepted", "rejected": "rejected"}
+    keep = [c for c in names if c in summary.columns]
+    return summary[keep].rename(columns={c: text(f"reports.col.{names[c]}", lang) for c in keep})
+
+
+def rejected_summary(run: RunData, lang: str) -> pd.DataFrame:
+    """Rejected rows counted by table, column and reason (the values themselves are not shown)."""
+    counts = run.table("rejected")
+    if counts.empty:
+        return counts
+    counts = counts.sort_values("rows", ascending=False)
+    return pd.DataFrame({text("reports.col.table", lang): counts["table"].to_numpy(),
+                         text("reports.col.item", lang): counts["column"].to_numpy(),
+                         text("reports.col.reason", lang): counts["reason"].to_numpy(),
+                         text("reports.col.rejected", lang): counts["rows"].to_numpy()})
+
+
+def skipped_notes(run: RunData) -> list[str]:
+    """What the loader did not use and why (``skipped.json``)."""
+    import json
+
+    path = run.run_dir / "report_data" / "skipped.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+
+def check_run(run: RunData, *, as_of: str, lang: str) -> None:
+    """Refuse a language the catalogue lacks, or an ``as_of`` that is not the run's own date."""
+    from riskmodel.i18n import LANGUAGES
+
+    if lang not in LANGUAGES:
+        raise ValueError(f"lang={lang!r}: the reports speak {list(LANGUAGES)}")
+    if as_of and pd.Timestamp(as_of) != run.as_of:
+        raise ValueError(f"as_of={as_of}: {run.run_dir.name} is the run of {run.as_of.date()}; pass that date or ''")
+
+
+def history_note(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
+    """A note when there is no earlier run yet (the trend then shows a single point), else nothing."""
+    earlier = run.members(run.history, level, cohort_id)["as_of"].nunique() > 1
+    return Heading("" if earlier else text("reports.cohort.no_history", lang), 0)
+
+
+def dorm_section(run: RunData, level: str, cohort_id: str, lang: str) -> Table | Heading:
+    """The dorms side by side, or a note saying the data holds no dorms (the section never vanishes)."""
+    summary = group_summary(run, level, cohort_id, lang, by="dorm_id")
+    return Table(summary) if not summary.empty else note("reports.cohort.no_dorms", lang)
+
+
+def pick_student(run: RunData, pseudonym: str) -> str:
+    """``pseudonym`` if the run scored it; ``""``: the top-ranked student (a first look in JupyterLab)."""
+    if pseudonym == "":
+        listed = run.warning_list.sort_values("rank")
+        return str(listed["pseudonym"].iloc[0])
+    if not (run.history["pseudonym"] == pseudonym).any():
+        raise KeyError(f"{run.run_dir.name}: no student with this pseudonym in this run or earlier ones; copy it "
+                       "from the warning list")
+    return pseudonym
+
+
+def student_title(run: RunData, pseudonym: str, lang: str) -> Heading:
+    """``Student file: <pseudonym> (<college>, <class>), as of <date>`` (escaped)."""
+    rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
+    last = rows.iloc[-1]
+    where = " · ".join(str(v) for v in (last["school"], last["college"], last["class_id"]) if v)
+    return Heading(f"{text('reports.student.title', lang)}: {pseudonym} ({where}), "
+                   f"{text('reports.cohort.as_of', lang)} {run.as_of.date().isoformat()}", 1)
+
+
+def rejected_section(run: RunData, lang: str) -> Table | Heading:
+    """Rejected rows by table, column and reason, or a note that none was rejected."""
+    summary = rejected_summary(run, lang)
+    return Table(summary) if not summary.empty else note("reports.dq.no_rejected", lang)
+
+
+def skipped_section(run: RunData, lang: str) -> Table | Heading:
+    """What was not used and why, or a note that everything was used."""
+    notes = skipped_notes(run)
+    if not notes:
+        return note("reports.dq.nothing_skipped", lang)
+    return Table(pd.DataFrame({text("reports.col.reason", lang): notes}))
