@@ -127,9 +127,10 @@ class ReportSettings(_Section):
     """Reports and the scheduled run (riskmodel.reports)."""
 
     lang: Literal["zh", "en"] = "zh"
-    jobs: int = 2
-    small_cell: int = 5  # aggregate counts below this are suppressed in cohort tables
-    min_free_disk_mb: int = 500
+    jobs: int = Field(2, ge=1)  # notebooks run at once (a process pool); the machine's cores is a good choice
+    small_cell: int = Field(5, ge=1)  # aggregate counts below this show as "<n" in cohort tables
+    min_free_disk_mb: int = Field(500, ge=0)  # pre-flight: refuse to start with less free disk than this
+    notebook_timeout: int = Field(600, ge=10)  # seconds one notebook cell may take before it counts as failed
 
 
 class AuditSettings(_Section):
