@@ -74,7 +74,35 @@ def _row_lines(index: np.ndarray, mask: np.ndarray, columns: list[str], template
     return lines
 
 
+def _suspicious(spec: InstrumentSpec, rows: pd.DataFrame) -> np.ndarray:
+    """Rows that may hold a problem (cheap, item-major, whole table); the others certainly do not."""
+    columns = [c for c in spec.item_columns if c in rows.columns]
+    if len(columns) < spec.n_items:
+        return np.ones(len(rows), dtype=bool)
+    extra = [f"item_{k}" for k in range(spec.n_items + 1, MAX_ITEMS + 1) if f"item_{k}" in rows.columns]
+    numeric = all(pd.api.types.is_numeric_dtype(t) for t in rows[columns + extra].dtypes)
+    if not numeric:
+        return np.ones(len(rows), dtype=bool)
+    values = rows[columns].to_numpy(dtype=np.float32, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        fine = (values >= spec.response_min) & (values <= spec.response_max) & (values == np.floor(values))
+    flagged = ~fine.all(axis=1)  # NaN fails every comparison: missing rows are looked at too
+    if extra:
+        flagged |= ~np.isnan(rows[extra].to_numpy(dtype=np.float32, na_value=np.nan)).all(axis=1)
+    return flagged
+
+
 def _instrument_lines(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentSettings, lang: str) -> list[tuple]:
+    limit = prorate_limit(spec, settings)  # a wrong setting fails even when every row is clean
+    flagged = _suspicious(spec, rows)
+    if not flagged.any():
+        return []
+    return _detailed_lines(spec, rows.iloc[np.flatnonzero(flagged)] if not flagged.all() else rows, settings, lang,
+                           limit)
+
+
+def _detailed_lines(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentSettings, lang: str,
+                    limit: int) -> list[tuple]:
     index = rows.index.to_numpy()
     columns = [c for c in spec.item_columns if c in rows.columns]
     absent = [c for c in spec.item_columns if c not in rows.columns]
@@ -97,7 +125,6 @@ def _instrument_lines(spec: InstrumentSpec, rows: pd.DataFrame, settings: Instru
     names = columns + absent
     critical_cols = [names.index(f"item_{k}") for k in spec.critical_thresholds(settings)]
     critical_missing = missing[:, critical_cols] if critical_cols else np.zeros((len(rows), 0), bool)
-    limit = prorate_limit(spec, settings)
     n_missing = missing.sum(axis=1)
     too_many = (n_missing > limit)[:, None] & missing
     crit_rows = critical_missing.any(axis=1) if critical_cols else np.zeros(len(rows), bool)
@@ -153,9 +180,13 @@ def item_problems(screenings: pd.DataFrame, *, settings: InstrumentSettings, lan
         return pd.DataFrame({"index": screenings.index, "column": "instrument", "value": "",
                              "reason": text("instruments.problem.unknown_instrument", lang, value="",
                                             known=", ".join(specs))})[PROBLEM_COLUMNS]
-    codes = screenings["instrument"].astype("string").fillna("").str.strip().to_numpy(dtype=object)
+    codes = screenings["instrument"].to_numpy(dtype=object)
+    unknown = ~pd.Series(codes).isin(list(specs)).to_numpy()
+    if unknown.any():  # tolerate surrounding spaces; only the odd rows pay for the string work
+        codes = codes.copy()
+        codes[unknown] = pd.Series(codes[unknown], dtype="string").fillna("").str.strip().to_numpy(dtype=object)
+        unknown = ~pd.Series(codes).isin(list(specs)).to_numpy()
     lines: list[tuple] = []
-    unknown = ~np.isin(codes, list(specs))
     template = text("instruments.problem.unknown_instrument", lang)
     known = ", ".join(specs)
     for pos in np.flatnonzero(unknown).tolist():

@@ -92,25 +92,35 @@ def prorate_limit(spec: InstrumentSpec, settings: InstrumentSettings) -> int:
 
 
 def _answers(rows: pd.DataFrame, spec: InstrumentSpec) -> np.ndarray:
-    """Raw answers (rows x N) as float32; an absent item column counts as missing."""
-    present = [c for c in spec.item_columns if c in rows.columns]
-    if len(present) == spec.n_items:
-        return rows[list(spec.item_columns)].to_numpy(dtype=np.float32, na_value=np.nan)
-    out = np.full((len(rows), spec.n_items), np.nan, dtype=np.float32)
+    """Raw answers item-major, shape (N, rows), float32, C-contiguous; an absent item column is missing.
+
+    Item-major (one contiguous row per item) makes selecting a subscale's items a cheap gather and
+    every per-item operation a contiguous vector operation over all administrations.
+    """
+    if all(c in rows.columns for c in spec.item_columns):
+        return np.ascontiguousarray(rows[list(spec.item_columns)].to_numpy(dtype=np.float32, na_value=np.nan).T)
+    out = np.full((spec.n_items, len(rows)), np.nan, dtype=np.float32)
     for k, col in enumerate(spec.item_columns):
         if col in rows.columns:
-            out[:, k] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+            out[k] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
     return out
 
 
-def _cols(items: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(items, dtype=np.intp) - 1
+def _cols(items: tuple[int, ...]) -> np.ndarray | slice:
+    """Row selector of 1-based ``items`` in an item-major array (a view when they are consecutive)."""
+    idx = np.asarray(items, dtype=np.intp) - 1
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
 
 
-def _sum_and_count(keyed: np.ndarray, items: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    block = keyed[:, _cols(items)]
+def _sum_and_count(keyed: np.ndarray, items: tuple[int, ...], any_missing: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of the answered ``items`` per administration (float64) and how many were answered."""
+    block = keyed[_cols(items)]
+    if not any_missing:
+        return block.sum(axis=0, dtype=np.float64), np.full(block.shape[1], len(items), dtype=np.int64)
     answered = ~np.isnan(block)
-    return np.where(answered, block, 0).sum(axis=1, dtype=np.float64), answered.sum(axis=1)
+    return np.where(answered, block, 0).sum(axis=0, dtype=np.float64), answered.sum(axis=0)
 
 
 class _Context:
@@ -138,16 +148,16 @@ class _Context:
         if kind == "counselling_request":
             return self.counselling
         if kind == "item":
-            return self.raw[:, int(clause["item"]) - 1].astype(np.float64)
+            return self.raw[int(clause["item"]) - 1].astype(np.float64)
         if kind == "count":
             items = clause["items"]
             if items == "scored":
                 items = self.spec.scored_items
             elif items == "supplementary":
                 items = self.spec.supplementary_items
-            block = self.keyed[:, _cols(tuple(int(i) for i in items))]
+            block = self.keyed[_cols(tuple(int(i) for i in items))]
             with np.errstate(invalid="ignore"):
-                return (block >= float(clause["at_least"])).sum(axis=1).astype(np.float64)
+                return (block >= float(clause["at_least"])).sum(axis=0, dtype=np.int32).astype(np.float64)
         raise ValueError(f"{self.spec.code}: clause quantity {kind!r} cannot be evaluated here")
 
     def value(self, clause: dict) -> np.ndarray | float:
@@ -218,24 +228,29 @@ def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentS
                  stage_values: np.ndarray) -> dict[str, Any]:
     n = len(rows)
     raw = _answers(rows, spec)
-    keyed = raw.copy()
+    keyed = raw
     if spec.reverse_items:
+        keyed = raw.copy()
         rev = _cols(spec.reverse_items)
-        keyed[:, rev] = (spec.response_min + spec.response_max) - raw[:, rev]
+        keyed[rev] = (spec.response_min + spec.response_max) - raw[rev]
     missing = np.isnan(raw)
-    n_missing = missing.sum(axis=1)
+    any_missing = bool(missing.any())
+    n_missing = missing.sum(axis=0, dtype=np.int64)
     thresholds = spec.critical_thresholds(settings)
-    critical_missing = (missing[:, _cols(tuple(thresholds))].any(axis=1) if thresholds
+    critical_missing = (missing[np.asarray(sorted(thresholds), dtype=np.intp) - 1].any(axis=0) if thresholds
                         else np.zeros(n, dtype=bool))
     limit = prorate_limit(spec, settings)
     prorated = (n_missing > 0) & (n_missing <= limit) & ~critical_missing
     scorable = (n_missing == 0) | prorated
 
-    total_sum, answered = _sum_and_count(keyed, spec.scored_items)
-    with np.errstate(all="ignore"):
-        total = np.where(answered == len(spec.scored_items), total_sum,
-                         total_sum / answered * len(spec.scored_items))
-    total = np.where(scorable, total, np.nan)
+    total_sum, answered = _sum_and_count(keyed, spec.scored_items, any_missing)
+    if any_missing:
+        with np.errstate(all="ignore"):
+            total = np.where(answered == len(spec.scored_items), total_sum,
+                             total_sum / answered * len(spec.scored_items))
+        total = np.where(scorable, total, np.nan)
+    else:
+        total = total_sum
     if spec.standard_multiplier is not None:
         # x1.25 is exact in binary floating point for whole raw totals, so floor() is int(raw x 1.25)
         standard = np.floor(total * spec.standard_multiplier)
@@ -244,13 +259,12 @@ def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentS
 
     subs: dict[str, np.ndarray] = {}
     for scale, items in spec.subscales.items():
-        s_sum, s_count = _sum_and_count(keyed, items)
-        with np.errstate(all="ignore"):
-            if spec.subscale_kind == "mean":
-                value = s_sum / s_count
-            else:
-                value = np.where(s_count == len(items), s_sum, s_sum / s_count * len(items))
-        subs[scale] = np.where(scorable & (s_count > 0), value, np.nan)
+        s_sum, s_count = _sum_and_count(keyed, items, any_missing)
+        if spec.subscale_kind == "mean":
+            value = s_sum / len(items) if not any_missing else s_sum / np.maximum(s_count, 1)
+        else:
+            value = s_sum if not any_missing else s_sum / np.maximum(s_count, 1) * len(items)
+        subs[scale] = np.where(scorable & (s_count > 0), value, np.nan) if any_missing else value
 
     counselling = np.zeros(n, dtype=np.float64)
     if "counselling_request" in rows.columns:
@@ -270,15 +284,17 @@ def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentS
     critical_items = np.full(n, "", dtype=object)
     for item, lowest in sorted(thresholds.items()):
         with np.errstate(invalid="ignore"):
-            hit = raw[:, item - 1] >= lowest
+            hit = raw[item - 1] >= lowest
         name = f"item_{item}"
-        critical_items = np.where(hit, np.where(critical, critical_items + "," + name, name), critical_items)
+        again = hit & critical  # only the (rare) rows with several critical answers are joined
+        critical_items[again] = critical_items[again] + "," + name
+        critical_items[hit & ~critical] = name
         critical |= hit
 
     lie_score = np.full(n, np.nan)
     invalid = np.zeros(n, dtype=bool)
     if spec.lie_items:
-        lie_sum, lie_answered = _sum_and_count(keyed, spec.lie_items)
+        lie_sum, lie_answered = _sum_and_count(keyed, spec.lie_items, any_missing)
         lie_score = np.where(lie_answered > 0, lie_sum, np.nan)
         if spec.lie_invalid:
             with np.errstate(invalid="ignore"):
@@ -370,8 +386,12 @@ def score(screenings: pd.DataFrame, *, settings: InstrumentSettings, stage: pd.S
     stages = _stage_values(screenings, stage)
     for code in pd.unique(codes):
         positions = np.flatnonzero(codes == code)
-        rows = screenings.iloc[positions] if len(positions) < n else screenings
-        group = _score_group(specs[code], rows, settings, stages[positions])
+        spec = specs[code]
+        needed = [c for c in (*spec.item_columns, "duration_seconds", "counselling_request") if c in screenings.columns]
+        rows = screenings[needed]
+        if len(positions) < n:
+            rows = rows.iloc[positions]
+        group = _score_group(spec, rows, settings, stages[positions])
         for col, values in group.items():
             arrays[col][positions] = values
         log.info("scored %d %s administrations", len(positions), code)

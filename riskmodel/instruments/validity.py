@@ -17,7 +17,8 @@ Rules (documented in docs/instruments.md):
 Example
 -------
 >>> import numpy as np
->>> longest_identical_run(np.array([[1, 1, 1, 2], [3, 4, 3, 4]], dtype=np.float32)).tolist()
+>>> answers = np.array([[1, 1, 1, 2], [3, 4, 3, 4]], dtype=np.float32)  # two administrations
+>>> longest_identical_run(answers.T).tolist()  # item-major: one row per item
 [3, 1]
 """
 
@@ -32,54 +33,69 @@ __all__ = ["longest_identical_run", "identical_run_flags", "too_fast_flags"]
 
 
 def longest_identical_run(answers: np.ndarray) -> np.ndarray:
-    """Length of the longest run of one identical answer in each row (NaN breaks a run).
+    """Length of the longest run of one identical answer per administration (NaN breaks a run).
 
     Parameters
     ----------
     answers
-        2-D array, rows are administrations, columns consecutive items.
+        Item-major 2-D array: shape (items, administrations), items in questionnaire order.
 
     Returns
     -------
     numpy.ndarray
-        int32 per row; 0 for a row with no answered item.
+        int16 per administration; 0 when no item was answered.
 
     Example
     -------
-    >>> longest_identical_run(np.array([[np.nan, 2, 2]])).tolist()
-    [2]
+    >>> longest_identical_run(np.array([[np.nan, 3], [2, 4], [2, 3]])).tolist()
+    [2, 1]
     """
-    n_rows, n_cols = answers.shape
+    n_items, n_rows = answers.shape
+    if n_items == 0:
+        return np.zeros(n_rows, dtype=np.int16)
     answered = ~np.isnan(answers)
-    best = answered[:, 0].astype(np.int32) if n_cols else np.zeros(n_rows, np.int32)
-    current = best.copy()
-    for j in range(1, n_cols):  # loop over items, vectorised over rows
-        same = answers[:, j] == answers[:, j - 1]  # NaN == NaN is False: a gap breaks the run
-        current = np.where(same, current + 1, answered[:, j].astype(np.int32))
+    any_missing = not answered.all()
+    current = answered[0].astype(np.int16)
+    best = current.copy()
+    same = np.empty(n_rows, dtype=bool)
+    for j in range(1, n_items):  # loop over items, vectorised over administrations
+        np.equal(answers[j], answers[j - 1], out=same)  # NaN == NaN is False: a gap breaks the run
+        # same: run + 1; answered but different: 1; unanswered: 0
+        np.multiply(current, same, out=current)
+        current += 1
+        if any_missing:
+            np.multiply(current, answered[j], out=current)
         np.maximum(best, current, out=best)
     return best
 
 
 def identical_run_flags(spec: InstrumentSpec, answers: np.ndarray, *, run_length: int) -> np.ndarray:
-    """``identical_run`` flag per row under the instrument's rule (see the module docstring).
+    """``identical_run`` flag per administration under the instrument's rule (module docstring).
 
     Parameters
     ----------
     spec
         The instrument.
     answers
-        Raw answers, shape (rows, N).
+        Raw answers, item-major: shape (N, administrations).
     run_length
         ``settings.identical_run_length``.
+
+    Example
+    -------
+    >>> from riskmodel.instruments.specs import get
+    >>> identical_run_flags(get("UPI"), np.zeros((64, 1)), run_length=15).tolist()
+    [True]
     """
-    n_rows = answers.shape[0]
+    n_rows = answers.shape[1]
     if spec.identical_run == "none" or n_rows == 0:
         return np.zeros(n_rows, dtype=bool)
     if spec.identical_run == "all_identical":
         with np.errstate(all="ignore"):
-            answered = (~np.isnan(answers)).sum(axis=1)
-            lo = np.nanmin(np.where(np.isnan(answers), np.inf, answers), axis=1)
-            hi = np.nanmax(np.where(np.isnan(answers), -np.inf, answers), axis=1)
+            gap = np.isnan(answers)
+            answered = (~gap).sum(axis=0)
+            lo = np.where(gap, np.inf, answers).min(axis=0)
+            hi = np.where(gap, -np.inf, answers).max(axis=0)
         return (answered >= 2) & (lo == hi)
     return longest_identical_run(answers) >= min(int(run_length), spec.n_items)
 
