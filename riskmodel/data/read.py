@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,10 +137,12 @@ def _read_csv(data: bytes, path: Path, configured: str | None) -> tuple[pd.DataF
     if not text.strip():
         raise ContractError(f"{path.name}: the file is empty; export the table again with its header row.")
     try:
-        frame = pd.read_csv(
-            io.StringIO(text), dtype=str, sep=_delimiter(text.split("\n", 1)[0]), skip_blank_lines=False
-        )
-    except pd.errors.ParserError as exc:
+        with warnings.catch_warnings():
+            # more cells than headers: pandas would drop them (or make an index of them) with a warning
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, sep=_delimiter(text.split("\n", 1)[0]),
+                                skip_blank_lines=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise ContractError(
             f"{path.name}: cannot be read as CSV ({exc}); a row has more cells than the header, often an "
             "unquoted comma inside a text cell. Fix that line or export the table again."
