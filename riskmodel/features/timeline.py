@@ -40,6 +40,9 @@ def day_number(values) -> np.ndarray:
 class Timeline:
     """One dated table sorted by (student, date), with no notion of an as-of date.
 
+    The table itself is never copied: the timeline keeps the positions of its rows in sorted
+    order, and columns are gathered (and cached) the first time a family asks for them.
+
     Parameters
     ----------
     frame
@@ -54,24 +57,50 @@ class Timeline:
     """
 
     def __init__(self, frame: pd.DataFrame, *, codes: np.ndarray, n_students: int, date_column: str = "date"):
-        days = day_number(frame[date_column]) if len(frame) else np.zeros(0, np.int64)
         codes = np.asarray(codes, dtype=np.int64)
-        valid = (codes >= 0) & ~pd.isna(frame[date_column]).to_numpy() if len(frame) else np.zeros(0, bool)
-        order = np.flatnonzero(valid)
+        if len(frame):
+            days = day_number(frame[date_column])
+            valid = (codes >= 0) & ~pd.isna(frame[date_column]).to_numpy()
+        else:
+            days, valid = np.zeros(0, np.int64), np.zeros(0, bool)
+        rows = np.flatnonzero(valid)
         # lexsort is stable: rows on the same day keep their input order (the later row is "latest")
-        order = order[np.lexsort((days[order], codes[order]))]
-        self.n_students = int(n_students)
-        self._frame = frame.iloc[order].reset_index(drop=True)
-        self._codes = codes[order]
-        self._days = days[order]
-        self._key = self._codes * _DAY_SPAN + (self._days + _DAY_OFFSET)
-        self._start = np.searchsorted(self._codes, np.arange(self.n_students), side="left")
+        rows = rows[np.lexsort((days[rows], codes[rows]))]
+        self._frame = frame
+        self._shared: dict[tuple, object] = {}  # caches over the whole table, shared with subsets
+        self._set_rows(rows, codes[rows], days[rows], int(n_students))
+
+    def _set_rows(self, rows: np.ndarray, codes: np.ndarray, days: np.ndarray, n_students: int) -> None:
+        self.n_students = n_students
+        self._rows, self._codes, self._days = rows, codes, days
+        self._key = codes * _DAY_SPAN + (days + _DAY_OFFSET)
+        self._start = np.searchsorted(codes, np.arange(n_students), side="left")
         self._subsets: dict[tuple, Timeline] = {}
         self._columns: dict[str, np.ndarray] = {}
         self._cumsums: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._codes)
+
+    def _whole(self, name: str) -> np.ndarray:
+        """Column ``name`` over the whole (unsorted) table: float64 if numeric, else object."""
+        key = ("values", name)
+        if key not in self._shared:
+            col = self._frame[name] if name in self._frame.columns else pd.Series(np.nan, index=self._frame.index)
+            if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+                arr = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+            else:
+                arr = col.to_numpy(dtype=object)
+            self._shared[key] = arr
+        return self._shared[key]
+
+    def _factorized(self, name: str) -> tuple[np.ndarray, pd.Index]:
+        """Integer codes and uniques of a column over the whole table (for fast selection)."""
+        key = ("factor", name)
+        if key not in self._shared:
+            codes, uniques = pd.factorize(self._frame[name].astype(object), use_na_sentinel=True)
+            self._shared[key] = (codes, pd.Index(uniques))
+        return self._shared[key]
 
     def where(self, column: str, values=None, *, min_value=None) -> Timeline:
         """The rows whose ``column`` is one of ``values`` (or >= ``min_value``); cached.
@@ -81,30 +110,26 @@ class Timeline:
         """
         key = (column, tuple(values) if values is not None else None, min_value)
         if key not in self._subsets:
-            col = self._frame[column]
-            mask = np.ones(len(col), dtype=bool)
-            if values is not None:
-                mask &= col.isin(list(values)).to_numpy()
+            mask = np.ones(len(self._rows), dtype=bool)
+            if values is not None and len(self._frame):
+                codes, uniques = self._factorized(column)
+                wanted = uniques.get_indexer(pd.Index(list(values), dtype=object))
+                mask &= np.isin(codes[self._rows], wanted[wanted >= 0])
+            elif values is not None:
+                mask[:] = False
             if min_value is not None:
-                mask &= (pd.to_numeric(col, errors="coerce") >= min_value).fillna(False).to_numpy(dtype=bool)
+                with np.errstate(invalid="ignore"):
+                    mask &= self._whole(column)[self._rows] >= min_value
             sub = Timeline.__new__(Timeline)
-            sub.n_students = self.n_students
-            sub._frame = self._frame.loc[mask].reset_index(drop=True)
-            sub._codes, sub._days, sub._key = self._codes[mask], self._days[mask], self._key[mask]
-            sub._start = np.searchsorted(sub._codes, np.arange(self.n_students), side="left")
-            sub._subsets, sub._columns, sub._cumsums = {}, {}, {}
+            sub._frame, sub._shared = self._frame, self._shared
+            sub._set_rows(self._rows[mask], self._codes[mask], self._days[mask], self.n_students)
             self._subsets[key] = sub
         return self._subsets[key]
 
     def column(self, name: str) -> np.ndarray:
         """Column ``name`` as a numpy array in timeline order (float64 when numeric); cached."""
         if name not in self._columns:
-            col = self._frame[name]
-            if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-                arr = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
-            else:
-                arr = col.to_numpy(dtype=object)
-            self._columns[name] = arr
+            self._columns[name] = self._whole(name)[self._rows]
         return self._columns[name]
 
     def cumsum(self, name: str) -> np.ndarray:
