@@ -156,5 +156,27 @@ def score(
                   f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
 
 
+@verb
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="New folder for the synthetic data (with _truth/); never overwritten.")],
+    students: Annotated[int, typer.Option("--students", help="Roughly how many distinct students.")] = 20000,
+    years: Annotated[int, typer.Option("--years", help="Years of data, from --start.")] = 4,
+    stage: Annotated[str, typer.Option("--stage", help="university or k12 (a district of schools).")] = "university",
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same files, byte for byte.")] = 0,
+    start: Annotated[str, typer.Option("--start", help="First day YYYY-MM-DD; default 2022-09-01.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Write a synthetic cohort in the data contract's form (docs/synthetic.md): no real student in it."""
+    from riskmodel.i18n import text
+    from riskmodel.synth import generate, write
+
+    cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None)
+    write(cohort, out)
+    console.print(text("synth.done", _settings(config).reports.lang, out=out, stage=stage,
+                       students=len(cohort.tables["students"]), years=years, seed=seed,
+                       screenings=len(cohort.tables["screenings"]), outcomes=len(cohort.tables["outcomes"])),
+                  highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

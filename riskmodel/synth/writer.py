@@ -1,0 +1,115 @@
+"""Write a synthetic cohort as a centre would hand it in: mixed formats and encodings, byte-stable.
+
+=================  ==========================  ==========================================
+table              file                        why this format
+=================  ==========================  ==========================================
+students           students.csv, GB18030       the register, exported from office software
+screenings         screenings.parquet          large; the survey platform's export
+attendance         attendance.parquet          large
+observations       observations.csv, UTF-8+BOM Excel-friendly log with Chinese notes
+life_events        life_events.csv, UTF-8      plain
+academics          academics.csv, UTF-8+BOM    from the academic office
+counselling        counselling.csv, GB18030    the centre's own records
+outcomes           outcomes.csv, UTF-8         training only
+calendar           calendar.xlsx               typed by hand in Excel
+=================  ==========================  ==========================================
+
+Headers are the contract's English names; dates ISO ``YYYY-MM-DD`` (real date cells in Parquet and
+XLSX). The same cohort gives the same bytes: CSV is plain text; Parquet carries no timestamps (pyarrow,
+no pandas index; its metadata names the library versions, so bytes are stable within one environment); the XLSX is re-zipped with fixed entry times and fixed document-property dates.
+Truth goes to ``_truth/`` as Parquet (the loader ignores folders whose name starts with ``_``).
+Every file is written through :mod:`riskmodel.outputs` (atomic, mode 0600).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from riskmodel.outputs import private_dir, write_bytes
+
+__all__ = ["FILES", "write_table", "xlsx_bytes", "parquet_bytes"]
+
+# table -> (file name, format, encoding)
+FILES: dict[str, tuple[str, str, str | None]] = {
+    "students": ("students.csv", "csv", "gb18030"),
+    "screenings": ("screenings.parquet", "parquet", None),
+    "attendance": ("attendance.parquet", "parquet", None),
+    "observations": ("observations.csv", "csv", "utf-8-sig"),
+    "life_events": ("life_events.csv", "csv", "utf-8"),
+    "academics": ("academics.csv", "csv", "utf-8-sig"),
+    "counselling": ("counselling.csv", "csv", "gb18030"),
+    "outcomes": ("outcomes.csv", "csv", "utf-8"),
+    "calendar": ("calendar.xlsx", "xlsx", None),
+}
+_FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+_FIXED_STAMP = "2020-01-01T00:00:00Z"
+
+
+def _date_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+
+
+def csv_bytes(frame: pd.DataFrame, encoding: str) -> bytes:
+    """CSV text with ISO dates, empty cells for missing values, ``\\n`` line ends."""
+    out = frame.copy()
+    for column in _date_columns(out):
+        out[column] = out[column].dt.strftime("%Y-%m-%d")
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.BooleanDtype):
+            out[column] = out[column].map({True: "true", False: "false"}, na_action="ignore")
+    return out.to_csv(index=False, lineterminator="\n").encode(encoding)
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Parquet with date32 dates and no pandas index (deterministic: no timestamps inside)."""
+    out = frame.copy()
+    for column in _date_columns(out):
+        out[column] = out[column].dt.date
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def xlsx_bytes(frame: pd.DataFrame) -> bytes:
+    """An XLSX workbook (one sheet) whose bytes depend on the data only."""
+    out = frame.copy()
+    for column in _date_columns(out):
+        out[column] = out[column].dt.date
+    raw = io.BytesIO()
+    with pd.ExcelWriter(raw, engine="openpyxl") as writer:
+        out.to_excel(writer, index=False, sheet_name="Sheet1")
+    fixed = io.BytesIO()
+    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(fixed, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(source.namelist()):
+            data = source.read(name)
+            if name == "docProps/core.xml":  # openpyxl stamps created/modified with the clock
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)",
+                              rb"\g<1>" + _FIXED_STAMP.encode() + rb"\g<2>", data)
+            info = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16
+            target.writestr(info, data)
+    return fixed.getvalue()
+
+
+def write_table(frame: pd.DataFrame, folder: Path, table: str) -> Path:
+    """Write ``table`` into ``folder`` in its format (``FILES``), atomically, mode 0600."""
+    name, kind, encoding = FILES[table]
+    data = {"csv": lambda: csv_bytes(frame, encoding or "utf-8"), "parquet": lambda: parquet_bytes(frame),
+            "xlsx": lambda: xlsx_bytes(frame)}[kind]()
+    return write_bytes(Path(folder) / name, data)
+
+
+def write_truth(truth: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Each truth table as ``_truth/<name>.parquet``."""
+    target = private_dir(Path(folder) / "_truth")
+    for name, frame in truth.items():
+        write_bytes(target / f"{name}.parquet", parquet_bytes(frame))
