@@ -157,6 +157,30 @@ def score(
 
 
 @verb
+def score_screenings(
+    in_file: Annotated[Path, typer.Argument(help="A screenings export: .csv, .xlsx or .parquet (docs/instruments.md).")],
+    out: Annotated[Path, typer.Option("--out", help="Scores to write, one row per administration: .csv, .xlsx or .parquet.")],
+    mapping: Annotated[Optional[Path], typer.Option(
+        "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
+    stage: Annotated[Optional[str], typer.Option(
+        "--stage", help="School stage of every row (primary ... graduate): selects the PHQ-9 cut-off; default 10.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Score a screening export (UPI, PHQ-9, GAD-7, SCL-90, SDS, SAS, MHT) exactly as the manuals do.
+
+    Writes totals, standard scores, subscales, bands, positive screens, critical items, classes and
+    validity flags; rejected rows with their reasons go to OUT's name + _rejected beside it.
+    """
+    from riskmodel.i18n import text
+    from riskmodel.instruments.commands import score_screenings_file
+
+    settings = _settings(config)
+    scored, rejected, paths = score_screenings_file(in_file, out, settings=settings, mapping=mapping, stage=stage)
+    console.print(text("instruments.cli.scored", settings.reports.lang, n=len(scored), out=paths["scores"],
+                       rejected=len(rejected), rejected_out=paths["rejected"]), highlight=False)
+
+
+@verb
 def synth(
     out: Annotated[Path, typer.Option("--out", help="New folder for the synthetic data (with _truth/); never overwritten.")],
     students: Annotated[int, typer.Option("--students", help="Roughly how many distinct students.")] = 20000,

@@ -1,0 +1,135 @@
+"""``riskmodel score-screenings``: score a centre's raw screening export outside any model.
+
+Reads one file of the ``screenings`` table (CSV, XLSX or Parquet, any header the column mapping
+knows) with ``riskmodel.data.read_table``, which validates every row and rejects the ones that cannot
+be scored (with ``item_problems``' reasons); scores the accepted rows; writes one row per
+administration to ``OUT_FILE`` (format by its suffix) and the rejected rows beside it
+(``<stem>_rejected<suffix>``), both atomically and owner-only (riskmodel.outputs).
+
+Spreadsheet safety: a text cell that starts with ``= + - @`` (or a tab / carriage return) is written
+with a leading apostrophe in CSV and XLSX so that a spreadsheet never runs it as a formula.
+
+Example
+-------
+>>> from riskmodel.config import Settings
+>>> scored, rejected, paths = score_screenings_file("export.xlsx", "scores.xlsx",
+...                                                 settings=Settings())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.errors import ConfigError
+from riskmodel.instruments.scoring import score
+from riskmodel.outputs import atomic_path
+
+__all__ = ["score_screenings_file", "write_frame", "OUTPUT_SUFFIXES", "STAGES"]
+
+log = logging.getLogger(__name__)
+
+OUTPUT_SUFFIXES = (".csv", ".xlsx", ".parquet")
+STAGES = ("primary", "junior", "senior", "vocational", "university", "graduate")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            as_text = out[column].astype("string")
+            risky = as_text.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
+            if risky.any():
+                values = out[column].astype(object).to_numpy(copy=True)
+                values[risky] = "'" + as_text[risky].astype(str).to_numpy(dtype=object)
+                out[column] = values
+    return out
+
+
+def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` to ``path`` by its suffix (.csv UTF-8 with BOM, .xlsx, .parquet), atomically, 0600.
+
+    Raises
+    ------
+    ConfigError
+        For another suffix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"{path}: cannot write a {suffix or 'suffix-less'} file; end the name with "
+                          f"{', '.join(OUTPUT_SUFFIXES)}.")
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]) and suffix != ".parquet":
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            out.to_parquet(tmp, index=False, engine="pyarrow")
+        elif suffix == ".csv":
+            _neutralise(out).to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese text
+        else:
+            _neutralise(out).to_excel(tmp, index=False, engine="openpyxl")
+    return path
+
+
+def rejected_path(out: str | Path) -> Path:
+    """Where the rejected rows of ``out`` go: ``<stem>_rejected<suffix>`` beside it."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_rejected{out.suffix}")
+
+
+def score_screenings_file(
+    in_file: str | Path, out_file: str | Path, *, settings: Settings, mapping: str | Path | None = None,
+    stage: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Path]]:
+    """Read, validate and score one screenings export; write the scores and the rejected rows.
+
+    Parameters
+    ----------
+    in_file
+        A screenings file (.csv, .xlsx, .parquet) with the contract's columns or mapped headers.
+    out_file
+        Scores to write, one row per accepted administration (.csv, .xlsx or .parquet).
+    settings
+        All settings (``data`` for reading, ``instruments`` for scoring).
+    mapping
+        Column-mapping YAML (docs/data.md); ``None``: ``settings.data.mapping`` or the shipped headers.
+    stage
+        One school stage for the whole file (selects the PHQ-9 positive cut-off); ``None``: the adult
+        cut-off (10), the more sensitive one.
+
+    Returns
+    -------
+    scored, rejected, paths
+        The scores, the rejected rows (``table, row, column, value, reason``) and
+        ``{"scores": ..., "rejected": ...}``.
+
+    Raises
+    ------
+    ConfigError
+        When the output would overwrite the input, has an unknown suffix, or the stage is unknown.
+    ContractError
+        When the file cannot be read or lacks a required column (from riskmodel.data).
+    """
+    from riskmodel.data import read_table  # the loader reads the specifications; imported at use
+
+    in_file, out_file = Path(in_file), Path(out_file)
+    if out_file.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"--out {out_file}: end the name with {', '.join(OUTPUT_SUFFIXES)}.")
+    if out_file.resolve() == in_file.resolve() or rejected_path(out_file).resolve() == in_file.resolve():
+        raise ConfigError(f"--out {out_file} would overwrite the input {in_file}; choose another name.")
+    if stage is not None and stage not in STAGES:
+        raise ConfigError(f"--stage {stage!r}: use one of {', '.join(STAGES)}.")
+    accepted, rejected = read_table(in_file, "screenings", settings=settings, mapping=mapping)
+    stages = None if stage is None else pd.Series(stage, index=accepted.index)
+    scored = score(accepted, settings=settings.instruments, stage=stages)
+    if "duration_seconds" in accepted.columns:
+        scored.insert(3, "duration_seconds", accepted["duration_seconds"])
+    paths = {"scores": write_frame(scored, out_file), "rejected": write_frame(rejected, rejected_path(out_file))}
+    log.info("scored %d administrations, %d rejected rows", len(scored), len(rejected))
+    return scored, rejected, paths
