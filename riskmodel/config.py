@@ -55,12 +55,13 @@ class InstrumentSettings(_Section):
         }
     )
     scl90_total_rule: Literal[">", ">="] = ">"  # total > 160 (Chinese norm); some centres use >=
-    scl90_item15_critical: int = 2  # item 15 >= 2 is a critical answer
+    scl90_item15_critical: int = Field(2, ge=2, le=5)  # item 15 >= 2 ("a little") is critical; 1 is "none"
     sds_convention: Literal["chinese_53", "zung_50"] = "chinese_53"
     upi_class2_connective: Literal["or", "and"] = "or"
-    prorate_max_missing: dict[str, int] = Field(default_factory=dict)  # e.g. {SCL90: 9}; PHQ9/GAD7 none
-    seconds_per_item_floor: float = 2.0  # faster than this per item: careless answering
-    identical_run_length: int = 15  # this many identical answers in a row: careless answering
+    # e.g. {SCL90: 9}; at most what the manual allows (specs.yaml prorate_max_allowed: SCL90 18, others 0)
+    prorate_max_missing: dict[str, int] = Field(default_factory=dict)
+    seconds_per_item_floor: float = Field(2.0, ge=0.0)  # faster than this per item: careless answering
+    identical_run_length: int = Field(15, ge=2)  # this many identical answers in a row: careless answering
 
 
 class FeatureSettings(_Section):
