@@ -170,8 +170,9 @@ def academics(sim: Simulation, students: pd.DataFrame, months: np.ndarray, term_
         rows.append(pd.DataFrame({"idx": sat, "term_end": term_end, "mean_score": np.round(score, 1),
                                   "failed_courses": failed.astype(np.int64)}))
     frame = pd.concat(rows, ignore_index=True)
-    frame["gpa"] = np.round(np.clip((frame["mean_score"] - 50) / 10, 0, 4), 2) if stage == "university" else np.nan
+    frame["gpa"] = np.round(np.clip((frame["mean_score"] - 50) / 10, 0, 4), 2)
     group = [students["school"].to_numpy()[frame["idx"]], students["grade"].to_numpy()[frame["idx"]],
              frame["term_end"].to_numpy()]
     frame["rank_pct"] = np.round(frame.groupby(group)["mean_score"].rank(ascending=False, pct=True), 4)
-    return frame[["idx", "term_end", "mean_score", "gpa", "failed_courses", "rank_pct"]]
+    columns = ["idx", "term_end", "mean_score", "gpa", "failed_courses", "rank_pct"]
+    return frame[[c for c in columns if stage == "university" or c != "gpa"]]  # schools report scores only
