@@ -418,3 +418,18 @@ def test_stage_aligned_by_index():
     df.index = ["a", "b"]
     out = score(df, settings=DEFAULT, stage=pd.Series({"b": "junior", "a": "university"}))
     assert out["positive"].tolist() == [True, False]
+
+
+def test_settings_the_specifications_cannot_use_fail_early():
+    from riskmodel.instruments import item_problems
+
+    df = frame([("GAD7", [0] * 7)])
+    with pytest.raises(ConfigError, match="phq9_positive_cutoff.kindergarten: unknown stage"):
+        score(df, settings=InstrumentSettings(phq9_positive_cutoff={"kindergarten": 10}))
+    with pytest.raises(ConfigError, match="outside the PHQ9 total range 0-27"):
+        item_problems(df, settings=InstrumentSettings(phq9_positive_cutoff={"junior": 28}))
+    with pytest.raises(ConfigError, match="SCL90 manual allows prorating at most 18"):
+        score(df, settings=InstrumentSettings(prorate_max_missing={"SCL90": 19}))
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError):
+        InstrumentSettings(scl90_item15_critical=1)  # 1 is "none": everyone would be critical

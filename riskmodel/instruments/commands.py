@@ -25,15 +25,14 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError
-from riskmodel.instruments.scoring import score
+from riskmodel.instruments.scoring import score, stages
 from riskmodel.outputs import atomic_path
 
-__all__ = ["score_screenings_file", "write_frame", "OUTPUT_SUFFIXES", "STAGES"]
+__all__ = ["score_screenings_file", "write_frame", "rejected_path", "OUTPUT_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".parquet")
-STAGES = ("primary", "junior", "senior", "vocational", "university", "graduate")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -123,11 +122,11 @@ def score_screenings_file(
         raise ConfigError(f"--out {out_file}: end the name with {', '.join(OUTPUT_SUFFIXES)}.")
     if out_file.resolve() == in_file.resolve() or rejected_path(out_file).resolve() == in_file.resolve():
         raise ConfigError(f"--out {out_file} would overwrite the input {in_file}; choose another name.")
-    if stage is not None and stage not in STAGES:
-        raise ConfigError(f"--stage {stage!r}: use one of {', '.join(STAGES)}.")
+    if stage is not None and stage not in stages():
+        raise ConfigError(f"--stage {stage!r}: use one of {', '.join(stages())}.")
     accepted, rejected = read_table(in_file, "screenings", settings=settings, mapping=mapping)
-    stages = None if stage is None else pd.Series(stage, index=accepted.index)
-    scored = score(accepted, settings=settings.instruments, stage=stages)
+    stage_of_rows = None if stage is None else pd.Series(stage, index=accepted.index)
+    scored = score(accepted, settings=settings.instruments, stage=stage_of_rows)
     if "duration_seconds" in accepted.columns:
         scored.insert(3, "duration_seconds", accepted["duration_seconds"])
     paths = {"scores": write_frame(scored, out_file), "rejected": write_frame(rejected, rejected_path(out_file))}

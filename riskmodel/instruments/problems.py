@@ -30,7 +30,7 @@ import pandas as pd
 
 from riskmodel.config import InstrumentSettings
 from riskmodel.i18n import text
-from riskmodel.instruments.scoring import prorate_limit
+from riskmodel.instruments.scoring import check_settings, prorate_limit
 from riskmodel.instruments.specs import MAX_ITEMS, InstrumentSpec, all_specs
 
 __all__ = ["item_problems", "PROBLEM_COLUMNS"]
@@ -175,6 +175,7 @@ def item_problems(screenings: pd.DataFrame, *, settings: InstrumentSettings, lan
     >>> item_problems(rows, settings=InstrumentSettings())[["column", "value"]].values.tolist()
     [['item_7', '']]
     """
+    check_settings(settings)
     specs = all_specs()
     if "instrument" not in screenings.columns:
         return pd.DataFrame({"index": screenings.index, "column": "instrument", "value": "",

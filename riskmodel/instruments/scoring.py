@@ -43,7 +43,7 @@ from riskmodel.errors import ConfigError, ContractError
 from riskmodel.instruments.specs import InstrumentSpec, all_specs
 from riskmodel.instruments.validity import identical_run_flags, too_fast_flags
 
-__all__ = ["score", "score_columns", "prorate_limit"]
+__all__ = ["score", "score_columns", "prorate_limit", "check_settings", "stages"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,42 @@ def prorate_limit(spec: InstrumentSpec, settings: InstrumentSettings) -> int:
             "lower the setting or remove it."
         )
     return wanted
+
+
+def stages() -> tuple[str, ...]:
+    """School stages of the data contract (``primary`` ... ``graduate``)."""
+    from riskmodel.data.dataset import contract  # data is upstream of instruments
+
+    return tuple(contract()["enums"]["stage"])
+
+
+def check_settings(settings: InstrumentSettings) -> None:
+    """Fail early, naming the key, on settings the specifications cannot use.
+
+    Checks every instrument's proration limit (:func:`prorate_limit`) and every per-stage cut-off
+    (``phq9_positive_cutoff``): known stages, whole numbers inside the instrument's total range.
+
+    Example
+    -------
+    >>> check_settings(InstrumentSettings(phq9_positive_cutoff={"junior": 30}))
+    Traceback (most recent call last):
+    ...
+    riskmodel.errors.ConfigError: instruments.phq9_positive_cutoff.junior = 30 is outside the PHQ9 total range 0-27.
+    """
+    known = stages()
+    for spec in all_specs().values():
+        prorate_limit(spec, settings)
+        for clause in spec.positive:
+            if not clause.get("per_stage"):
+                continue
+            name = clause["value_setting"]
+            lo, hi = spec.response_min * len(spec.scored_items), spec.response_max * len(spec.scored_items)
+            for stage_name, value in getattr(settings, name).items():
+                if stage_name not in known:
+                    raise ConfigError(f"instruments.{name}.{stage_name}: unknown stage; use {', '.join(known)}.")
+                if not lo <= value <= hi:
+                    raise ConfigError(f"instruments.{name}.{stage_name} = {value} is outside the {spec.code} "
+                                      f"total range {lo}-{hi}.")
 
 
 def _answers(rows: pd.DataFrame, spec: InstrumentSpec) -> np.ndarray:
@@ -365,6 +401,7 @@ def score(screenings: pd.DataFrame, *, settings: InstrumentSettings, stage: pd.S
     """
     if "instrument" not in screenings.columns:
         raise ContractError(f"screenings: column 'instrument' is missing; found {sorted(map(str, screenings.columns))}.")
+    check_settings(settings)
     specs = all_specs()
     codes = screenings["instrument"].astype(str).to_numpy()
     unknown = sorted(set(codes) - set(specs))
