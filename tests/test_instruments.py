@@ -433,3 +433,14 @@ def test_settings_the_specifications_cannot_use_fail_early():
     from pydantic import ValidationError
     with pytest.raises(ValidationError):
         InstrumentSettings(scl90_item15_critical=1)  # 1 is "none": everyone would be critical
+
+
+def test_every_band_and_class_has_both_languages():
+    from riskmodel.i18n import text
+
+    for spec in all_specs().values():
+        names = [name for rows in (spec.bands.sets.values() if spec.bands else ()) for _, name in rows]
+        for name in names:
+            assert text(f"instruments.band.{name}", "zh") and text(f"instruments.band.{name}", "en")
+        for cls in spec.classification or ():
+            assert text(f"instruments.class.{cls['name']}", "zh")
