@@ -177,11 +177,14 @@ class FeatureSource:
                                    f"extra {sorted(set(values) - set(expected))}")
             ctx.features.update(values)
         rows = np.flatnonzero(enrolled)
-        data = {"student_id": self.register["student_id"].to_numpy()[rows],
-                "as_of": np.full(len(rows), as_of.to_datetime64()).astype("datetime64[ns]")}
-        for name in cat.index:
-            data[name] = np.asarray(ctx.features[name], dtype=np.float64)[rows].astype(np.float32)
-        return pd.DataFrame(data)
+        # one float32 block: cheap to build and to concatenate over many dates
+        matrix = np.empty((len(rows), len(cat)), dtype=np.float32)
+        for j, name in enumerate(cat.index):
+            matrix[:, j] = np.asarray(ctx.features[name], dtype=np.float64)[rows]
+        frame = pd.DataFrame(matrix, columns=cat.index.tolist())
+        frame.insert(0, "student_id", self.register["student_id"].to_numpy()[rows])
+        frame.insert(1, "as_of", np.full(len(rows), as_of.to_datetime64()).astype("datetime64[ns]"))
+        return frame
 
 
 def prepare(dataset, *, settings: Settings) -> FeatureSource:
