@@ -108,3 +108,16 @@ def test_labels_ignore_outcomes_on_or_before_as_of(dataset, reference):
                          "event": "self_harm"})
     more = Dataset(tables={**dataset.tables, "outcomes": pd.concat([outcomes, extra, past], ignore_index=True)})
     pd.testing.assert_frame_equal(base, build_labels(more, index, settings=SETTINGS, data_end="2025-12-31"))
+
+
+@pytest.mark.parametrize("t", ["2023-11-15", "2024-10-01"])
+def test_no_leak_on_the_synthetic_cohort(t):
+    """The same two perturbations on riskmodel.synth's cohort (its own calendar, dtypes and patterns)."""
+    from riskmodel.synth import generate
+
+    synth = Dataset(tables=dict(generate(students=250, years=3, stage="k12", seed=2).tables))
+    base = build_features(synth, [t], settings=SETTINGS)
+    assert len(base) > 100
+    _assert_same_by_family(base, build_features(cut_after(synth, t), [t], settings=SETTINGS), f"synth, cut at {t}")
+    _assert_same_by_family(base, build_features(alter_after(synth, t), [t], settings=SETTINGS),
+                           f"synth, altered after {t}")

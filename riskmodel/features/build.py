@@ -133,7 +133,7 @@ def _scored_screenings(screenings: pd.DataFrame, reg: pd.DataFrame, codes: np.nd
 
     wanted = sorted({k for spec in all_specs().values() for k in spec.critical}
                     | {k for items in REQUIRED_CRITICAL_ITEMS.values() for k in items})
-    extra = {f"item_{k}": (screenings[f"item_{k}"].to_numpy(dtype=np.float64)
+    extra = {f"item_{k}": (pd.to_numeric(screenings[f"item_{k}"]).astype("float64").to_numpy(na_value=np.nan)
                            if f"item_{k}" in screenings.columns else np.full(len(scored), np.nan))
              for k in wanted}
     extra["careless_or_invalid"] = (scored["careless"].astype(bool) | scored["invalid"].astype(bool)).to_numpy()
