@@ -191,8 +191,10 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
     items = [c for c in ITEM_COLUMNS if c in cells]
     # a cell that is not a number is NaN in the frame; those rows go over as read, so that the
     # instrument's check names the value instead of calling it missing
-    as_read = cells[items].apply(parse.to_text) if items else cells[[]]
-    unreadable = (as_read.notna() & frame[items].isna()).any(axis=1).to_numpy() if items else np.zeros(len(frame), bool)
+    if items:
+        unreadable = (cells[items].notna().to_numpy() & frame[items].isna().to_numpy()).any(axis=1)
+    else:
+        unreadable = np.zeros(len(frame), bool)
     parts = []
     clean = known & ~unreadable
     if clean.any():
@@ -200,8 +202,9 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
                                    lang=lang))
     dirty = known & unreadable
     if dirty.any():
-        rows = pd.concat([frame.loc[dirty, ["instrument"]], as_read.loc[dirty]], axis=1)
-        parts.append(item_problems(rows, settings=settings.instruments, lang=lang))
+        as_read = cells.loc[dirty, items].apply(parse.to_text)
+        parts.append(item_problems(pd.concat([frame.loc[dirty, ["instrument"]], as_read], axis=1),
+                                   settings=settings.instruments, lang=lang))
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["index", "column", "value", "reason"])
     return pd.DataFrame({"pos": found["index"].astype("int64").to_numpy(), "column": found["column"].to_numpy(),
                          "code": "answers", "params": [{}] * len(found), "reason": found["reason"].to_numpy(),

@@ -37,6 +37,10 @@ __all__ = [
 
 # Cells that mean "nothing recorded" in office exports; compared after stripping, case-insensitively.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "nat", "#n/a"})
+# the same in the case variants exports write: one hash lookup per cell instead of lower-casing every cell
+_MISSING_CASED = frozenset(v for t in MISSING_TOKENS for v in (t, t.upper(), t.capitalize(), t.title()))
+_NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal"}
+_DATE_INFERRED = {"date", "datetime", "datetime64"}
 
 BOOL_SPELLINGS: dict[str, bool] = {
     "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
@@ -90,11 +94,16 @@ def to_text(raw: pd.Series) -> pd.Series:
         out[rest] = numbers[rest].astype(str)
     else:
         out = raw.astype(object)
-        if pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
-            # mixed object column (Parquet objects, Excel cells): render the non-text cells as text
+        inferred = pd.api.types.infer_dtype(out, skipna=True)
+        if inferred in _DATE_INFERRED:  # Parquet date32 / Excel date cells: whole column at once
+            return to_text(pd.to_datetime(out, errors="coerce"))
+        if inferred in _NUMERIC_INFERRED:
+            return to_text(pd.to_numeric(out, errors="coerce"))
+        if inferred not in ("string", "empty"):
+            # mixed object column (Excel cells of several kinds): render the non-text cells as text
             out = out.map(_cell_text, na_action="ignore")
         out = out.str.strip()
-    missing = out.isna() | out.str.lower().isin(MISSING_TOKENS)
+    missing = out.isna() | out.isin(_MISSING_CASED)
     return out.where(~missing, None)
 
 
@@ -107,6 +116,9 @@ def parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     >>> bad.tolist()
     [False, True]
     """
+    if not ptypes.is_datetime64_any_dtype(raw) and raw.dtype == object and \
+            pd.api.types.infer_dtype(raw, skipna=True) in _DATE_INFERRED:
+        raw = pd.to_datetime(raw, errors="coerce")  # Parquet date32 arrives as datetime.date objects
     if ptypes.is_datetime64_any_dtype(raw):
         values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
         return values.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=raw.index)

@@ -55,11 +55,10 @@ def canonical_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
             out[name] = values
             continue
         if dtype is object:
-            values = values.astype(object).where(values.notna(), None)
-        elif dtype == "datetime64[ns]":
-            values = pd.to_datetime(values).astype("datetime64[ns]")
-        else:
-            values = values.astype(dtype)
+            if values.dtype != object or values.isna().any():
+                values = values.astype(object).where(values.notna(), None)
+        elif values.dtype != dtype:  # DuckDB gives most types back as they went in: convert only the rest
+            values = pd.to_datetime(values).astype(dtype) if dtype == "datetime64[ns]" else values.astype(dtype)
         out[name] = values
     return pd.DataFrame(out, index=frame.index)
 
