@@ -27,8 +27,8 @@ FLAG_MISSING = 0.01  # share of register cells left empty (the register does not
 # (DOMAIN.md 3.2: left-behind SI RR ~1.7 [U]; parental divorce, remarriage OR ~1.3-1.5; disability in
 # key-population lists; economic hardship inconsistent in China, hence small)
 FLAG_EFFECT: dict[str, float] = {
-    "left_behind": 0.45, "single_parent": 0.35, "divorced_family": 0.40, "reconstituted_family": 0.35,
-    "economic_hardship": 0.25, "disability": 0.45, "only_child": -0.05, "migrant": 0.20,
+    "left_behind": 0.50, "single_parent": 0.42, "divorced_family": 0.45, "reconstituted_family": 0.42,
+    "economic_hardship": 0.25, "disability": 0.50, "only_child": -0.05, "migrant": 0.25,
 }
 FEMALE_EFFECT = 0.15  # depressive symptoms and SI higher in girls/women (DOMAIN.md 3.1)
 TRAIT_SD = 0.70  # stable, unexplained part of vulnerability
