@@ -102,7 +102,8 @@ class ModelSettings(_Section):
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
-    n_estimators: int = 600  # most LightGBM rounds; early stopping on the later fold usually stops sooner
+    n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
+    max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
     early_stopping_rounds: int = 50
     num_threads: int = 2  # fixed, for determinism
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model

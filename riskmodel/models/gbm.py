@@ -30,14 +30,14 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = ["LightGBMRisk", "DEFAULT_PARAMS"]
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
-    "learning_rate": 0.05,
+    "learning_rate": 0.08,
     "num_leaves": 31,
     "min_data_in_leaf": 200,
-    "feature_fraction": 0.8,
+    "feature_fraction": 0.7,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 10.0,
-    "max_bin": 127,
+    "max_bin": 63,
 }
 
 
@@ -58,7 +58,7 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
         Fixed thread count (determinism and a shared machine).
     """
 
-    def __init__(self, n_estimators: int = 600, early_stopping_rounds: int = 50, params: dict | None = None,
+    def __init__(self, n_estimators: int = 400, early_stopping_rounds: int = 50, params: dict | None = None,
                  seed: int = 0, num_threads: int = 2):
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
@@ -75,14 +75,19 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
                       force_col_wise=True, num_threads=self.num_threads, verbosity=-1)
         return params
 
-    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, object] | None = None) -> LightGBMRisk:
-        """Fit; with ``eval_set`` (a later fold) stop early on its log loss."""
+    def fit(self, X: pd.DataFrame, y, eval_set: tuple[pd.DataFrame, object] | None = None,
+            sample_weight=None) -> LightGBMRisk:
+        """Fit; with ``eval_set`` (a later fold) stop early on its log loss.
+
+        ``sample_weight`` is for restoring the mass of subsampled negatives (riskmodel.models.training),
+        never for up-weighting a class.
+        """
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        train = lgb.Dataset(X.to_numpy(dtype=np.float64), label=np.asarray(y, dtype=float),
+        train = lgb.Dataset(X.to_numpy(dtype=np.float32), label=np.asarray(y, dtype=float), weight=sample_weight,
                             feature_name=[str(c) for c in X.columns], free_raw_data=True)
         callbacks, valid_sets = [], []
         if eval_set is not None:
-            valid_sets = [lgb.Dataset(eval_set[0].to_numpy(dtype=np.float64), label=np.asarray(eval_set[1], float),
+            valid_sets = [lgb.Dataset(eval_set[0].to_numpy(dtype=np.float32), label=np.asarray(eval_set[1], float),
                                       reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         booster = lgb.train(self._params(), train, num_boost_round=self.n_estimators, valid_sets=valid_sets,

@@ -46,8 +46,11 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.seed = seed
 
-    def fit(self, X: pd.DataFrame, y, eval_set=None) -> LogisticRisk:
-        """Fit on ``X``; ``eval_set`` is accepted for a common interface and not used."""
+    def fit(self, X: pd.DataFrame, y, eval_set=None, sample_weight=None) -> LogisticRisk:
+        """Fit on ``X``; ``eval_set`` is accepted for a common interface and not used.
+
+        ``sample_weight`` restores the mass of subsampled negatives (riskmodel.models.training).
+        """
         values = X.to_numpy(dtype=np.float64)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(values)
@@ -55,12 +58,12 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         missing_any = np.isnan(values).any(axis=0)
         self.indicator_features_ = np.flatnonzero(missing_any)
         design = self._design(values)
-        self.means_ = design.mean(axis=0)
-        scale = design.std(axis=0)
+        self.means_ = np.average(design, axis=0, weights=sample_weight)
+        scale = np.sqrt(np.average((design - self.means_) ** 2, axis=0, weights=sample_weight))
         self.scales_ = np.where(scale > 0, scale, 1.0)
         z = (design - self.means_) / self.scales_
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
-        clf.fit(z, np.asarray(y, dtype=int))
+        clf.fit(z, np.asarray(y, dtype=int), sample_weight=sample_weight)
         self.coef_ = clf.coef_.ravel().astype(float)
         self.intercept_ = float(clf.intercept_[0])
         self.classes_ = np.array([0, 1])

@@ -110,6 +110,24 @@ def make_estimator(kind: str, *, settings: Settings):
     raise ValueError(f"model kind {kind!r}: use lightgbm, logistic or rules")
 
 
+def _subsample_negatives(rows: np.ndarray, y: np.ndarray, *, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keep every positive and a seeded share of negatives so that at most ``max_rows`` remain.
+
+    Kept negatives get weight 1/share, so the weighted data have the original class balance: the
+    fitted log-odds are not shifted (unlike class reweighting), and calibration on the untouched
+    later fold corrects what is left. Returns the new row mask and the weights (None: no subsampling).
+    """
+    n = int(rows.sum())
+    positives = int(y[rows].sum())
+    if n <= max_rows or n - positives <= 0:
+        return rows, None
+    share = max((max_rows - positives) / (n - positives), 0.05)
+    keep = rows & ((y == 1) | (np.random.default_rng(seed).random(len(rows)) < share))
+    weight = np.where(y[keep] == 1, 1.0, 1.0 / share)
+    log.info("fit fold: %d rows; negatives subsampled to %.0f%% and weighted back (%d rows)", n, 100 * share, keep.sum())
+    return keep, weight
+
+
 def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates, settings: Settings) -> RiskModel:
     """Fit ``kind`` on the rows of ``fit_dates``; stop early and calibrate on ``calibration_dates``.
 
@@ -120,9 +138,13 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
     cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
     X = spec.frame(frame)
     y = frame["label"].to_numpy(dtype=int)
+    fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=settings.model.max_fit_rows, seed=settings.model.seed)
     estimator = make_estimator(kind, settings=settings)
     start = time.perf_counter()
-    estimator.fit(X[fit_rows], y[fit_rows], **({"eval_set": (X[cal_rows], y[cal_rows])} if kind == "lightgbm" else {}))
+    extra = {} if kind == "rules" else {"sample_weight": weight}
+    if kind == "lightgbm":
+        extra["eval_set"] = (X[cal_rows], y[cal_rows])
+    estimator.fit(X[fit_rows], y[fit_rows], **extra)
     raw_cal = estimator.decision_function(X[cal_rows])
     calibrator = ProbabilityCalibrator(settings.model.calibration,
                                        isotonic_min_positives=settings.model.isotonic_min_positives)

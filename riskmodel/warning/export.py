@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -97,11 +98,15 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]],
     wb.properties.creator = "riskmodel"
     buffer = io.BytesIO()
     wb.save(buffer)
-    return _fixed_zip(buffer.getvalue())
+    return _fixed_zip(buffer.getvalue(), stamp)
 
 
-def _fixed_zip(data: bytes) -> bytes:
-    """Re-pack a zip with a fixed timestamp on every entry, in the same order."""
+def _fixed_zip(data: bytes, stamp: datetime) -> bytes:
+    """Re-pack a zip with a fixed timestamp on every entry, in the same order.
+
+    openpyxl stamps ``dcterms:modified`` with the clock when saving; it is set back to ``stamp``.
+    """
+    modified = f'<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp:%Y-%m-%dT%H:%M:%S}Z</dcterms:modified>'.encode()
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
@@ -109,7 +114,10 @@ def _fixed_zip(data: bytes) -> bytes:
             entry = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o600 << 16
-            target.writestr(entry, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", modified, content)
+            target.writestr(entry, content)
     return out.getvalue()
 
 
