@@ -362,7 +362,10 @@ def test_identical_run_rules():
     assert one("SCL90", run15).identical_run and one("SCL90", run15).careless
     assert not one("SCL90", run14).identical_run
     assert one("SCL90", run14, settings=InstrumentSettings(identical_run_length=14)).identical_run
+    assert not one("SCL90", [1] * 90).identical_run  # "none" to every symptom is an honest answer
+    assert one("SCL90", [1] * 70 + [2] * 20).identical_run  # twenty "a little" in a row is not
     assert one("SDS", [2] * 20).identical_run  # reverse-keyed items answered like the others
+    assert one("SDS", [1] * 20).identical_run and one("SAS", [4] * 20).identical_run
     assert not one("PHQ9", [0] * 9).identical_run and not one("GAD7", [3] * 7).identical_run
     assert one("UPI", [0] * 64).identical_run and not one("UPI", upi({5})).identical_run
     assert one("MHT", [1] * 100).identical_run

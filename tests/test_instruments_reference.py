@@ -144,8 +144,11 @@ def reference(code, answers, settings, stage, duration, request):
         out["classification"] = klass
         out["positive"] = total >= 65
     out["positive"] = bool(out["positive"])
-    if code in ("SCL90", "SDS", "SAS"):
+    if code in ("SDS", "SAS"):
         out["identical_run"] = longest_run([a[k] for k in range(1, n + 1)]) >= min(settings.identical_run_length, n)
+    elif code == "SCL90":  # runs of 1 ("none") do not count on a symptom checklist
+        above = [None if a[k] == 1 else a[k] for k in range(1, n + 1)]
+        out["identical_run"] = longest_run(above) >= min(settings.identical_run_length, n)
     elif code in ("UPI", "MHT"):
         given = [v for v in a.values() if v is not None]
         out["identical_run"] = len(given) >= 2 and len(set(given)) == 1

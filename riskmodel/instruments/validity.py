@@ -10,9 +10,12 @@ Rules (documented in docs/instruments.md):
   not too fast.
 * ``identical_run`` depends on the instrument's ``identical_run`` rule in specs.yaml:
   ``run``: the longest run of one identical raw answer over consecutive items reaches
-  ``min(settings.identical_run_length, N)``; ``all_identical``: every answered item has the same
-  answer (yes/no instruments, where long runs of "no" are the normal answer of a well student);
-  ``none``: never (PHQ-9, GAD-7: short, no reverse-keyed item, so identical answers are plausible).
+  ``min(settings.identical_run_length, N)`` (SDS, SAS: reverse-keyed items make a long run
+  contradictory); ``run_above_floor``: the same, but runs of the lowest answer do not count (SCL-90:
+  every item is a symptom, and "none" to fifteen symptoms in a row is what a well student answers);
+  ``all_identical``: every answered item has the same answer (yes/no instruments, where long runs of
+  "no" are the normal answer of a well student); ``none``: never (PHQ-9, GAD-7: short, no
+  reverse-keyed item, so identical answers are plausible).
 
 Example
 -------
@@ -97,6 +100,10 @@ def identical_run_flags(spec: InstrumentSpec, answers: np.ndarray, *, run_length
             lo = np.where(gap, np.inf, answers).min(axis=0)
             hi = np.where(gap, -np.inf, answers).max(axis=0)
         return (answered >= 2) & (lo == hi)
+    if spec.identical_run == "run_above_floor":
+        # "none" to every symptom is an honest answer on a checklist without reverse-keyed items:
+        # runs of the lowest answer do not count, runs of any other answer do
+        answers = np.where(answers == spec.response_min, np.nan, answers)
     return longest_identical_run(answers) >= min(int(run_length), spec.n_items)
 
 
