@@ -508,3 +508,13 @@ def test_read_table_uses_the_same_checks(tmp_path):
     assert len(accepted) == 5  # the unknown student needs students: load_dataset checks that
     assert rejected[["row", "column"]].values.tolist() == [[6, "item_3"]]
     assert np.isnan(accepted.loc[2, "item_8"])
+
+
+def test_title_rows_above_the_header_are_skipped(tmp_path):
+    write_xlsx(tmp_path / "life_events.xlsx", ["2024级学生生活事件登记表", None, None],
+               [[None, None, None], ["学号", "日期", "事件"], ["A", "2024-01-02", "breakup"], ["B", "2024-01-32", "illness"]])
+    accepted, rejected = read_table(tmp_path / "life_events.xlsx", "life_events", settings=EN)
+    assert len(accepted) == 1 and rejected[["row", "column"]].values.tolist() == [[5, "date"]]
+    (tmp_path / "life_events.csv").write_text("学生生活事件\n学号,日期,事件\nA,2024-01-02,breakup\n", encoding="utf-8")
+    accepted, rejected = read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
+    assert len(accepted) == 1 and rejected.empty

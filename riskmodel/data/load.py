@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 REJECTED_COLUMNS = ["table", "row", "column", "value", "reason"]
 ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
 _MAPPING_HINT = "Map your header with a mapping file (see docs/data.md)."
+_HEADER_SEARCH = 10  # rows below the first in which a header row is looked for
 
 
 @dataclass
@@ -83,6 +84,38 @@ def enum_values(name: str) -> list[str]:
 def _problems(pos: np.ndarray, column: str, code: str, params: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame({"pos": pos.astype("int64"), "column": column, "code": code,
                          "params": [params or {}] * len(pos)})
+
+
+def _required_found(headers: list[object], table: str, mapping: ColumnMapping) -> bool:
+    targets = set(mapping.header_map(headers, table).values())
+    spec = contract()["tables"][table]
+    required = {c for c, col in spec["columns"].items() if col.get("required")}
+    return required <= targets and ("items" not in spec or any(str(t).startswith("item_") for t in targets))
+
+
+def _header_row(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) -> tuple[RawFile, list[str]]:
+    """The file with its real header row: exports often put a title (“2024级学生名单”) above it.
+
+    When the first row does not hold the required columns, the next rows (up to ``_HEADER_SEARCH``)
+    are tried; the first that does becomes the header and the rows above it are not read (noted).
+    """
+    if raw.format == "parquet" or _required_found(list(raw.frame.columns), table, mapping):
+        return raw, []
+    top = raw.frame.head(_HEADER_SEARCH).apply(parse.to_text)
+    for i in range(len(top)):
+        headers = [h if h is not None else f"Unnamed: {j}" for j, h in enumerate(top.iloc[i].tolist())]
+        if not _required_found(headers, table, mapping):
+            continue
+        seen: dict[str, int] = {}
+        unique = []
+        for header in headers:  # as pandas does for a repeated header: 学号, 学号.1
+            unique.append(header if header not in seen else f"{header}.{seen[header]}")
+            seen[header] = seen.get(header, 0) + 1
+        frame = raw.frame.iloc[i + 1:].reset_index(drop=True)
+        frame.columns = unique
+        note = text("data.skip.header_row", lang, file=raw.path.name, row=int(raw.rows[i]))
+        return replace(raw, frame=frame, rows=raw.rows[i + 1:]), [note]
+    return raw, []
 
 
 def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) -> tuple[pd.DataFrame, list[str]]:
@@ -213,8 +246,11 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
 
 def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
     lang = settings.reports.lang
-    raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet)
+    raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet,
+                   is_header=lambda cells: _required_found(cells, table, mapping))
+    raw, header_notes = _header_row(raw, table, mapping, lang)
     cells, notes = _map_headers(raw, table, mapping, lang)
+    notes = header_notes + notes
     if table == "students" and cells.empty:
         raise ContractError(f"{path.name}: the students table has no rows; export it again with every student.")
     frame, parse_problems = _parse(cells, table, mapping)

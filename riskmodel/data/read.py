@@ -22,10 +22,12 @@ Example
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet
 _OLD_FORMATS = {".xls": "the old Excel format (.xls) is not read; open it in Excel or WPS and save it as .xlsx",
                 ".et": "WPS spreadsheets (.et) are not read; save the sheet as .xlsx or .csv"}
 _IGNORED_PREFIXES = ("_", ".", "~")
+_HEADER_SEARCH = 10  # lines at the top of a CSV in which the header is looked for
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,19 @@ def _delimiter(first_line: str) -> str:
     return max(counts, key=counts.get) if max(counts.values()) else ","
 
 
-def _read_csv(data: bytes, path: Path, configured: str | None) -> tuple[pd.DataFrame, str]:
+def _header_line(text: str, sep: str, is_header: Callable[[list[str]], bool] | None) -> int:
+    """0-based line of the header: the first of the first lines that ``is_header`` accepts, else 0."""
+    if is_header is None:
+        return 0
+    lines = text.split("\n", _HEADER_SEARCH)[:_HEADER_SEARCH]
+    for i, cells in enumerate(csv.reader(lines, delimiter=sep)):
+        if cells and is_header(cells):
+            return i
+    return 0
+
+
+def _read_csv(data: bytes, path: Path, configured: str | None,
+              is_header: Callable[[list[str]], bool] | None) -> tuple[pd.DataFrame, str, int]:
     encoding = _detect_encoding(data, path, configured)
     try:
         text = data.decode(encoding)
@@ -136,18 +151,20 @@ def _read_csv(data: bytes, path: Path, configured: str | None) -> tuple[pd.DataF
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise ContractError(f"{path.name}: the file is empty; export the table again with its header row.")
+    sep = _delimiter(text.split("\n", 1)[0])
+    skip = _header_line(text, sep, is_header)  # title lines above the header are not read
     try:
         with warnings.catch_warnings():
             # more cells than headers: pandas would drop them (or make an index of them) with a warning
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), dtype=str, sep=_delimiter(text.split("\n", 1)[0]),
-                                skip_blank_lines=False, index_col=False)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, skip_blank_lines=False, index_col=False,
+                                skiprows=skip)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise ContractError(
             f"{path.name}: cannot be read as CSV ({exc}); a row has more cells than the header, often an "
             "unquoted comma inside a text cell. Fix that line or export the table again."
         ) from None
-    return frame, encoding
+    return frame, encoding, skip
 
 
 def _read_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
@@ -175,8 +192,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int) -> RawFile:
+def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
+             is_header: Callable[[list[str]], bool] | None = None) -> RawFile:
     """Read one table file as it is (no mapping, no parsing); see the module docstring.
+
+    ``is_header`` (CSV only) tells whether a line's cells are the header; title lines above the
+    first such line (among the first ten) are not read. Excel sheets are handled by the loader.
 
     Raises
     ------
@@ -191,9 +212,9 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int) -> Raw
         data = path.read_bytes()
     except OSError as exc:
         raise ContractError(f"{path.name}: cannot be read ({exc.strerror}); check the file and its permissions.") from None
-    used_encoding = None
+    used_encoding, skip = None, 0
     if fmt == "csv":
-        frame, used_encoding = _read_csv(data, path, encoding)
+        frame, used_encoding, skip = _read_csv(data, path, encoding, is_header)
     elif fmt == "xlsx":
         frame = _read_xlsx(path, excel_sheet)
     else:
@@ -202,7 +223,7 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int) -> Raw
     if fmt == "parquet":
         rows = np.arange(len(frame), dtype=np.int64)
     else:
-        rows = np.arange(len(frame), dtype=np.int64) + 2  # the header is line / sheet row 1
+        rows = np.arange(len(frame), dtype=np.int64) + 2 + skip  # the header is line / sheet row 1 (+ titles)
         filled = frame.notna().any(axis=1).to_numpy()
         if not filled.all():
             frame, rows = frame.loc[filled].reset_index(drop=True), rows[filled]
