@@ -44,7 +44,7 @@ def test_out_of_range_names_instrument_item_value_and_range():
     assert out[["index", "column", "value"]].values.tolist() == [[101, "item_9", "4"], [102, "item_1", "0"]]
     assert out.loc[0, "reason"].startswith("PHQ9 item_9 = 4 is outside 0-3")
     assert out.loc[1, "reason"].startswith("SCL90 item_1 = 0 is outside 1-5")
-    assert "0-4 versus 1-5" in out.loc[1, "reason"]
+    assert "SCL-90 scored 0-4 instead of 1-5" in out.loc[1, "reason"]
 
 
 def test_not_whole_and_not_a_number():
