@@ -202,5 +202,27 @@ def synth(
                   highlight=False)
 
 
+@verb
+def audit(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store, outcomes included.")],
+    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
+    date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Audit a model on a later period: ranking, calibration, groups, stability, drift, model card (docs/audit.md)."""
+    from riskmodel.audit.commands import audit_command
+
+    if lang and lang not in ("zh", "en"):
+        raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
+                           lang=lang or None)
+    flagged = result.summary["flagged_gaps"]
+    console.print(f"{out}: {result.summary['period']['dates']} months audited; {len(flagged)} group gap(s) flagged, "
+                  f"{len(result.summary['drifted_variables'])} variable(s) drifted; model_card.md", highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

@@ -133,6 +133,7 @@ class ReportSettings(_Section):
     small_cell: int = Field(5, ge=1)  # aggregate counts below this show as "<n" in cohort tables
     min_free_disk_mb: int = Field(500, ge=0)  # pre-flight: refuse to start with less free disk than this
     notebook_timeout: int = Field(600, ge=10)  # seconds one notebook cell may take before it counts as failed
+    reuse_kernels: bool = True  # each worker runs its notebooks in one kernel, namespace cleared between them
 
 
 class AuditSettings(_Section):
@@ -144,7 +145,7 @@ class AuditSettings(_Section):
     calibration_bins: int = 10  # equal-count (quantile) bins of the reliability curve and ECE
     psi_bins: int = 10  # quantile bins of the training distribution for the population stability index
     min_group_size: int = 50  # a group smaller than this is reported as insufficient, not as a number
-    min_group_positives: int = 5  # nor one with fewer recorded outcomes than this
+    min_group_positives: int = 20  # nor one with fewer recorded outcomes (below 20, recall moves 5 points per case)
     gap_thresholds: dict[str, float] = Field(
         default_factory=lambda: {
             "auc": 0.05,  # group AUC this far from the rest of the population

@@ -1,1 +1,29 @@
-"""riskmodel.audit."""
+"""riskmodel.audit: how well a saved model ranks, how honest its probabilities are, whether it serves
+every group alike, how stable its lists are, whether the data drift, and its model card.
+
+The audit notebook (notebooks/30_model_audit.ipynb) imports this package as ``au`` and calls one or
+two functions per section; :func:`run_audit` (``riskmodel audit``) writes the tables it reads.
+Nothing runs at import.
+
+Example
+-------
+>>> import riskmodel.audit as au
+>>> # result = au.run_audit(dataset, model, date_from="2025-09-01", date_to="2026-05-01",
+>>> #                       settings=settings, out_dir="audits/2026", lang="zh")
+>>> # tables = au.open_audit("audits/2026")
+"""
+
+from riskmodel.audit.card import model_card
+from riskmodel.audit.drift import psi, psi_table
+from riskmodel.audit.explain import family_importance, importance_table
+from riskmodel.audit.groups import fairlearn_reference, group_table
+from riskmodel.audit.metrics import Bootstrap, reliability_table
+from riskmodel.audit.performance import calibration_table, performance_table
+from riskmodel.audit.run import TABLES, AuditResult, audit_dates, run_audit
+from riskmodel.audit.stability import stability_table, transitions
+
+run = run_audit  # the name docs/architecture.md uses
+
+__all__ = ["AuditResult", "Bootstrap", "TABLES", "audit_dates", "calibration_table", "fairlearn_reference",
+           "family_importance", "group_table", "importance_table", "model_card", "performance_table", "psi",
+           "psi_table", "reliability_table", "run", "run_audit", "stability_table", "transitions"]

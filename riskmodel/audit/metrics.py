@@ -121,6 +121,17 @@ class Replicates:
         per_student = np.bincount(codes, weights=values, minlength=self.n_students)
         return self.counts @ per_student
 
+    def sums_many(self, values: dict[str, np.ndarray], rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """:meth:`sums` of several row vectors with one matrix product."""
+        codes = self.codes if rows is None else self.codes[rows]
+        per_student = np.empty((len(values), self.n_students))
+        for i, vector in enumerate(values.values()):
+            vector = np.broadcast_to(np.asarray(vector, dtype=np.float64), self.codes.shape)
+            per_student[i] = np.bincount(codes, weights=vector if rows is None else vector[rows],
+                                         minlength=self.n_students)
+        result = per_student @ self._counts_by_student
+        return dict(zip(values, result))
+
     def hist(self, bins: np.ndarray, n_bins: int, values: np.ndarray,
              rows: np.ndarray | None = None) -> np.ndarray:
         """``(R, n_bins)``: sum of ``values`` per bin over ``rows`` for every replicate."""
@@ -186,19 +197,43 @@ def ranking_exact(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
     return {"auc": float(auc[0]), "average_precision": float(ap[0])}
 
 
+def _merge_negative_runs(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop empty bins and merge each run of bins without positives into one bin; ``(bins, R)`` arrays.
+
+    Exact for ROC AUC (the curve is flat over such a run, so the trapezoids add up) and for AP
+    (precision is only read where recall rises). Resampling only reweights rows, so a bin without
+    positives (or empty) in the point estimate (column 0) is so in every replicate.
+    """
+    has_pos = pos[:, 0] > 0
+    used = has_pos | (neg[:, 0] > 0)
+    pos, neg, has_pos = pos[used], neg[used], has_pos[used]
+    if pos.shape[0] == 0:
+        return pos, neg
+    starts = np.r_[True, has_pos[1:] | has_pos[:-1]]  # a positive bin, or the first after one, opens a run
+    index = np.flatnonzero(starts)
+    if len(index) == len(has_pos):
+        return pos, neg
+    return np.add.reduceat(pos, index, axis=0), np.add.reduceat(neg, index, axis=0)
+
+
 def _ranking_from_hist(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ROC AUC and AP from per-bin positive and negative mass, bins ascending in score."""
-    tp = np.cumsum(pos[:, ::-1], axis=1)
-    fp = np.cumsum(neg[:, ::-1], axis=1)
-    total_pos, total_neg = tp[:, -1:], fp[:, -1:]
+    """ROC AUC and AP from per-bin positive and negative mass ``(R, bins)``, bins ascending in score."""
+    pos, neg = _merge_negative_runs(pos.T, neg.T)  # (bins, R): contiguous along the replicates
+    if pos.shape[0] == 0:
+        nothing = np.full(pos.shape[1], np.nan)
+        return nothing, nothing.copy()
+    tp = np.cumsum(pos[::-1], axis=0)
+    fp = np.cumsum(neg[::-1], axis=0)
+    total_pos, total_neg = tp[-1], fp[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr = np.concatenate([np.zeros_like(total_pos), tp / total_pos], axis=1)
-        fpr = np.concatenate([np.zeros_like(total_neg), fp / total_neg], axis=1)
-        auc = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2.0, axis=1)
-        precision = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1.0), 0.0)
-        ap = np.sum(np.diff(tpr, axis=1) * precision, axis=1)
-    auc[(total_pos[:, 0] <= 0) | (total_neg[:, 0] <= 0)] = np.nan
-    ap[total_pos[:, 0] <= 0] = np.nan
+        tpr = np.vstack([np.zeros_like(total_pos), tp / total_pos])
+        fpr = np.vstack([np.zeros_like(total_neg), fp / total_neg])
+        auc = np.sum(np.diff(fpr, axis=0) * (tpr[1:] + tpr[:-1]) / 2.0, axis=0)
+        flagged = tp + fp
+        precision = np.where(flagged > 0, tp / np.where(flagged > 0, flagged, 1.0), 0.0)
+        ap = np.sum(np.diff(tpr, axis=0) * precision, axis=0)
+    auc[(total_pos <= 0) | (total_neg <= 0)] = np.nan
+    ap[total_pos <= 0] = np.nan
     return auc, ap
 
 
@@ -238,17 +273,17 @@ def components(rep: Replicates, y_true: np.ndarray, score: np.ndarray, flags: di
         cal = cal_bins
     bins, n_rank, exact = rank if rank is not None else rank_bins(p, rank_max_bins)
     n_cal = int(cal.max()) + 1 if len(cal) else 1
-    out = {
-        "n": rep.sums(1.0, rows), "positives": rep.sums(y, rows), "sum_score": rep.sums(p, rows),
-        "sum_sq": rep.sums((p - y) ** 2, rows),
+    vectors = {"n": np.ones_like(y), "positives": y, "sum_score": p, "sum_sq": (p - y) ** 2}
+    for name, flag in flags.items():
+        f = np.asarray(flag, dtype=np.float64)
+        vectors[f"flagged_{name}"] = f
+        vectors[f"hits_{name}"] = f * y
+    out = rep.sums_many(vectors, rows)
+    out.update({
         "cal_n": rep.hist(cal, n_cal, np.ones_like(y), rows), "cal_y": rep.hist(cal, n_cal, y, rows),
         "cal_p": rep.hist(cal, n_cal, p, rows),
         "rank_pos": rep.hist(bins, n_rank, y, rows), "rank_neg": rep.hist(bins, n_rank, 1.0 - y, rows),
-    }
-    for name, flag in flags.items():
-        f = np.asarray(flag, dtype=np.float64)
-        out[f"flagged_{name}"] = rep.sums(f, rows)
-        out[f"hits_{name}"] = rep.sums(f * y, rows)
+    })
     if not exact:
         mask = slice(None) if rows is None else rows
         out["_exact"] = ranking_exact(y[mask], p[mask])

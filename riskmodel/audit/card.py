@@ -1,0 +1,172 @@
+"""The model card: what the model is for, on what data, how well it did, for whom, and its limits.
+
+Built from an audit's summary and tables, in Markdown, in the report language (every sentence from
+the translation catalogue, ``riskmodel/i18n/audit.yaml``). The sections follow the template in
+docs/model_card_template.md: intended use (decision support, not diagnosis), data and time window,
+performance against the rules baseline with intervals, groups, drift, main factors, stability,
+limitations (including the feedback effect of interventions on labels) and reproducibility.
+
+Example
+-------
+>>> # card = model_card(result.summary, result.tables, lang="en")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.i18n import text
+
+__all__ = ["markdown_table", "metric_label", "model_card"]
+
+CARD_METRICS: tuple[str, ...] = ("auc", "average_precision", "recall_I", "precision_I", "recall_II", "precision_II",
+                                 "recall_III", "precision_III", "brier", "ece", "observed_expected", "base_rate")
+
+
+def metric_label(metric: str, lang: str) -> str:
+    """Words for a metric name such as ``recall_II`` or ``auc``.
+
+    Example
+    -------
+    >>> metric_label("recall_II", "en")
+    'recall (level II or higher)'
+    """
+    stem, _, level = metric.rpartition("_")
+    if level in ("I", "II", "III"):
+        return text(f"audit.metric.{stem}", lang, level=text(f"level.{level}", lang).replace("Level ", ""))
+    return text(f"audit.metric.{metric}", lang)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A plain Markdown table (pipes in cells escaped).
+
+    Example
+    -------
+    >>> print(markdown_table(pd.DataFrame({"a": [1], "b": ["x|y"]})))
+    | a | b |
+    |---|---|
+    | 1 | x\\|y |
+    """
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _with_interval(row: pd.Series) -> str:
+    if not np.isfinite(row["low"]):
+        return _fmt(row["estimate"])
+    return f"{_fmt(row['estimate'])} ({_fmt(row['low'])}–{_fmt(row['high'])})"
+
+
+def _metrics_section(performance: pd.DataFrame, lang: str) -> str:
+    pooled = performance.loc[performance["period"] == "all"]
+    wide = pooled.assign(value=pooled.apply(_with_interval, axis=1)).pivot(index="metric", columns="scorer",
+                                                                             values="value")
+    wide = wide.reindex([m for m in CARD_METRICS if m in wide.index])
+    table = pd.DataFrame({text("audit.card.metric", lang): [metric_label(m, lang) for m in wide.index]})
+    for scorer in [s for s in ("model", "rules") if s in wide.columns]:
+        table[text(f"audit.scorer.{scorer}", lang)] = wide[scorer].to_numpy()
+    return markdown_table(table)
+
+
+def _grouping_label(grouping: str, lang: str) -> str:
+    for key in (f"audit.grouping.{grouping}", f"flag.{grouping}"):
+        try:
+            return text(key, lang)
+        except KeyError:
+            continue
+    return grouping
+
+
+def _group_label(group: str, lang: str) -> str:
+    try:
+        return text(f"audit.group.{group}", lang) if group in ("yes", "no", "missing") else group
+    except KeyError:
+        return group
+
+
+def _groups_section(summary: dict, lang: str) -> str:
+    audit = summary["settings"]["audit"]
+    lines = [text("audit.card.groups_text", lang, min_n=audit["min_group_size"], min_pos=audit["min_group_positives"])]
+    flagged = summary.get("flagged_gaps", [])
+    if not flagged:
+        lines.append(text("audit.card.groups_none", lang))
+    for item in flagged:
+        lines.append("- " + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
+                                 group=_group_label(item["group"], lang), metric=metric_label(item["metric"], lang),
+                                 gap=_fmt(item["gap"]), low=_fmt(item.get("gap_low", np.nan)),
+                                 high=_fmt(item.get("gap_high", np.nan))))
+    insufficient = summary.get("insufficient_groups", [])
+    if insufficient:
+        names = ", ".join(f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang)}"
+                          for g in insufficient)
+        lines.append(text("audit.card.groups_insufficient", lang, groups=names))
+    return "\n\n".join(lines)
+
+
+def _family_label(family: str, lang: str) -> str:
+    try:
+        return text(f"warning.family.{family}", lang)
+    except KeyError:
+        return family
+
+
+def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> str:
+    """The model card in Markdown (see the module docstring for its sections).
+
+    Parameters
+    ----------
+    summary
+        ``AuditResult.summary`` (model metadata, period, counts, settings, flags).
+    tables
+        The audit tables (``performance``, ``groups``, ``drift``, ``importance``, ``stability``).
+    lang
+        ``zh`` or ``en``.
+    """
+    model, period, rows = summary["model"], summary["period"], summary["rows"]
+    audit = summary["settings"]["audit"]
+    train = model.get("as_of_dates") or ["?"]
+    horizon = model.get("horizon_days") or summary["settings"]["labels"]["horizon_days"]
+    sections = [
+        "# " + text("audit.card.title", lang, kind=model.get("kind", ""), version=model.get("version", "")),
+        "> " + text("disclaimer", lang),
+        "## " + text("audit.card.intended_use", lang),
+        text("audit.card.intended_use_text", lang, horizon=horizon),
+        "## " + text("audit.card.data", lang),
+        text("audit.card.data_text", lang, train_first=train[0], train_last=train[-1], until=model.get("until", "?"),
+             audit_from=period["from"], audit_to=period["to"], dates=period["dates"],
+             outcomes=", ".join(model.get("outcome_events") or summary["settings"]["labels"]["outcome_events"]),
+             usable=rows["usable"], censored=rows["left_out_censored"], incomplete=rows["left_out_incomplete_window"]),
+        "## " + text("audit.card.metrics", lang),
+        text("audit.card.metrics_text", lang, replicates=audit["bootstrap"], confidence=f"{audit['confidence']:.0%}"),
+        _metrics_section(tables["performance"], lang),
+        "## " + text("audit.card.groups", lang),
+        _groups_section(summary, lang),
+        "## " + text("audit.card.drift", lang),
+    ]
+    drifted = summary.get("drifted_variables", [])
+    sections.append(text("audit.card.drift_text", lang, threshold=audit["psi_flag"], variables=", ".join(drifted))
+                    if drifted else text("audit.card.drift_none", lang))
+    importance = tables.get("importance")
+    if importance is not None and len(importance):
+        overall = importance.loc[importance["grouping"] == "all"].head(5)
+        families = ", ".join(f"{_family_label(f, lang)} {s:.0%}" for f, s in zip(overall["family"], overall["share"]))
+        sections += ["## " + text("audit.card.factors", lang), text("audit.card.factors_text", lang, families=families)]
+    stability = tables.get("stability")
+    if stability is not None and len(stability):
+        entered = stability["entered"].sum()
+        share = (lambda col: f"{stability[col].sum() / entered:.0%}" if entered else "–")
+        sections += ["## " + text("audit.card.stability", lang),
+                     text("audit.card.stability_text", lang, jaccard=f"{stability['jaccard'].mean():.0%}",
+                          by_rule=share("entered_rule"), by_score=share("entered_score"))]
+    sections += ["## " + text("audit.card.limitations", lang), text("audit.card.limitations_text", lang),
+                 "## " + text("audit.card.reproducibility", lang), text("audit.card.reproducibility_text", lang)]
+    return "\n\n".join(sections) + "\n"
