@@ -22,6 +22,7 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.data import Dataset, contract
 from riskmodel.features import build_features, prepare
+from riskmodel.labels import build_labels
 from riskmodel.instruments.specs import all_specs
 
 
@@ -105,7 +106,8 @@ def main() -> None:
     first = max(pd.Timestamp("2023-01-01"), min(starts) + pd.Timedelta(days=120))
     monthly = pd.date_range(first, periods=args.dates, freq="MS")
     one = [monthly[-1]]
-    timings: dict[str, list[float]] = {"prepare": [], "one date (prepare + build)": [], f"{args.dates} dates": []}
+    timings: dict[str, list[float]] = {"prepare": [], "one date (prepare + build)": [], f"{args.dates} dates": [],
+                                       f"labels, {args.dates} dates": []}
     for _ in range(args.repeat):
         t = time.perf_counter()
         source = prepare(dataset, settings=settings)
@@ -117,10 +119,14 @@ def main() -> None:
         t = time.perf_counter()
         big = build_features(dataset, monthly, settings=settings)
         timings[f"{args.dates} dates"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        labels = build_labels(dataset, big[["student_id", "as_of"]], settings=settings)
+        timings[f"labels, {args.dates} dates"].append(time.perf_counter() - t)
     for name, values in timings.items():
         print(f"{name:>28}: median {statistics.median(values):6.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
     print(f"one date: {matrix.shape[0]} rows x {matrix.shape[1] - 2} features; "
-          f"{args.dates} dates: {big.shape[0]} rows, {big.memory_usage(deep=False).sum() / 2**20:.0f} MiB")
+          f"{args.dates} dates: {big.shape[0]} rows, {big.memory_usage(deep=False).sum() / 2**20:.0f} MiB; "
+          f"labels: {int(labels['label'].sum())} positive, {int((~labels['usable']).sum())} not usable")
 
 
 if __name__ == "__main__":

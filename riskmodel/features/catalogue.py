@@ -41,10 +41,6 @@ def raw_catalogue() -> dict:
     return yaml.safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
 
 
-def _instrument_values(spec) -> dict:
-    return {"instrument": (spec.code.lower(), spec.name_zh, spec.name_en), "_spec": spec}
-
-
 def _expand_entry(entry: dict, family: str, fs: FeatureSettings, specs: dict) -> list[dict]:
     vocab = raw_catalogue()["vocab"]
     loops = entry.get("for", [])
