@@ -36,6 +36,14 @@ def setup(*, dpi: int = 90) -> str | None:
     mpl.rcParams["figure.figsize"] = (7.5, 3.6)
     mpl.rcParams["axes.spines.top"] = False
     mpl.rcParams["axes.spines.right"] = False
+    try:  # the figures use constrained layout: the inline backend's tight bounding box would draw each twice
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.run_line_magic("config", "InlineBackend.print_figure_kwargs = {'bbox_inches': None}")
+    except ImportError:
+        pass
     return use_cjk_font()
 
 
@@ -90,6 +98,8 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
     for lv in LEVELS[:3]:
         ax.plot(shares.index, shares[lv] * 100, marker="o", color=LEVEL_COLOURS[lv] if lv != "III" else "#d6604d",
                 label=text(f"level.{lv}", lang))
+    if len(shares) == 1:  # one run: a month either side, not matplotlib's default of years
+        ax.set_xlim(shares.index[0] - pd.Timedelta(days=31), shares.index[0] + pd.Timedelta(days=31))
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.share_listed", lang) + " (%)")
     ax.legend(frameon=False, fontsize="small")

@@ -46,7 +46,7 @@ from riskmodel.config import Settings
 from riskmodel.errors import ModelMismatchError, PreflightError
 from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
 from riskmodel.reports.index import write_index
-from riskmodel.reports.notebooks import check_parameters, execute, template
+from riskmodel.reports.notebooks import KernelSession, check_parameters, execute, template
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
@@ -267,14 +267,23 @@ def _write_lists(run_dir: Path, scored: Scored, cohorts: pd.DataFrame, *, lang: 
     return lists
 
 
-def _init_worker() -> None:
+_SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
+
+
+def _init_worker(reuse_kernel: bool) -> None:
+    global _SESSION
     os.umask(0o077)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
+    if reuse_kernel:
+        from multiprocessing.util import Finalize
+
+        _SESSION = KernelSession()
+        Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
 def _run_job(job: dict) -> tuple[str, dict]:
     outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]), job["parameters"],
-                      title=job["title"], timeout=job["timeout"])
+                      title=job["title"], timeout=job["timeout"], session=_SESSION)
     return job["key"], outcome
 
 
@@ -298,17 +307,25 @@ def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templ
     return jobs
 
 
-def _execute_all(jobs: list[dict], *, workers: int, on_done: Callable[[str, dict], None]) -> dict[str, dict]:
+def _execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
+                 on_done: Callable[[str, dict], None]) -> dict[str, dict]:
     """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt."""
+    global _SESSION
     outcomes: dict[str, dict] = {}
     if workers <= 1:
-        for job in jobs:
-            key, outcome = _run_job(job)
-            outcomes[key] = outcome
-            on_done(key, outcome)
+        _SESSION = KernelSession() if reuse_kernels else None
+        try:
+            for job in jobs:
+                key, outcome = _run_job(job)
+                outcomes[key] = outcome
+                on_done(key, outcome)
+        finally:
+            if _SESSION is not None:
+                _SESSION.close()
+            _SESSION = None
         return outcomes
     # spawn, not fork: the parent may hold threads (the progress bar) and open kernels' sockets
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
     try:
         for key, outcome in pool.imap_unordered(_run_job, jobs):
             outcomes[key] = outcome
@@ -470,7 +487,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = _execute_all(job_list, workers=workers, on_done=done)
+                    outcomes = _execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done)
                 timings["reports"] = time.perf_counter() - t0
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
                 write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},

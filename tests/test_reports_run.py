@@ -1,0 +1,275 @@
+"""The scheduled run's report stage end to end: real papermill, real nbconvert, real files.
+
+One small run with hostile names is made once per module; a second run (with a template that fails
+for one cohort) goes into the same folder. Each test then checks one promise of issue 7.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from riskmodel.config import Settings
+from riskmodel.reports import runner
+from riskmodel.reports.notebooks import NOTEBOOK_DIR, execute
+from riskmodel.reports.runner import publish
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reports_fixtures import make_scored  # noqa: E402
+
+HOSTILE_SCHOOL = "=cmd|' /C calc'!A0"
+HOSTILE_COLLEGES = ("计算机学院", "../../etc", "<script>alert(1)</script>$x")
+SETTINGS = Settings()
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reports_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def first(reports_dir):
+    scored = make_scored(students=90, colleges=HOSTILE_COLLEGES, school=HOSTILE_SCHOOL, as_of=date(2026, 2, 1))
+    result = publish(scored, reports_dir, settings=SETTINGS, jobs=2)
+    return result, _tree_digest(result.run_dir)
+
+
+@pytest.fixture(scope="module")
+def failing_templates(tmp_path_factory) -> Path:
+    """The real templates, with one extra cell in the cohort report that fails for the ../../etc college."""
+    folder = tmp_path_factory.mktemp("templates")
+    for path in NOTEBOOK_DIR.glob("*.ipynb"):
+        shutil.copy(path, folder / path.name)
+    book = nbformat.read(folder / "20_cohort_report.ipynb", as_version=4)
+    book.cells.insert(3, nbformat.v4.new_code_cell(
+        'if rp.open_run(run_dir).cohort(cohort_level, cohort_id)["name"] == "../../etc":\n'
+        '    raise RuntimeError("deliberate failure of one cohort")'))
+    nbformat.write(book, folder / "20_cohort_report.ipynb")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def second(first, reports_dir, failing_templates):
+    scored = make_scored(students=90, colleges=HOSTILE_COLLEGES, school=HOSTILE_SCHOOL, as_of=date(2026, 3, 1), seed=1)
+    return publish(scored, reports_dir, settings=SETTINGS, jobs=2, templates=failing_templates, lang="en")
+
+
+def test_run_folder_complete_and_owner_only(first):
+    result, _ = first
+    run_dir = result.run_dir
+    assert result.exit_code == 0, result.outcomes
+    assert set(result.outcomes) == {"data_quality", *result.manifest["failed"],
+                                    *[c["key"] for c in result.manifest["cohorts"]]}
+    assert len(result.manifest["cohorts"]) == 1 + len(HOSTILE_COLLEGES)
+    for key, outcome in result.outcomes.items():
+        assert (run_dir / outcome["html"]).is_file(), key
+    for path in [run_dir, *run_dir.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: mode {oct(mode)}"
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    for section in ("inputs", "configuration", "packages", "timings_seconds", "notebooks", "skipped", "model"):
+        assert manifest[section], section
+    assert manifest["inputs"]["data_checksum"] == "0" * 64
+    assert "run" in (run_dir / "run.log").read_text(encoding="utf-8")
+    assert (reports_dir_of(run_dir) / "latest").resolve() == run_dir.resolve()
+    assert not list(run_dir.parent.glob(".*partial")), "no partial folder is left beside the runs"
+
+
+def reports_dir_of(run_dir: Path) -> Path:
+    return run_dir.parent
+
+
+def test_html_without_code_and_in_chinese(first):
+    result, _ = first
+    school_key = next(c["key"] for c in result.manifest["cohorts"] if c["level"] == "school")
+    page = (result.run_dir / result.outcomes[school_key]["html"]).read_text(encoding="utf-8")
+    assert "一、预警等级人数及与上次相比的变化" in page and "五、预警名单及原因" in page
+    assert "import riskmodel" not in page and "rp.level_counts" not in page, "code cells are excluded"
+    assert page.count("<img") >= 4, "the plots are embedded"
+    assert "&lt;Axes" not in page and "<Axes" not in page
+
+
+def test_hostile_names_are_harmless(first):
+    result, _ = first
+    run_dir = result.run_dir.resolve()
+    for path in run_dir.rglob("*"):
+        assert path.resolve().is_relative_to(run_dir), f"{path} escapes the run folder"
+        assert not path.name.startswith(("-", "=")), path.name
+    assert not (result.run_dir.parent / "etc").exists()
+    pages = [p.read_text(encoding="utf-8") for p in run_dir.rglob("*.html")]
+    for page in pages:
+        assert "<script>alert(1)</script>" not in page, "a name from the data ran as HTML"
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;$x" in page for page in pages), "the name shows, escaped"
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert html_escaped(HOSTILE_SCHOOL) in index
+    for csv in run_dir.rglob("*.csv"):
+        for line in csv.read_text(encoding="utf-8-sig").splitlines()[1:]:
+            assert not re.search(r'(^|,)"?[=+@]', line), f"{csv.name}: a cell starts a spreadsheet formula: {line}"
+
+
+def html_escaped(value: str) -> str:
+    import html
+
+    return html.escape(value, quote=True)
+
+
+def test_per_cohort_outputs_hold_only_that_cohort(first):
+    result, _ = first
+    run_dir = result.run_dir
+    everyone = pd.read_parquet(run_dir / "report_data" / "list.parquet")
+    for cohort in result.manifest["cohorts"]:
+        rows = pd.read_parquet(run_dir / "lists" / cohort["key"] / "warning_list.parquet")
+        assert len(rows) > 0
+        assert (rows["school"] == cohort["school"]).all()
+        if cohort["level"] != "school":
+            assert (rows[cohort["level"]] == cohort["name"]).all(), cohort["key"]
+            page = (run_dir / result.outcomes[cohort["key"]]["html"]).read_text(encoding="utf-8")
+            others = everyone[(everyone["college"] != cohort["name"]) & (everyone["level"] != "none")]
+            leaked = [p for p in others["pseudonym"] if p in page]
+            assert not leaked, f"{cohort['key']}: other cohorts' students in its report"
+            mine = everyone[(everyone["college"] == cohort["name"]) & (everyone["level"] != "none")]
+            assert all(p in page for p in mine["pseudonym"]), "the cohort's listed students are in its report"
+
+
+def test_no_student_id_or_note_reaches_a_report(first):
+    result, _ = first
+    for path in result.run_dir.rglob("*"):
+        if path.suffix in (".html", ".ipynb", ".json", ".log") or path.parent.name == "report_data":
+            data = path.read_bytes()
+            assert b"SECRET-NOTE-TEXT" not in data, f"{path}: an observation note leaked"
+            if path.suffix in (".html", ".ipynb", ".log"):
+                assert not re.search(rb"S0\d{4}", data), f"{path}: a student_id leaked"
+
+
+def test_failing_cohort_does_not_stop_the_others(second):
+    assert second.exit_code == 1
+    failed = second.failed
+    assert len(failed) == 1 and "etc" in failed[0], failed
+    bad = second.outcomes[failed[0]]
+    assert "deliberate failure" in bad["error"]
+    executed = nbformat.read(second.run_dir / bad["notebook"], as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors, "the failing notebook keeps its executed copy with the error"
+    ok = [k for k, o in second.outcomes.items() if o["status"] == "ok"]
+    assert len(ok) == len(second.outcomes) - 1
+    assert second.manifest["failed"] == failed and second.manifest["outcome"] == "failed_reports"
+    index = (second.run_dir / "index.html").read_text(encoding="utf-8")
+    assert "failed" in index
+
+
+def test_second_run_leaves_first_untouched_and_compares(first, second):
+    result, digest = first
+    assert second.run_dir != result.run_dir
+    assert _tree_digest(result.run_dir) == digest, "the first run's files changed"
+    history = pd.read_parquet(second.run_dir / "report_data" / "history.parquet")
+    assert sorted(history["as_of"].dt.date.unique()) == [date(2026, 2, 1), date(2026, 3, 1)]
+    school_key = next(c["key"] for c in second.manifest["cohorts"] if c["level"] == "school")
+    page = (second.run_dir / second.outcomes[school_key]["html"]).read_text(encoding="utf-8")
+    assert "1. Students at each level and change since the last run" in page, "English report"
+    assert (second.run_dir.parent / "latest").resolve() == second.run_dir.resolve()
+
+
+def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_job", lambda job: interrupted())  # in-process with jobs=1
+    with pytest.raises(KeyboardInterrupt):
+        publish(make_scored(students=30), tmp_path, settings=SETTINGS, jobs=1)
+    assert calls
+    assert [p.name for p in tmp_path.iterdir()] == [], "no run folder, partial folder or latest link"
+
+
+def test_sigterm_during_the_pool_leaves_nothing(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from reports_fixtures import make_scored
+        from riskmodel.config import Settings
+        from riskmodel.reports.runner import publish
+        publish(make_scored(students=40), {str(tmp_path)!r}, settings=Settings(), jobs=2)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the notebooks are running in the pool
+        if any(tmp_path.glob(".run-*/notebooks/*.ipynb")):
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be interrupted: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("the run never reached the notebooks")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    time.sleep(0.5)
+    assert [p.name for p in tmp_path.iterdir()] == [], "an interrupted run leaves no partial folder"
+
+
+def test_student_file_notebook_runs(first, tmp_path):
+    result, _ = first
+    listed = pd.read_parquet(result.run_dir / "report_data" / "list.parquet").query("level != 'none'")
+    pseudonym = listed.sort_values("rank")["pseudonym"].iloc[0]
+    outcome = execute(NOTEBOOK_DIR / "40_student_file.ipynb", tmp_path / "s.ipynb", tmp_path / "s.html",
+                      {"run_dir": str(result.run_dir), "pseudonym": pseudonym, "lang": "zh"})
+    assert outcome["status"] == "ok", outcome["error"]
+    page = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert pseudonym in page and "一生一档" in page and "<img" in page
+    assert "SECRET-NOTE-TEXT" not in page
+
+
+def test_model_development_notebook_runs(first, tmp_path):
+    import numpy as np
+
+    from riskmodel.models import registry
+    from riskmodel.models.calibration import ProbabilityCalibrator
+    from riskmodel.models.logistic import LogisticRisk
+    from riskmodel.models.pipeline import FeatureSpec, RiskModel
+
+    result, _ = first
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"student_id": [f"s{i}" for i in range(300)], "as_of": pd.Timestamp("2026-01-01"),
+                          "phq9_total_latest": rng.integers(0, 27, 300).astype(float)})
+    y = (rng.random(300) < frame["phq9_total_latest"] / 40).astype(int)
+    spec = FeatureSpec.from_frame(frame)
+    est = LogisticRisk().fit(spec.frame(frame), y)
+    cal = ProbabilityCalibrator("sigmoid").fit(est.decision_function(spec.frame(frame)), y)
+    model = RiskModel(kind="logistic", spec=spec, estimator=est, calibrator=cal, meta={})
+    model_dir = registry.save(model, tmp_path / "model", meta={"until": "2026-01-01", "horizon_days": 90,
+                                                                 "metrics_holdout": {"auc": 0.71, "brier": 0.02}})
+    outcome = execute(NOTEBOOK_DIR / "10_model_development.ipynb", tmp_path / "m.ipynb", tmp_path / "m.html",
+                      {"model_dir": str(model_dir), "run_dir": str(result.run_dir), "lang": "en"})
+    assert outcome["status"] == "ok", outcome["error"]
+    page = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "Temporal validation" in page and "0.7100" in page and "<img" in page
+
+
+def test_unknown_run_folder_fails_the_notebook_not_the_caller(tmp_path):
+    outcome = execute(NOTEBOOK_DIR / "00_data_quality.ipynb", tmp_path / "q.ipynb", tmp_path / "q.html",
+                      {"run_dir": str(tmp_path / "nowhere")})
+    assert outcome["status"] == "failed" and "not a riskmodel run folder" in outcome["error"]
+    assert (tmp_path / "q.ipynb").exists() and not (tmp_path / "q.html").exists()
+    assert oct(os.stat(tmp_path / "q.ipynb").st_mode & 0o777) == "0o600"
