@@ -63,7 +63,7 @@ def test_files_use_the_promised_formats_and_encodings(written):
     assert (written / "screenings.parquet").read_bytes()[:4] == b"PAR1"
     assert oct((written / "students.csv").stat().st_mode & 0o777) == "0o600"
     header = raw.decode("gb18030").splitlines()[0].split(",")
-    assert header[:3] == ["student_id", "school", "college"]
+    assert header[:4] == ["student_id", "name", "school", "college"]
 
 
 @pytest.mark.parametrize("cohort_name", ["university", "district"])
@@ -240,6 +240,7 @@ def test_the_loader_accepts_everything_with_zero_rejected_rows(cohort_name, requ
         write(request.getfixturevalue("district"), folder)
     dataset = load(folder, settings=Settings())
     assert len(dataset.rejected) == 0, dataset.rejected.groupby(["table", "column", "reason"]).size()
+    assert "name" not in dataset.tables["students"].columns  # exported like a real register, dropped on load
     assert set(dataset.tables) == set(contract()["tables"])
     assert (dataset.summary["rejected"] == 0).all()
     students = pd.read_csv(folder / "students.csv", encoding="gb18030", dtype=str) if cohort_name == "written" else None

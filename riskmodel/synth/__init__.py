@@ -86,7 +86,8 @@ class SynthCohort:
         Contract table name -> DataFrame with the contract's column names and enum spellings.
     truth
         ``students`` (latent vulnerability, trait, ability, under-recorded group, outcome counts),
-        ``student_months`` (distress, monthly hazard, 90-day risk, treatment, leave; enrolled months),
+        ``student_months`` (distress, monthly hazard, 90-day risk on the realised path and from the
+        month's state, treatment, the year after an outcome, leave; enrolled months only),
         ``outcomes`` and ``life_events`` (every one, with ``recorded``).
     stage, seed, start, end
         How it was generated (``end`` exclusive).
@@ -237,7 +238,8 @@ def _truth(reg: pd.DataFrame, sim, months: np.ndarray, outcomes: pd.DataFrame, e
         "distress": sim.distress[rows, cols], "hazard": sim.hazard[rows, cols],
         "risk_90d": window[rows, cols].astype(np.float32),
         "risk_90d_state": (1.0 - survive[rows, cols] ** 3).astype(np.float32),
-        "treated": sim.treated[rows, cols], "on_leave": sim.on_leave[rows, cols]})
+        "treated": sim.treated[rows, cols], "after_outcome": sim.after_outcome[rows, cols],
+        "on_leave": sim.on_leave[rows, cols]})
     true_counts = np.bincount(outcomes["idx"], minlength=n)
     recorded_counts = np.bincount(outcomes.loc[outcomes["recorded"], "idx"], minlength=n)
     students = pd.DataFrame({

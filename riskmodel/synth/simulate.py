@@ -40,6 +40,7 @@ class Simulation:
     active: np.ndarray
     treated: np.ndarray
     on_leave: np.ndarray
+    after_outcome: np.ndarray
     screenings: list[dict] = field(default_factory=list)
     counselling: list[dict] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)
@@ -90,7 +91,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
     sim = Simulation(mu=mu, trait=trait, ability=ability, exit_date=exit_date,
                      distress=np.zeros((n, n_months), np.float32), hazard=np.zeros((n, n_months), np.float32),
                      active=np.zeros((n, n_months), bool), treated=np.zeros((n, n_months), bool),
-                     on_leave=np.zeros((n, n_months), bool))
+                     on_leave=np.zeros((n, n_months), bool), after_outcome=np.zeros((n, n_months), bool))
     x = rng.normal(0.0, params.AR_SD, n)
     innovation_sd = params.AR_SD * np.sqrt(1.0 - params.AR_RHO**2)
     treated_until = np.full(n, -1)
@@ -147,6 +148,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
         p = np.where(active, 1.0 / (1.0 + np.exp(-logit)), 0.0)
         sim.distress[:, t], sim.hazard[:, t], sim.active[:, t] = d, p, active
         sim.treated[:, t], sim.on_leave[:, t] = treated & active, leave & active
+        sim.after_outcome[:, t] = (history_until >= t) & active
         idx = np.flatnonzero(rng.random(n) < p)
         kinds = np.asarray(list(params.OUTCOME_MIX))[
             rng.choice(len(params.OUTCOME_MIX), idx.size, p=np.asarray(list(params.OUTCOME_MIX.values())))]
