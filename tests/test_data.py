@@ -518,3 +518,13 @@ def test_title_rows_above_the_header_are_skipped(tmp_path):
     (tmp_path / "life_events.csv").write_text("学生生活事件\n学号,日期,事件\nA,2024-01-02,breakup\n", encoding="utf-8")
     accepted, rejected = read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
     assert len(accepted) == 1 and rejected.empty
+
+
+def test_line_numbers_stay_true_after_a_note_with_line_breaks(tmp_path):
+    (tmp_path / "observations.csv").write_text(
+        'student_id,date,source,category,severity,note\n'
+        'A,2024-01-02,peer,mood,1,"first line\nsecond line\nthird"\n'
+        'B,2024-01-02,peer,mood,9,\n', encoding="utf-8")
+    accepted, rejected = read_table(tmp_path / "observations.csv", "observations", settings=EN)
+    assert accepted["note"].tolist() == ["first line\nsecond line\nthird"]
+    assert rejected[["row", "column"]].values.tolist() == [[5, "severity"]]

@@ -141,8 +141,30 @@ def _header_line(text: str, sep: str, is_header: Callable[[list[str]], bool] | N
     return 0
 
 
+def _line_numbers(text: str, sep: str, skip: int, n_records: int) -> np.ndarray:
+    """Line number of each record's first line (header = line 1 after ``skip`` title lines).
+
+    One record per line is the rule and costs nothing; a quoted cell with a line break inside (a note)
+    shifts every later line, and then the records are counted with the csv module.
+    """
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    simple = np.arange(n_records, dtype=np.int64) + 2 + skip
+    if lines - skip - 1 == n_records:
+        return simple
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    starts, previous = [], 0
+    for record_number, _ in enumerate(reader):
+        if record_number > skip:  # title lines and the header are not records
+            starts.append(previous + 1)
+        previous = reader.line_num
+    if len(starts) != n_records:  # pragma: no cover - the two parsers disagree: keep record order
+        log.warning("line numbers of rejected CSV rows may be off: the csv module and pandas count records differently")
+        return simple
+    return np.asarray(starts, dtype=np.int64)
+
+
 def _read_csv(data: bytes, path: Path, configured: str | None,
-              is_header: Callable[[list[str]], bool] | None) -> tuple[pd.DataFrame, str, int]:
+              is_header: Callable[[list[str]], bool] | None) -> tuple[pd.DataFrame, str, np.ndarray]:
     encoding = _detect_encoding(data, path, configured)
     try:
         text = data.decode(encoding)
@@ -164,7 +186,7 @@ def _read_csv(data: bytes, path: Path, configured: str | None,
             f"{path.name}: cannot be read as CSV ({exc}); a row has more cells than the header, often an "
             "unquoted comma inside a text cell. Fix that line or export the table again."
         ) from None
-    return frame, encoding, skip
+    return frame, encoding, _line_numbers(text, sep, skip, len(frame))
 
 
 def _read_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
@@ -212,9 +234,9 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
         data = path.read_bytes()
     except OSError as exc:
         raise ContractError(f"{path.name}: cannot be read ({exc.strerror}); check the file and its permissions.") from None
-    used_encoding, skip = None, 0
+    used_encoding, lines = None, None
     if fmt == "csv":
-        frame, used_encoding, skip = _read_csv(data, path, encoding, is_header)
+        frame, used_encoding, lines = _read_csv(data, path, encoding, is_header)
     elif fmt == "xlsx":
         frame = _read_xlsx(path, excel_sheet)
     else:
@@ -223,7 +245,8 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
     if fmt == "parquet":
         rows = np.arange(len(frame), dtype=np.int64)
     else:
-        rows = np.arange(len(frame), dtype=np.int64) + 2 + skip  # the header is line / sheet row 1 (+ titles)
+        # the header is line / sheet row 1 (CSV: after any title lines, and records may span lines)
+        rows = lines if lines is not None else np.arange(len(frame), dtype=np.int64) + 2
         filled = frame.notna().any(axis=1).to_numpy()
         if not filled.all():
             frame, rows = frame.loc[filled].reset_index(drop=True), rows[filled]
