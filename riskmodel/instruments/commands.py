@@ -25,7 +25,8 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError
-from riskmodel.instruments.scoring import score, stages
+from riskmodel.instruments.rules import stages
+from riskmodel.instruments.scoring import score
 from riskmodel.outputs import atomic_path
 
 __all__ = ["score_screenings_file", "write_frame", "rejected_path", "OUTPUT_SUFFIXES"]

@@ -30,7 +30,7 @@ import pandas as pd
 
 from riskmodel.config import InstrumentSettings
 from riskmodel.i18n import text
-from riskmodel.instruments.scoring import check_settings, prorate_limit
+from riskmodel.instruments.rules import check_settings, prorate_limit
 from riskmodel.instruments.specs import MAX_ITEMS, InstrumentSpec, all_specs
 
 __all__ = ["item_problems", "PROBLEM_COLUMNS"]

@@ -32,22 +32,22 @@ Example
 from __future__ import annotations
 
 import logging
-import operator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from riskmodel.config import InstrumentSettings
-from riskmodel.errors import ConfigError, ContractError
+from riskmodel.errors import ContractError
+from riskmodel.instruments.rules import (
+    OPS, Context, bands_of, check_settings, classify, item_rows, prorate_limit, stages, sum_and_count,
+)
 from riskmodel.instruments.specs import InstrumentSpec, all_specs
 from riskmodel.instruments.validity import identical_run_flags, too_fast_flags
 
 __all__ = ["score", "score_columns", "prorate_limit", "check_settings", "stages"]
 
 log = logging.getLogger(__name__)
-
-_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
 
 _BASE_COLUMNS = (
     "student_id", "date", "instrument", "total", "standard_score", "band", "positive", "critical",
@@ -60,71 +60,6 @@ def score_columns() -> list[str]:
     """Columns of :func:`score`'s result, in order: the fixed ones then ``sub_<scale>`` of every instrument."""
     subs = [f"sub_{scale}" for spec in all_specs().values() for scale in spec.subscales]
     return list(_BASE_COLUMNS) + subs
-
-
-def prorate_limit(spec: InstrumentSpec, settings: InstrumentSettings) -> int:
-    """Most missing items a centre prorates for ``spec``: its setting, checked against the manual.
-
-    Raises
-    ------
-    ConfigError
-        When ``settings.prorate_max_missing`` names an unknown instrument or asks for more than the
-        instrument's manual allows (``prorate_max_allowed`` in specs.yaml; 0 for PHQ-9 and GAD-7).
-
-    Example
-    -------
-    >>> from riskmodel.instruments.specs import get
-    >>> prorate_limit(get("SCL90"), InstrumentSettings(prorate_max_missing={"SCL90": 9}))
-    9
-    """
-    unknown = sorted(set(settings.prorate_max_missing) - set(all_specs()))
-    if unknown:
-        raise ConfigError(f"instruments.prorate_max_missing names unknown instruments {unknown}; "
-                          f"use codes among {sorted(all_specs())}.")
-    wanted = int(settings.prorate_max_missing.get(spec.code, 0))
-    if wanted < 0 or wanted > spec.prorate_max_allowed:
-        raise ConfigError(
-            f"instruments.prorate_max_missing.{spec.code} = {wanted}, but the {spec.code} manual allows "
-            f"prorating at most {spec.prorate_max_allowed} missing items (riskmodel/instruments/specs.yaml); "
-            "lower the setting or remove it."
-        )
-    return wanted
-
-
-def stages() -> tuple[str, ...]:
-    """School stages of the data contract (``primary`` ... ``graduate``)."""
-    from riskmodel.data.dataset import contract  # data is upstream of instruments
-
-    return tuple(contract()["enums"]["stage"])
-
-
-def check_settings(settings: InstrumentSettings) -> None:
-    """Fail early, naming the key, on settings the specifications cannot use.
-
-    Checks every instrument's proration limit (:func:`prorate_limit`) and every per-stage cut-off
-    (``phq9_positive_cutoff``): known stages, whole numbers inside the instrument's total range.
-
-    Example
-    -------
-    >>> check_settings(InstrumentSettings(phq9_positive_cutoff={"junior": 30}))
-    Traceback (most recent call last):
-    ...
-    riskmodel.errors.ConfigError: instruments.phq9_positive_cutoff.junior = 30 is outside the PHQ9 total range 0-27.
-    """
-    known = stages()
-    for spec in all_specs().values():
-        prorate_limit(spec, settings)
-        for clause in spec.positive:
-            if not clause.get("per_stage"):
-                continue
-            name = clause["value_setting"]
-            lo, hi = spec.response_min * len(spec.scored_items), spec.response_max * len(spec.scored_items)
-            for stage_name, value in getattr(settings, name).items():
-                if stage_name not in known:
-                    raise ConfigError(f"instruments.{name}.{stage_name}: unknown stage; use {', '.join(known)}.")
-                if not lo <= value <= hi:
-                    raise ConfigError(f"instruments.{name}.{stage_name} = {value} is outside the {spec.code} "
-                                      f"total range {lo}-{hi}.")
 
 
 def _answers(rows: pd.DataFrame, spec: InstrumentSpec) -> np.ndarray:
@@ -142,207 +77,122 @@ def _answers(rows: pd.DataFrame, spec: InstrumentSpec) -> np.ndarray:
     return out
 
 
-def _cols(items: tuple[int, ...]) -> np.ndarray | slice:
-    """Row selector of 1-based ``items`` in an item-major array (a view when they are consecutive)."""
-    idx = np.asarray(items, dtype=np.intp) - 1
-    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
-        return slice(int(idx[0]), int(idx[0]) + len(idx))
-    return idx
+def _keyed(spec: InstrumentSpec, raw: np.ndarray) -> np.ndarray:
+    """Answers as scored: reverse-keyed items become ``min + max - answer`` (a copy only when needed)."""
+    if not spec.reverse_items:
+        return raw
+    keyed = raw.copy()
+    rev = item_rows(spec.reverse_items)
+    keyed[rev] = (spec.response_min + spec.response_max) - raw[rev]
+    return keyed
 
 
-def _sum_and_count(keyed: np.ndarray, items: tuple[int, ...], any_missing: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of the answered ``items`` per administration (float64) and how many were answered."""
-    block = keyed[_cols(items)]
+def _scorable(spec: InstrumentSpec, raw: np.ndarray, thresholds: dict[int, int],
+              settings: InstrumentSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(missing items per row, prorated, scorable); a missing critical item is never prorated."""
+    missing = np.isnan(raw)
+    n_missing = missing.sum(axis=0, dtype=np.int64)
+    if thresholds:
+        critical_missing = missing[np.asarray(sorted(thresholds), dtype=np.intp) - 1].any(axis=0)
+    else:
+        critical_missing = np.zeros(raw.shape[1], dtype=bool)
+    prorated = (n_missing > 0) & (n_missing <= prorate_limit(spec, settings)) & ~critical_missing
+    return n_missing, prorated, (n_missing == 0) | prorated
+
+
+def _total(spec: InstrumentSpec, keyed: np.ndarray, scorable: np.ndarray, any_missing: bool) -> np.ndarray:
+    """Sum of the scored items; prorated rows: mean of the answered ones x their number; else NaN."""
+    total_sum, answered = sum_and_count(keyed, spec.scored_items, any_missing)
     if not any_missing:
-        return block.sum(axis=0, dtype=np.float64), np.full(block.shape[1], len(items), dtype=np.int64)
-    answered = ~np.isnan(block)
-    return np.where(answered, block, 0).sum(axis=0, dtype=np.float64), answered.sum(axis=0)
+        return total_sum
+    n_scored = len(spec.scored_items)
+    with np.errstate(all="ignore"):
+        total = np.where(answered == n_scored, total_sum, total_sum / answered * n_scored)
+    return np.where(scorable, total, np.nan)
 
 
-class _Context:
-    """Per-instrument arrays the clauses read (one group of rows)."""
+def _subscales(spec: InstrumentSpec, keyed: np.ndarray, scorable: np.ndarray, any_missing: bool) -> dict[str, np.ndarray]:
+    """``sub_<scale>`` values: means (SCL-90) or sums (MHT, prorated like the total)."""
+    subs: dict[str, np.ndarray] = {}
+    for scale, items in spec.subscales.items():
+        s_sum, s_count = sum_and_count(keyed, items, any_missing)
+        if not any_missing:
+            subs[scale] = s_sum / len(items) if spec.subscale_kind == "mean" else s_sum
+            continue
+        mean = s_sum / np.maximum(s_count, 1)
+        value = mean if spec.subscale_kind == "mean" else mean * len(items)
+        subs[scale] = np.where(scorable & (s_count > 0), value, np.nan)
+    return subs
 
-    def __init__(self, spec, raw, keyed, total, standard, subs, counselling, settings, stage_values):
-        self.spec, self.raw, self.keyed = spec, raw, keyed
-        self.total, self.standard, self.subs = total, standard, subs
-        self.counselling, self.settings, self.stage = counselling, settings, stage_values
-        self.classes: np.ndarray | None = None
 
-    def quantity(self, clause: dict) -> np.ndarray:
-        kind = clause["quantity"]
-        if kind == "total":
-            return self.total
-        if kind == "standard_score":
-            return self.standard
-        if kind == "max_subscale":
-            if not self.subs:
-                return np.full(len(self.total), np.nan)
-            stacked = np.column_stack(list(self.subs.values()))
-            with np.errstate(all="ignore"):
-                best = np.where(np.isnan(stacked), -np.inf, stacked).max(axis=1)
-            return np.where(np.isinf(best), np.nan, best)
-        if kind == "counselling_request":
-            return self.counselling
-        if kind == "item":
-            return self.raw[int(clause["item"]) - 1].astype(np.float64)
-        if kind == "count":
-            items = clause["items"]
-            if items == "scored":
-                items = self.spec.scored_items
-            elif items == "supplementary":
-                items = self.spec.supplementary_items
-            block = self.keyed[_cols(tuple(int(i) for i in items))]
-            with np.errstate(invalid="ignore"):
-                return (block >= float(clause["at_least"])).sum(axis=0, dtype=np.int32).astype(np.float64)
-        raise ValueError(f"{self.spec.code}: clause quantity {kind!r} cannot be evaluated here")
-
-    def value(self, clause: dict) -> np.ndarray | float:
-        if "value_by_setting" in clause:
-            choice = clause["value_by_setting"]
-            return float(choice["values"][str(getattr(self.settings, choice["setting"]))])
-        if "value_setting" in clause:
-            configured = getattr(self.settings, clause["value_setting"])
-            if clause.get("per_stage"):
-                # an unknown or missing stage takes the spec's own value (the adult cut-off, the lower one)
-                mapped = pd.Series(self.stage, dtype=object).map(configured)
-                return pd.to_numeric(mapped, errors="coerce").fillna(float(clause["value"])).to_numpy(np.float64)
-            return float(configured)
-        return clause["value"]
-
-    def holds(self, clause: dict) -> np.ndarray:
-        if clause["quantity"] == "class":
-            return self.classes == clause["value"]
-        left = self.quantity(clause)
-        op = str(getattr(self.settings, clause["op_setting"])) if "op_setting" in clause else clause["op"]
-        value = self.value(clause)
+def _critical(raw: np.ndarray, thresholds: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(any critical answer, the critical items as "item_9" / "item_9,item_15" / "")."""
+    n = raw.shape[1]
+    critical = np.zeros(n, dtype=bool)
+    names = np.full(n, "", dtype=object)
+    for item, lowest in sorted(thresholds.items()):
         with np.errstate(invalid="ignore"):
-            if op == "between":
-                lo, hi = value
-                result = (left >= lo) & (left <= hi)
-            else:
-                result = _OPS[op](left, value)
-        return np.asarray(result, dtype=bool) & ~np.isnan(left)
+            hit = raw[item - 1] >= lowest  # raw answer: a missing item is never a hit
+        name = f"item_{item}"
+        again = hit & critical  # only the (rare) rows with several critical answers are joined
+        names[again] = names[again] + "," + name
+        names[hit & ~critical] = name
+        critical |= hit
+    return critical, names
 
 
-def _bands(spec: InstrumentSpec, ctx: _Context, settings: InstrumentSettings) -> np.ndarray:
-    n = len(ctx.total)
-    if spec.bands is None:
-        return np.full(n, "", dtype=object)
-    rows = spec.bands.for_settings(settings)
-    lowers = np.array([r[0] for r in rows], dtype=np.float64)
-    names = np.array([r[1] for r in rows] + [""], dtype=object)  # index -1 (below the range, NaN) -> ""
-    values = ctx.total if spec.bands.on == "total" else ctx.standard
-    idx = np.searchsorted(lowers, np.nan_to_num(values, nan=-np.inf), side="right") - 1
-    return names[idx]
+def _lie(spec: InstrumentSpec, keyed: np.ndarray, any_missing: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(lie score, invalid); NaN / False for instruments without a lie scale."""
+    n = keyed.shape[1]
+    if not spec.lie_items:
+        return np.full(n, np.nan), np.zeros(n, dtype=bool)
+    lie_sum, lie_answered = sum_and_count(keyed, spec.lie_items, any_missing)
+    lie_score = np.where(lie_answered > 0, lie_sum, np.nan)
+    if not spec.lie_invalid:
+        return lie_score, np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return lie_score, OPS[spec.lie_invalid["op"]](lie_score, float(spec.lie_invalid["value"]))
 
 
-def _classify(spec: InstrumentSpec, ctx: _Context, positive: np.ndarray | None, scorable: np.ndarray) -> np.ndarray:
-    n = len(ctx.total)
-    out = np.full(n, "", dtype=object)
-    if spec.classification is None:
-        return out
-    undecided = np.ones(n, dtype=bool)
-    for cls in spec.classification:
-        if cls.get("otherwise"):
-            hit = undecided & scorable  # an unscorable row is not put in the lowest class by default
-        elif cls.get("any_of") == "same_as_positive":
-            hit = undecided & positive
-        else:
-            clauses = cls.get("any_of") or cls["clauses"]
-            flags = [ctx.holds(c) for c in clauses]
-            connective = "or"
-            if "connective_setting" in cls:
-                connective = str(getattr(ctx.settings, cls["connective_setting"]))
-            combined = np.logical_and.reduce(flags) if connective == "and" else np.logical_or.reduce(flags)
-            hit = undecided & combined
-        out[hit] = cls["name"]
-        undecided &= ~hit
-    return out
+def _counselling_request(rows: pd.DataFrame) -> np.ndarray:
+    if "counselling_request" not in rows.columns:
+        return np.zeros(len(rows), dtype=np.float64)
+    return rows["counselling_request"].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
 
 
 def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentSettings,
                  stage_values: np.ndarray) -> dict[str, Any]:
+    """Every output column for the rows of one instrument (see the module docstring, steps 1-7)."""
     n = len(rows)
     raw = _answers(rows, spec)
-    keyed = raw
-    if spec.reverse_items:
-        keyed = raw.copy()
-        rev = _cols(spec.reverse_items)
-        keyed[rev] = (spec.response_min + spec.response_max) - raw[rev]
-    missing = np.isnan(raw)
-    any_missing = bool(missing.any())
-    n_missing = missing.sum(axis=0, dtype=np.int64)
+    keyed = _keyed(spec, raw)
+    any_missing = bool(np.isnan(raw).any())
     thresholds = spec.critical_thresholds(settings)
-    critical_missing = (missing[np.asarray(sorted(thresholds), dtype=np.intp) - 1].any(axis=0) if thresholds
-                        else np.zeros(n, dtype=bool))
-    limit = prorate_limit(spec, settings)
-    prorated = (n_missing > 0) & (n_missing <= limit) & ~critical_missing
-    scorable = (n_missing == 0) | prorated
+    n_missing, prorated, scorable = _scorable(spec, raw, thresholds, settings)
+    total = _total(spec, keyed, scorable, any_missing)
+    # x1.25 is exact in binary floating point for whole raw totals, so floor() is int(raw x 1.25)
+    standard = (np.floor(total * spec.standard_multiplier) if spec.standard_multiplier is not None
+                else np.full(n, np.nan))
+    subs = _subscales(spec, keyed, scorable, any_missing)
+    ctx = Context(spec, raw, keyed, total, standard, subs, _counselling_request(rows), settings, stage_values)
 
-    total_sum, answered = _sum_and_count(keyed, spec.scored_items, any_missing)
-    if any_missing:
-        with np.errstate(all="ignore"):
-            total = np.where(answered == len(spec.scored_items), total_sum,
-                             total_sum / answered * len(spec.scored_items))
-        total = np.where(scorable, total, np.nan)
-    else:
-        total = total_sum
-    if spec.standard_multiplier is not None:
-        # x1.25 is exact in binary floating point for whole raw totals, so floor() is int(raw x 1.25)
-        standard = np.floor(total * spec.standard_multiplier)
-    else:
-        standard = np.full(n, np.nan)
-
-    subs: dict[str, np.ndarray] = {}
-    for scale, items in spec.subscales.items():
-        s_sum, s_count = _sum_and_count(keyed, items, any_missing)
-        if spec.subscale_kind == "mean":
-            value = s_sum / len(items) if not any_missing else s_sum / np.maximum(s_count, 1)
-        else:
-            value = s_sum if not any_missing else s_sum / np.maximum(s_count, 1) * len(items)
-        subs[scale] = np.where(scorable & (s_count > 0), value, np.nan) if any_missing else value
-
-    counselling = np.zeros(n, dtype=np.float64)
-    if "counselling_request" in rows.columns:
-        counselling = rows["counselling_request"].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
-    ctx = _Context(spec, raw, keyed, total, standard, subs, counselling, settings, stage_values)
-
+    # UPI's positive screen is its class 1, SCL-90's class is its positive screen: evaluate in that order
     uses_class = any(c["quantity"] == "class" for c in spec.positive)
     positive = None
     if not uses_class:
-        positive = np.logical_or.reduce([ctx.holds(c) for c in spec.positive]) if spec.positive \
-            else np.zeros(n, dtype=bool)
-    ctx.classes = _classify(spec, ctx, positive, scorable)
+        positive = (np.logical_or.reduce([ctx.holds(c) for c in spec.positive]) if spec.positive
+                    else np.zeros(n, dtype=bool))
+    ctx.classes = classify(spec, ctx, positive, scorable)
     if uses_class:
         positive = np.logical_or.reduce([ctx.holds(c) for c in spec.positive])
 
-    critical = np.zeros(n, dtype=bool)
-    critical_items = np.full(n, "", dtype=object)
-    for item, lowest in sorted(thresholds.items()):
-        with np.errstate(invalid="ignore"):
-            hit = raw[item - 1] >= lowest
-        name = f"item_{item}"
-        again = hit & critical  # only the (rare) rows with several critical answers are joined
-        critical_items[again] = critical_items[again] + "," + name
-        critical_items[hit & ~critical] = name
-        critical |= hit
-
-    lie_score = np.full(n, np.nan)
-    invalid = np.zeros(n, dtype=bool)
-    if spec.lie_items:
-        lie_sum, lie_answered = _sum_and_count(keyed, spec.lie_items, any_missing)
-        lie_score = np.where(lie_answered > 0, lie_sum, np.nan)
-        if spec.lie_invalid:
-            with np.errstate(invalid="ignore"):
-                invalid = _OPS[spec.lie_invalid["op"]](lie_score, float(spec.lie_invalid["value"]))
-
-    duration = rows["duration_seconds"] if "duration_seconds" in rows.columns else None
-    too_fast = (too_fast_flags(spec, duration, floor_per_item=settings.seconds_per_item_floor)
-                if duration is not None else np.zeros(n, dtype=bool))
+    critical, critical_items = _critical(raw, thresholds)
+    lie_score, invalid = _lie(spec, keyed, any_missing)
+    too_fast = (too_fast_flags(spec, rows["duration_seconds"], floor_per_item=settings.seconds_per_item_floor)
+                if "duration_seconds" in rows.columns else np.zeros(n, dtype=bool))
     identical = identical_run_flags(spec, raw, run_length=settings.identical_run_length)
-
     result: dict[str, Any] = {
-        "total": total, "standard_score": standard, "band": _bands(spec, ctx, settings),
+        "total": total, "standard_score": standard, "band": bands_of(spec, ctx, settings),
         "positive": positive, "critical": critical, "critical_items": critical_items,
         "classification": ctx.classes, "lie_score": lie_score, "invalid": invalid,
         "too_fast": too_fast, "identical_run": identical, "careless": too_fast | identical,
