@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["InstrumentSpec", "Bands", "get", "all_specs", "INSTRUMENT_CODES", "MAX_ITEMS"]
+__all__ = ["InstrumentSpec", "Bands", "get", "all_specs", "load_specs", "INSTRUMENT_CODES", "MAX_ITEMS"]
 
 INSTRUMENT_CODES: tuple[str, ...] = ("UPI", "PHQ9", "GAD7", "SCL90", "SDS", "SAS", "MHT")
 MAX_ITEMS = 100  # the screenings table carries item_1 .. item_100
@@ -264,22 +264,26 @@ def _build(code: str, raw: dict) -> InstrumentSpec:
     )
 
 
-@lru_cache(maxsize=1)
-def all_specs() -> dict[str, InstrumentSpec]:
-    """Every instrument of specs.yaml, by code, checked.
+def load_specs(text: str, *, origin: str = "specs.yaml") -> dict[str, InstrumentSpec]:
+    """Specifications from YAML text in the schema of specs.yaml, checked.
 
-    Returns
-    -------
-    dict
-        Code -> :class:`InstrumentSpec` (a new dict each call is not made: do not mutate it).
+    The packaged file is read through :func:`all_specs`; this is for checking a new or edited
+    specification before it goes into specs.yaml (and for tests).
+
+    Raises
+    ------
+    ValueError
+        Naming the instrument and what is wrong with it.
 
     Example
     -------
-    >>> all_specs()["SDS"].reverse_items
-    (2, 5, 6, 11, 12, 14, 16, 17, 18, 20)
+    >>> text = resources.files(__package__).joinpath("specs.yaml").read_text(encoding="utf-8")
+    >>> load_specs(text)["GAD7"].response_max
+    3
     """
-    text = resources.files(__package__).joinpath("specs.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{origin}: expected instrument codes at the top level")
     specs = {str(code): _build(str(code), entry) for code, entry in raw.items()}
     seen: dict[str, str] = {}
     for code, spec in specs.items():
@@ -288,6 +292,18 @@ def all_specs() -> dict[str, InstrumentSpec]:
                 _fail(code, f"subscale code {scale!r} is also used by {seen[scale]}; columns sub_<code> would clash")
             seen[scale] = code
     return specs
+
+
+@lru_cache(maxsize=1)
+def all_specs() -> dict[str, InstrumentSpec]:
+    """Every instrument of specs.yaml, by code, checked (read once; do not mutate the dict).
+
+    Example
+    -------
+    >>> all_specs()["SDS"].reverse_items
+    (2, 5, 6, 11, 12, 14, 16, 17, 18, 20)
+    """
+    return load_specs(resources.files(__package__).joinpath("specs.yaml").read_text(encoding="utf-8"))
 
 
 def get(code: str) -> InstrumentSpec:
