@@ -1,0 +1,220 @@
+"""Plot helpers for the audit notebook: each takes ``ax=None`` and returns the Axes it drew on.
+
+Labels come from the translation catalogue (``riskmodel/i18n/audit.yaml``); every helper reads one
+audit table as :func:`open_audit` returns it, so the notebook is one call per figure.
+
+Example
+-------
+>>> # tables = open_audit("audits/2026"); ax = plot_reliability(tables["calibration"], lang="en")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskmodel.audit.card import metric_label
+from riskmodel.audit.run import TABLES
+from riskmodel.i18n import text
+
+__all__ = ["open_audit", "setup", "plot_metric_by_month", "plot_reliability", "plot_group_gaps", "plot_drift",
+           "plot_importance", "plot_stability", "metric_table", "group_gap_table"]
+
+SCORER_COLOURS = {"model": "#2166ac", "rules": "#b2182b"}
+
+
+def open_audit(audit_dir: str | Path) -> dict:
+    """The tables of an audit folder (Parquet), its summary and its model card.
+
+    Returns
+    -------
+    dict with one DataFrame per table name, ``summary`` (dict) and ``card`` (Markdown text).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder is not an audit folder (names the missing file; run ``riskmodel audit`` first).
+    """
+    audit_dir = Path(audit_dir)
+    out: dict = {}
+    for name in TABLES:
+        path = audit_dir / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not found; run `riskmodel audit ... --out {audit_dir}` first.")
+        out[name] = pd.read_parquet(path)
+    out["summary"] = json.loads((audit_dir / "audit_summary.json").read_text(encoding="utf-8"))
+    out["card"] = (audit_dir / "model_card.md").read_text(encoding="utf-8")
+    return out
+
+
+def setup(*, dpi: int = 90) -> str | None:
+    """Notebook set-up: a CJK font (if one is installed) and a modest figure size; returns the font."""
+    import matplotlib as mpl
+
+    mpl.rcParams["figure.dpi"] = dpi
+    mpl.rcParams["figure.figsize"] = (7.5, 3.6)
+    mpl.rcParams["axes.spines.top"] = False
+    mpl.rcParams["axes.spines.right"] = False
+    try:
+        from riskmodel.reports.fonts import use_cjk_font
+    except ImportError:  # the reports stage is optional for the audit
+        return None
+    return use_cjk_font()
+
+
+def _axes(ax, figsize=None):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def metric_table(performance: pd.DataFrame, *, lang: str, period: str = "all") -> pd.DataFrame:
+    """Model against rules baseline, one row per metric, ``estimate (low-high)`` in each cell."""
+    part = performance.loc[performance["period"] == period].copy()
+
+    def cell(row) -> str:
+        if not np.isfinite(row["estimate"]):
+            return "–"
+        if not np.isfinite(row["low"]):
+            return f"{row['estimate']:.3f}"
+        return f"{row['estimate']:.3f} ({row['low']:.3f}–{row['high']:.3f})"
+
+    part["value"] = part.apply(cell, axis=1)
+    wide = part.pivot(index="metric", columns="scorer", values="value")
+    order = [m for m in part["metric"].drop_duplicates() if not m.startswith("selection_rate")]
+    wide = wide.reindex(order)
+    wide.index = [metric_label(m, lang) for m in wide.index]
+    wide.columns = [text(f"audit.scorer.{c}", lang) for c in wide.columns]
+    return wide
+
+
+def plot_metric_by_month(performance: pd.DataFrame, metric: str, *, lang: str, ax=None):
+    """A metric by as-of month with its interval, model and rules baseline side by side."""
+    ax = _axes(ax)
+    part = performance.loc[(performance["metric"] == metric) & (performance["period"] != "all")]
+    for scorer, rows in part.groupby("scorer", sort=False):
+        x = pd.to_datetime(rows["period"])
+        ax.plot(x, rows["estimate"], marker="o", color=SCORER_COLOURS.get(scorer), label=text(f"audit.scorer.{scorer}", lang))
+        ax.fill_between(x, rows["low"], rows["high"], color=SCORER_COLOURS.get(scorer), alpha=0.15, linewidth=0)
+    ax.set_xlabel(text("audit.plot.month", lang))
+    ax.set_ylabel(metric_label(metric, lang))
+    ax.legend(frameon=False)
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax
+
+
+def plot_reliability(calibration: pd.DataFrame, *, lang: str, scorer: str = "model", period: str = "all", ax=None):
+    """Reliability curve: observed outcome rate (Wilson 95% interval) against mean predicted probability."""
+    ax = _axes(ax, figsize=(4.8, 4.4))
+    part = calibration.loc[(calibration["scorer"] == scorer) & (calibration["period"] == period)]
+    top = float(max(part["mean_score"].max(), part["observed_high"].max(), 1e-3)) * 1.05 if len(part) else 1.0
+    ax.plot([0, top], [0, top], linestyle="--", color="#888888", label=text("audit.plot.perfect", lang))
+    ax.errorbar(part["mean_score"], part["observed_rate"],
+                yerr=[part["observed_rate"] - part["observed_low"], part["observed_high"] - part["observed_rate"]],
+                marker="o", color=SCORER_COLOURS.get(scorer), capsize=3, label=text(f"audit.scorer.{scorer}", lang))
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel(text("audit.plot.predicted", lang))
+    ax.set_ylabel(text("audit.plot.observed", lang))
+    ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def _group_name(grouping: str, group: str, lang: str) -> str:
+    from riskmodel.audit.card import _group_label, _grouping_label
+
+    return f"{_grouping_label(grouping, lang)}: {_group_label(group, lang)}"
+
+
+def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = None) -> pd.DataFrame:
+    """The group table for reading: group, status, n, estimate (interval), rest, gap (interval), flagged."""
+    part = groups if metric is None else groups.loc[groups["metric"] == metric]
+    fmt = (lambda v: "–" if not np.isfinite(v) else f"{v:.3f}")
+    return pd.DataFrame({
+        "group": [_group_name(g, v, lang) for g, v in zip(part["grouping"], part["group"])],
+        "metric": [metric_label(m, lang) for m in part["metric"]],
+        "status": [text(f"audit.status.{s}", lang) for s in part["status"]],
+        "n": part["n"].to_numpy(),
+        "estimate": [f"{fmt(e)} ({fmt(lo)}–{fmt(hi)})" for e, lo, hi in zip(part["estimate"], part["low"], part["high"])],
+        "rest": [fmt(v) for v in part["rest"]],
+        "gap": [f"{fmt(e)} ({fmt(lo)}–{fmt(hi)})" for e, lo, hi in zip(part["gap"], part["gap_low"], part["gap_high"])],
+        "flagged": part["flagged"].to_numpy(),
+    })
+
+
+def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, ax=None):
+    """Each assessed group's gap to the rest of the students, with its interval; flagged gaps in red."""
+    part = groups.loc[(groups["metric"] == metric) & (groups["status"] == "ok")].reset_index(drop=True)
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(part) + 1)))
+    y = np.arange(len(part))
+    for flagged, colour in ((False, "#4d4d4d"), (True, "#b2182b")):
+        rows = (part["flagged"] == flagged).to_numpy()
+        if not rows.any():
+            continue
+        gap, low, high = part["gap"][rows], part["gap_low"][rows], part["gap_high"][rows]
+        ax.errorbar(gap, y[rows], xerr=[(gap - low).fillna(0), (high - gap).fillna(0)], fmt="o", color=colour,
+                    capsize=2, label=text("audit.plot.flagged", lang) if flagged else None)
+    threshold = float(part["threshold"].iloc[0]) if len(part) and np.isfinite(part["threshold"].iloc[0]) else None
+    ax.axvline(0, color="#888888", linewidth=1)
+    if threshold:
+        for sign in (-1, 1):
+            ax.axvline(sign * threshold, color="#b2182b", linestyle=":", linewidth=1)
+    ax.set_yticks(y, [_group_name(g, v, lang) for g, v in zip(part["grouping"], part["group"])])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric_label(metric, lang)}: {text('audit.plot.gap', lang)}")
+    return ax
+
+
+def plot_drift(drift: pd.DataFrame, *, lang: str, top: int = 15, flag: float = 0.25, ax=None):
+    """The variables with the largest PSI over the whole audited period, and the score's."""
+    part = drift.loc[drift["period"] == "all"].sort_values("psi", ascending=False)
+    part = pd.concat([part.head(top), part.loc[part["variable"] == "score"]]).drop_duplicates("variable")
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(part) + 1)))
+    ax.barh(part["variable"], part["psi"], color=np.where(part["flagged"], "#b2182b", "#4393c3"))
+    ax.axvline(flag, color="#b2182b", linestyle=":", label=text("audit.plot.psi_threshold", lang))
+    ax.invert_yaxis()
+    ax.set_xlabel(text("audit.plot.psi", lang))
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_importance(importance: pd.DataFrame, *, lang: str, grouping: str = "all", ax=None):
+    """Mean absolute contribution of each factor family, overall or per group of one grouping."""
+    from riskmodel.audit.card import _family_label
+
+    ax = _axes(ax)
+    part = importance.loc[importance["grouping"] == grouping].copy()
+    part["family_label"] = [_family_label(f, lang) for f in part["family"]]
+    if grouping == "all":
+        ax.barh(part["family_label"], part["mean_abs"], color="#4393c3")
+        ax.invert_yaxis()
+    else:
+        wide = part.pivot(index="family_label", columns="group", values="mean_abs")
+        wide = wide.loc[wide.mean(axis=1).sort_values().index]
+        wide.plot.barh(ax=ax)
+        ax.legend(frameon=False, fontsize="small")
+    ax.set_xlabel(text("audit.plot.importance", lang))
+    ax.set_ylabel("")
+    return ax
+
+
+def plot_stability(stability: pd.DataFrame, *, lang: str, ax=None):
+    """Students who stayed on, entered and left the list at each as-of date."""
+    ax = _axes(ax)
+    x = pd.to_datetime(stability["as_of"]).dt.strftime("%Y-%m")
+    bottom = np.zeros(len(stability))
+    for column, colour in (("stayed", "#4393c3"), ("entered", "#ef8a62"), ("left", "#bababa")):
+        values = stability[column].to_numpy(dtype=float)
+        ax.bar(x, values, bottom=bottom, color=colour, label=text(f"audit.plot.change.{column}", lang))
+        bottom += values
+    ax.set_ylabel(text("audit.plot.students", lang))
+    ax.set_xlabel(text("audit.plot.month", lang))
+    ax.legend(frameon=False)
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax
