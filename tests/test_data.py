@@ -528,3 +528,12 @@ def test_line_numbers_stay_true_after_a_note_with_line_breaks(tmp_path):
     accepted, rejected = read_table(tmp_path / "observations.csv", "observations", settings=EN)
     assert accepted["note"].tolist() == ["first line\nsecond line\nthird"]
     assert rejected[["row", "column"]].values.tolist() == [[5, "severity"]]
+
+
+def test_fatal_messages_follow_the_report_language(tmp_path):
+    folder = minimal(tmp_path / "d")
+    (folder / "students.csv").write_text("学生,school\nA1,X\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"students.csv：缺少列 'student_id'；现有列为"):
+        load_dataset(folder, settings=Settings())
+    result = CliRunner().invoke(app, ["validate", str(folder)])
+    assert result.exit_code == 2 and "缺少列" in result.output

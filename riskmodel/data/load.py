@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ["table", "row", "column", "value", "reason"]
 ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
-_MAPPING_HINT = "Map your header with a mapping file (see docs/data.md)."
 _HEADER_SEARCH = 10  # rows below the first in which a header row is looked for
 
 
@@ -126,21 +125,16 @@ def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) ->
         if target is None:
             continue
         if target in seen:
-            raise ContractError(
-                f"{raw.path.name}: columns '{seen[target]}' and '{header}' both map to '{target}'; keep one "
-                f"of them, or map one to another name in a mapping file (see docs/data.md)."
-            )
+            raise ContractError(text("data.error.two_headers", lang, file=raw.path.name, first=seen[target],
+                                     second=header, column=target))
         seen[target] = str(header)
     spec = contract()["tables"][table]
     found = sorted(str(h) for h in raw.frame.columns)
     for column, col_spec in spec["columns"].items():
         if col_spec.get("required") and column not in seen:
-            raise ContractError(f"{raw.path.name}: column '{column}' is missing; found {found}. {_MAPPING_HINT}")
+            raise ContractError(text("data.error.column_missing", lang, file=raw.path.name, column=column, found=found))
     if "items" in spec and not any(target.startswith("item_") for target in seen):
-        raise ContractError(
-            f"{raw.path.name}: no answer columns (item_1, item_2 ... or 题1, 第1题, Q1 ...) found; found {found}. "
-            f"{_MAPPING_HINT}"
-        )
+        raise ContractError(text("data.error.no_items", lang, file=raw.path.name, found=found))
     notes = []
     unknown = [str(h) for h, t in header_map.items() if t is None]
     if unknown:
@@ -247,12 +241,12 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
 def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
     lang = settings.reports.lang
     raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet,
-                   is_header=lambda cells: _required_found(cells, table, mapping))
+                   is_header=lambda cells: _required_found(cells, table, mapping), lang=lang)
     raw, header_notes = _header_row(raw, table, mapping, lang)
     cells, notes = _map_headers(raw, table, mapping, lang)
     notes = header_notes + notes
     if table == "students" and cells.empty:
-        raise ContractError(f"{path.name}: the students table has no rows; export it again with every student.")
+        raise ContractError(text("data.error.students_empty", lang, file=path.name))
     frame, parse_problems = _parse(cells, table, mapping)
     schema_problems = validate_frame(frame, table)
     if len(parse_problems) and len(schema_problems):
@@ -379,7 +373,7 @@ def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataF
 def _mapping(settings: Settings, mapping: str | Path | ColumnMapping | None) -> ColumnMapping:
     if isinstance(mapping, ColumnMapping):
         return mapping
-    return load_mapping(mapping if mapping is not None else settings.data.mapping)
+    return load_mapping(mapping if mapping is not None else settings.data.mapping, lang=settings.reports.lang)
 
 
 def read_table(
@@ -414,7 +408,8 @@ def read_table(
         When the file cannot be read or a required column is missing.
     """
     if table not in contract()["tables"]:
-        raise ContractError(f"{table!r} is not a table of the data contract; use one of {sorted(contract()['tables'])}.")
+        raise ContractError(text("data.error.not_a_table", settings.reports.lang, table=table,
+                                 tables=sorted(contract()["tables"])))
     checked = _check_file(Path(path), table, settings, _mapping(settings, mapping))
     accepted, rejected, _, _ = _finish(checked, pd.DataFrame(columns=PROBLEM_COLUMNS), settings.reports.lang)
     return accepted, rejected
@@ -469,16 +464,13 @@ def load_dataset(
     for name, spec in contract()["tables"].items():
         if name not in files:
             if spec.get("required"):
-                raise ContractError(
-                    f"{data_dir.name}/: the required table '{name}' is missing; add {name}.csv (or .xlsx, "
-                    f".parquet) to the folder, or name your file in a mapping file's files: (see docs/data.md)."
-                )
+                raise ContractError(text("data.error.table_missing", lang, folder=data_dir.name, table=name))
             skipped.append(text("data.skip.missing_table", lang, table=name))
     students_checked = _check_file(files["students"], "students", settings, mapping)
     students, students_rejected, students_summary, rejected_pos = _finish(
         students_checked, pd.DataFrame(columns=PROBLEM_COLUMNS), lang
     )
-    students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file))
+    students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file, lang=lang))
     reference = _reference(students_checked, students, rejected_pos)
     checked_all, tables, rejected, summaries = [students_checked], {"students": students}, [students_rejected], \
         [students_summary]

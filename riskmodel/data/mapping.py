@@ -41,6 +41,7 @@ import yaml
 
 from riskmodel.data.dataset import contract
 from riskmodel.errors import ContractError
+from riskmodel.i18n import text
 
 __all__ = ["ColumnMapping", "load_mapping", "normalise_header", "SHIPPED_MAPPING", "MAX_ITEMS"]
 
@@ -110,45 +111,45 @@ class ColumnMapping:
         return merged
 
 
-def _read_yaml(path: Path, label: str) -> dict:
+def _read_yaml(path: Path, label: str, lang: str) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ContractError(f"{label}: mapping file not found; pass an existing YAML file to --mapping.") from None
+        raise ContractError(text("data.error.mapping_missing", lang, file=label)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ContractError(f"{label}: the mapping file is not valid UTF-8 YAML ({exc}); see docs/data.md.") from None
+        raise ContractError(text("data.error.mapping_yaml", lang, file=label, detail=exc)) from None
     if not isinstance(raw, dict) or not set(raw) <= _KEYS:
         unknown = sorted(set(raw) - _KEYS) if isinstance(raw, dict) else raw
-        raise ContractError(f"{label}: unknown mapping keys {unknown}; allowed are {sorted(_KEYS)} (docs/data.md).")
+        raise ContractError(text("data.error.mapping_keys", lang, file=label, unknown=unknown, allowed=sorted(_KEYS)))
     return raw
 
 
-def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str) -> dict[str, str]:
+def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str, lang: str) -> dict[str, str]:
     out = {}
     for header, target in (pairs or {}).items():
         if target not in allowed and not re.fullmatch(r"item_\d+", str(target)):
-            raise ContractError(
-                f"{label}: {where} maps {header!r} to {target!r}, which is not a contract column; "
-                f"use one of {sorted(allowed)}."
-            )
+            raise ContractError(text("data.error.mapping_target", lang, file=label, where=where, header=header,
+                                     target=target, allowed=sorted(allowed)))
         out[normalise_header(header)] = str(target)
     return out
 
 
-def _merge(base: ColumnMapping, raw: dict, label: str) -> ColumnMapping:
+def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMapping:
     tables_spec = contract()["tables"]
     all_columns = {c for spec in tables_spec.values() for c in spec["columns"]}
-    columns = {**base.columns, **_targets_ok(raw.get("columns"), all_columns, label, "columns")}
+    columns = {**base.columns, **_targets_ok(raw.get("columns"), all_columns, label, "columns", lang)}
     tables = {name: dict(cols) for name, cols in base.tables.items()}
     for name, spec in (raw.get("tables") or {}).items():
         if name not in tables_spec:
-            raise ContractError(f"{label}: tables.{name} is not a contract table; use one of {sorted(tables_spec)}.")
-        own = _targets_ok((spec or {}).get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}")
+            raise ContractError(text("data.error.mapping_table", lang, file=label, table=f"tables.{name}",
+                                     tables=sorted(tables_spec)))
+        own = _targets_ok((spec or {}).get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}", lang)
         tables[name] = {**tables.get(name, {}), **own}
     files = dict(base.files)
     for stem, name in (raw.get("files") or {}).items():
         if name not in tables_spec:
-            raise ContractError(f"{label}: files maps {stem!r} to {name!r}, not a contract table.")
+            raise ContractError(text("data.error.mapping_table", lang, file=label, table=f"files: {stem} -> {name}",
+                                     tables=sorted(tables_spec)))
         files[normalise_header(stem)] = name
     patterns = list(base.item_patterns)
     for pattern in raw.get("item_patterns") or []:
@@ -156,7 +157,7 @@ def _merge(base: ColumnMapping, raw: dict, label: str) -> ColumnMapping:
             if re.compile(pattern).groups != 1:
                 raise re.error("needs exactly one group, the item number")
         except re.error as exc:
-            raise ContractError(f"{label}: item pattern {pattern!r} is not usable ({exc}).") from None
+            raise ContractError(text("data.error.mapping_pattern", lang, file=label, pattern=pattern, detail=exc)) from None
         patterns.insert(0, pattern)
     values = {key: dict(spellings) for key, spellings in base.values.items()}
     for key, spellings in (raw.get("values") or {}).items():
@@ -164,7 +165,7 @@ def _merge(base: ColumnMapping, raw: dict, label: str) -> ColumnMapping:
     return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label))
 
 
-def load_mapping(path: str | Path | None) -> ColumnMapping:
+def load_mapping(path: str | Path | None, *, lang: str = "en") -> ColumnMapping:
     """The shipped Chinese-header mapping, with the centre's file at ``path`` laid over it.
 
     Raises
@@ -173,8 +174,8 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
         When the file is missing, not YAML, or maps to a name the contract does not have.
     """
     shipped = resources.files("riskmodel.data").joinpath("mappings", SHIPPED_MAPPING)
-    mapping = _merge(ColumnMapping(), _read_yaml(Path(str(shipped)), SHIPPED_MAPPING), SHIPPED_MAPPING)
+    mapping = _merge(ColumnMapping(), _read_yaml(Path(str(shipped)), SHIPPED_MAPPING, lang), SHIPPED_MAPPING, lang)
     if path is not None:
         path = Path(path)
-        mapping = _merge(mapping, _read_yaml(path, path.name), path.name)
+        mapping = _merge(mapping, _read_yaml(path, path.name, lang), path.name, lang)
     return mapping

@@ -39,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskmodel.errors import ConfigError
+from riskmodel.i18n import text
 from riskmodel.outputs import write_text
 
 __all__ = ["ENV_VAR", "DEFAULT_KEY_FILE", "MIN_KEY_BYTES", "load_key", "key_id", "pseudonymise"]
@@ -52,19 +53,17 @@ PREFIX = "S-"
 LENGTH = 10  # base32 characters: 50 bits
 
 
-def _decode(text: str, where: str) -> bytes:
-    text = text.strip()
+def _decode(encoded: str, where: str, lang: str) -> bytes:
+    encoded = encoded.strip()
     try:
-        key = bytes.fromhex(text)
+        key = bytes.fromhex(encoded)
     except ValueError:
         try:
-            key = base64.b64decode(text, validate=True)
+            key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise ConfigError(f"{where}: the pseudonym key is neither hex nor base64; "
-                              "make one with: python -c \"import secrets; print(secrets.token_hex(32))\"") from None
+            raise ConfigError(text("data.error.key_format", lang, where=where)) from None
     if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(f"{where}: the pseudonym key has {len(key)} bytes; use at least {MIN_KEY_BYTES} "
-                          "(python -c \"import secrets; print(secrets.token_hex(32))\").")
+        raise ConfigError(text("data.error.key_short", lang, where=where, n=len(key), minimum=MIN_KEY_BYTES))
     return key
 
 
@@ -75,7 +74,7 @@ def _git_work_tree(path: Path) -> Path | None:
     return None
 
 
-def load_key(path: str | Path | None = None) -> bytes:
+def load_key(path: str | Path | None = None, *, lang: str = "en") -> bytes:
     """The pseudonym key: from ``RISKMODEL_PSEUDONYM_KEY``, else the key file (created on first use).
 
     Parameters
@@ -100,26 +99,23 @@ def load_key(path: str | Path | None = None) -> bytes:
     """
     env = os.environ.get(ENV_VAR)
     if env:
-        return _decode(env, f"environment variable {ENV_VAR}")
+        return _decode(env, ENV_VAR, lang)
     key_file = Path(path if path is not None else DEFAULT_KEY_FILE).expanduser().resolve()
     tree = _git_work_tree(key_file)
     if tree is not None:
-        raise ConfigError(
-            f"{key_file}: a pseudonym key file inside the git work tree {tree} could be committed with the code; "
-            f"keep it outside (default {DEFAULT_KEY_FILE}) or set {ENV_VAR}."
-        )
+        raise ConfigError(text("data.error.key_in_git", lang, path=key_file, tree=tree, default=DEFAULT_KEY_FILE,
+                               env=ENV_VAR))
     if key_file.exists():
         if key_file.stat().st_mode & 0o077:
-            raise ConfigError(f"{key_file}: the pseudonym key file can be read by other accounts; "
-                              f"run: chmod 600 {key_file}")
-        return _decode(key_file.read_text(encoding="ascii"), str(key_file))
+            raise ConfigError(text("data.error.key_readable", lang, path=key_file))
+        return _decode(key_file.read_text(encoding="ascii"), str(key_file), lang)
     key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_text(key_file, secrets.token_hex(32) + "\n", encoding="ascii")
     log.warning(
         "created a new pseudonym key at %s (mode 0600). Keep it and back it up: losing or replacing it "
         "changes every student's pseudonym, so earlier lists and reports no longer match.", key_file,
     )
-    return load_key(key_file)
+    return load_key(key_file, lang=lang)
 
 
 def key_id(key: bytes) -> str:
@@ -132,7 +128,7 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
 
     Raises
     ------
-    ValueError
+    ConfigError
         When two different ids get one pseudonym (about 1 in 20,000 for 100,000 students): use a new key.
     """
     unique = pd.Series(ids.dropna().astype(str).unique())
@@ -142,7 +138,7 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
         for value in unique.tolist()
     ]
     if len(set(codes)) != len(codes):
-        raise ValueError("two students share a pseudonym under this key; create a new key (see docs/data.md)")
+        raise ConfigError(text("data.error.key_collision", "en"))
     table = dict(zip(unique.tolist(), codes))
     out = ids.astype(object).where(ids.isna(), ids.astype(str)).map(table)
     return out.astype(object).where(out.notna(), None).rename("pseudonym")

@@ -44,8 +44,7 @@ __all__ = ["RawFile", "FORMATS", "discover", "read_raw"]
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
-_OLD_FORMATS = {".xls": "the old Excel format (.xls) is not read; open it in Excel or WPS and save it as .xlsx",
-                ".et": "WPS spreadsheets (.et) are not read; save the sheet as .xlsx or .csv"}
+_OLD_FORMATS = {".xls": "data.error.xls", ".et": "data.error.et"}
 _IGNORED_PREFIXES = ("_", ".", "~")
 _HEADER_SEARCH = 10  # lines at the top of a CSV in which the header is looked for
 
@@ -83,7 +82,7 @@ def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[
         When ``data_dir`` is no folder, when two files hold one table, or for an old Excel file.
     """
     if not data_dir.is_dir():
-        raise ContractError(f"{data_dir}: no such data folder; pass the folder that holds students.csv etc.")
+        raise ContractError(text("data.error.no_folder", lang, path=data_dir))
     found: dict[str, Path] = {}
     skipped: list[str] = []
     for entry in sorted(data_dir.iterdir(), key=lambda p: p.name):
@@ -95,20 +94,18 @@ def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[
         suffix = entry.suffix.lower()
         table = mapping.table_for_file(entry.stem)
         if suffix in _OLD_FORMATS and table is not None:
-            raise ContractError(f"{entry.name}: {_OLD_FORMATS[suffix]}.")
+            raise ContractError(text(_OLD_FORMATS[suffix], lang, file=entry.name))
         if suffix not in FORMATS or table is None:
             skipped.append(text("data.skip.unknown_file", lang, name=entry.name))
             continue
         if table in found:
-            raise ContractError(
-                f"{found[table].name} and {entry.name} both hold table '{table}'; keep one of them in "
-                f"{data_dir.name}/ (move the other out, or rename it to start with '_')."
-            )
+            raise ContractError(text("data.error.two_files", lang, first=found[table].name, second=entry.name,
+                                     table=table, folder=data_dir.name))
         found[table] = entry
     return found, skipped
 
 
-def _detect_encoding(data: bytes, path: Path, configured: str | None) -> str:
+def _detect_encoding(data: bytes, path: Path, configured: str | None, lang: str) -> str:
     if configured:
         return configured
     if data.startswith(b"\xef\xbb\xbf"):
@@ -119,10 +116,7 @@ def _detect_encoding(data: bytes, path: Path, configured: str | None) -> str:
         except UnicodeDecodeError:
             continue
         return encoding
-    raise ContractError(
-        f"{path.name}: cannot be decoded as UTF-8 or GB18030/GBK; save it as 'CSV UTF-8' from Excel or WPS, "
-        "or set data.encoding in the settings file."
-    )
+    raise ContractError(text("data.error.not_decodable", lang, file=path.name))
 
 
 def _delimiter(first_line: str) -> str:
@@ -163,59 +157,51 @@ def _line_numbers(text: str, sep: str, skip: int, n_records: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64)
 
 
-def _read_csv(data: bytes, path: Path, configured: str | None,
-              is_header: Callable[[list[str]], bool] | None) -> tuple[pd.DataFrame, str, np.ndarray]:
-    encoding = _detect_encoding(data, path, configured)
+def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callable[[list[str]], bool] | None,
+              lang: str) -> tuple[pd.DataFrame, str, np.ndarray]:
+    encoding = _detect_encoding(data, path, configured, lang)
     try:
-        text = data.decode(encoding)
+        content = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
-        raise ContractError(f"{path.name}: cannot be decoded as {encoding} ({exc}); check data.encoding.") from None
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise ContractError(f"{path.name}: the file is empty; export the table again with its header row.")
-    sep = _delimiter(text.split("\n", 1)[0])
-    skip = _header_line(text, sep, is_header)  # title lines above the header are not read
+        raise ContractError(text("data.error.bad_encoding", lang, file=path.name, encoding=encoding, detail=exc)) from None
+    content = content.lstrip("\ufeff")
+    if not content.strip():
+        raise ContractError(text("data.error.empty_file", lang, file=path.name))
+    sep = _delimiter(content.split("\n", 1)[0])
+    skip = _header_line(content, sep, is_header)  # title lines above the header are not read
     try:
         with warnings.catch_warnings():
             # more cells than headers: pandas would drop them (or make an index of them) with a warning
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), dtype=str, sep=sep, skip_blank_lines=False, index_col=False,
+            frame = pd.read_csv(io.StringIO(content), dtype=str, sep=sep, skip_blank_lines=False, index_col=False,
                                 skiprows=skip)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        raise ContractError(
-            f"{path.name}: cannot be read as CSV ({exc}); a row has more cells than the header, often an "
-            "unquoted comma inside a text cell. Fix that line or export the table again."
-        ) from None
-    return frame, encoding, _line_numbers(text, sep, skip, len(frame))
+        raise ContractError(text("data.error.csv_parse", lang, file=path.name, detail=exc)) from None
+    return frame, encoding, _line_numbers(content, sep, skip, len(frame))
 
 
-def _read_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
+def _read_xlsx(path: Path, sheet: str | int, lang: str) -> pd.DataFrame:
     try:
         frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
     except ValueError as exc:
-        raise ContractError(
-            f"{path.name}: sheet {sheet!r} not found ({exc}); set data.excel_sheet to the sheet that holds the table."
-        ) from None
+        raise ContractError(text("data.error.no_sheet", lang, file=path.name, sheet=repr(sheet), detail=exc)) from None
     except Exception as exc:  # openpyxl raises many kinds for a broken or encrypted workbook
-        raise ContractError(
-            f"{path.name}: cannot be read as an Excel workbook ({type(exc).__name__}: {exc}); "
-            "open it in Excel or WPS, remove any password and save it as .xlsx again."
-        ) from None
+        raise ContractError(text("data.error.bad_xlsx", lang, file=path.name,
+                                 detail=f"{type(exc).__name__}: {exc}")) from None
     # Excel cells arrive as str, int, float, datetime: one text form for all (dates as YYYY-MM-DD)
     return frame.apply(to_text)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, lang: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path).reset_index(drop=True)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError ... for a file that is no Parquet
-        raise ContractError(
-            f"{path.name}: cannot be read as Parquet ({type(exc).__name__}: {exc}); write the file again."
-        ) from None
+        raise ContractError(text("data.error.bad_parquet", lang, file=path.name,
+                                 detail=f"{type(exc).__name__}: {exc}")) from None
 
 
 def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
-             is_header: Callable[[list[str]], bool] | None = None) -> RawFile:
+             is_header: Callable[[list[str]], bool] | None = None, lang: str = "en") -> RawFile:
     """Read one table file as it is (no mapping, no parsing); see the module docstring.
 
     ``is_header`` (CSV only) tells whether a line's cells are the header; title lines above the
@@ -229,18 +215,18 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ContractError(f"{path.name}: unknown format; use .csv, .xlsx or .parquet.")
+        raise ContractError(text("data.error.unknown_format", lang, file=path.name))
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ContractError(f"{path.name}: cannot be read ({exc.strerror}); check the file and its permissions.") from None
+        raise ContractError(text("data.error.unreadable", lang, file=path.name, detail=exc.strerror)) from None
     used_encoding, lines = None, None
     if fmt == "csv":
-        frame, used_encoding, lines = _read_csv(data, path, encoding, is_header)
+        frame, used_encoding, lines = _read_csv(data, path, encoding, is_header, lang)
     elif fmt == "xlsx":
-        frame = _read_xlsx(path, excel_sheet)
+        frame = _read_xlsx(path, excel_sheet, lang)
     else:
-        frame = _read_parquet(path)
+        frame = _read_parquet(path, lang)
     frame.columns = [str(c) for c in frame.columns]
     if fmt == "parquet":
         rows = np.arange(len(frame), dtype=np.int64)

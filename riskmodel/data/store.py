@@ -28,6 +28,7 @@ import pandas as pd
 
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.errors import ContractError
+from riskmodel.i18n import text
 from riskmodel.outputs import atomic_path
 
 __all__ = ["STORE_VERSION", "write_store", "open_store", "canonical_types"]
@@ -106,7 +107,7 @@ def write_store(dataset: Dataset, path: str | Path) -> Path:
     return path
 
 
-def open_store(path: str | Path) -> Dataset:
+def open_store(path: str | Path, *, lang: str = "en") -> Dataset:
     """The :class:`Dataset` written by :func:`write_store`, tables in canonical form.
 
     Raises
@@ -116,19 +117,19 @@ def open_store(path: str | Path) -> Dataset:
     """
     path = Path(path)
     if not path.is_file():
-        raise ContractError(f"{path}: no such store; create it with: riskmodel validate DATA_DIR --store {path}")
+        raise ContractError(text("data.error.no_store", lang, path=path))
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        raise ContractError(f"{path}: not a DuckDB store ({exc}); create it again with riskmodel validate --store.") from None
+        raise ContractError(text("data.error.not_duckdb", lang, path=path, detail=exc)) from None
     try:
         try:
             meta = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM _meta").fetchall()}
         except duckdb.Error:
-            raise ContractError(f"{path}: a DuckDB file but not a riskmodel store (no _meta table).") from None
+            raise ContractError(text("data.error.not_store", lang, path=path)) from None
         if meta.get("store_version") != STORE_VERSION:
-            raise ContractError(f"{path}: store version {meta.get('store_version')} is not {STORE_VERSION}; "
-                                "create it again with riskmodel validate --store.")
+            raise ContractError(text("data.error.store_version", lang, path=path, found=meta.get("store_version"),
+                                     expected=STORE_VERSION))
         tables = {name: canonical_types(con.execute(f'SELECT * FROM "{name}"').df(), name) for name in meta["tables"]}
         rejected = con.execute('SELECT * FROM "_rejected"').df()
     finally:

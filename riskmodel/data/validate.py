@@ -43,7 +43,7 @@ def default_rejected_path(data_dir: Path) -> Path:
     return data_dir.parent / f"{name}_rejected_rows.csv"
 
 
-def write_rejected(rejected: pd.DataFrame, path: str | Path) -> Path:
+def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en") -> Path:
     """Write the rejected rows as CSV, UTF-8 with BOM, atomically, mode 0600.
 
     Raises
@@ -56,8 +56,7 @@ def write_rejected(rejected: pd.DataFrame, path: str | Path) -> Path:
     try:
         write_bytes(path, data.encode("utf-8-sig"))
     except OSError as exc:
-        raise PreflightError(f"{path}: cannot write the rejected rows ({exc.strerror}); pass --rejected with a "
-                             "writable place.") from None
+        raise PreflightError(text("data.error.rejected_unwritable", lang, path=path, detail=exc.strerror)) from None
     return path
 
 
@@ -91,7 +90,7 @@ def run_validate(
     lang = settings.reports.lang
     dataset = load_dataset(data_dir, settings=settings, mapping=mapping)
     target = Path(rejected_path) if rejected_path is not None else default_rejected_path(Path(data_dir))
-    write_rejected(dataset.rejected, target)
+    write_rejected(dataset.rejected, target, lang=lang)
     console.print(summary_table(dataset, lang))
     if dataset.skipped:
         console.print(f"[bold]{text('data.summary.skipped', lang)}[/]")
@@ -100,13 +99,12 @@ def run_validate(
     console.print(text("data.summary.rejected_file", lang, path=target, n=len(dataset.rejected)), highlight=False)
     students = dataset.table("students")
     if students.empty:
-        raise ContractError(f"{dataset.summary['file'].iloc[0]}: every student row was rejected; see {target} "
-                            "for the reasons, fix them and run again.")
+        raise ContractError(text("data.error.all_rejected", lang, file=dataset.summary["file"].iloc[0], rejected=target))
     if store_path is not None:
         try:
             write_store(dataset, store_path)
         except OSError as exc:
-            raise PreflightError(f"{store_path}: cannot write the store ({exc}); pass --store with a writable place.") from None
+            raise PreflightError(text("data.error.store_unwritable", lang, path=store_path, detail=exc)) from None
         console.print(text("data.summary.store", lang, path=store_path), highlight=False)
     console.print(text("data.summary.usable", lang, students=len(students), checksum=dataset.checksum[:12]),
                   highlight=False)
