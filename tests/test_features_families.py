@@ -266,3 +266,25 @@ def test_cohort_z_and_percentile():
     assert frame.loc["a", "cohort_phq9_total_z"] == pytest.approx(z[0], rel=1e-5)
     assert frame.loc["a", "cohort_phq9_total_pct"] == 1.0 and frame.loc["b", "cohort_phq9_total_pct"] == pytest.approx(0.7)
     assert np.isnan(frame.loc["f", "cohort_phq9_total_z"])  # a class of two: too small to compare with
+
+
+def test_a_date_before_anyone_enrolled_gives_an_empty_matrix_with_every_column():
+    st = students(["a"], enrolled="2024-09-01")
+    frame = build_features(Dataset(tables={"students": st, "screenings": screening_rows([])}), ["2020-01-01"],
+                           settings=S)
+    assert frame.empty and list(frame.columns[2:]) == list(catalogue(S).index)
+
+
+def test_repeated_student_ids_in_the_register_are_refused():
+    from riskmodel.errors import ContractError
+
+    st = students(["a", "a"])
+    with pytest.raises(ContractError, match="not unique"):
+        build_features(Dataset(tables={"students": st, "screenings": screening_rows([])}), [AS_OF], settings=S)
+
+
+def test_records_of_students_not_in_the_register_are_ignored():
+    st = students(["a"])
+    rows = screening_rows([phq9("ghost", "2025-01-01", [3] * 9), phq9("a", "2025-01-01", [0] * 9)])
+    frame = build({"students": st, "screenings": rows})
+    assert list(frame.index) == ["a"] and frame.loc["a", "phq9_total_latest"] == 0
