@@ -261,3 +261,15 @@ def test_cli_writes_a_cohort_and_refuses_a_non_empty_folder(tmp_path):
     assert again.exit_code == 2
     wrong = runner.invoke(app, ["synth", "--out", str(tmp_path / "x"), "--stage", "college"])
     assert wrong.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+def test_tables_are_in_canonical_form_and_files_in_export_form(university, written):
+    students, screenings = university.tables["students"], university.tables["screenings"]
+    assert "name" not in students.columns and "pseudonym" not in students.columns
+    assert all(screenings[c].dtype == np.float32 for c in screenings.columns if c.startswith("item_"))
+    assert str(students["left_behind"].dtype) == "boolean"
+    assert all(str(students[c].dtype) == "datetime64[ns]" for c in ("enrollment_date", "exit_date", "birth_date"))
+    exported = pd.read_csv(written / "students.csv", encoding="gb18030", dtype=str)
+    assert exported["name"].str.len().between(2, 3).all()  # invented names, as exports carry them
+    on_disk = pd.read_parquet(written / "screenings.parquet")
+    assert str(on_disk["item_1"].dtype) == "Int8"

@@ -83,7 +83,11 @@ class SynthCohort:
     Attributes
     ----------
     tables
-        Contract table name -> DataFrame with the contract's column names and enum spellings.
+        Contract table name -> DataFrame in the canonical form of ``riskmodel.data.Dataset`` (contract
+        column names and enum spellings, ``datetime64[ns]`` dates, ``boolean`` flags, ``float32`` items
+        with NaN past an instrument's length; no ``name`` and no ``pseudonym``), so
+        ``Dataset(tables=cohort.tables)`` works without files. The written files add an invented
+        ``name`` column and integer items, as exports do.
     truth
         ``students`` (latent vulnerability, trait, ability, under-recorded group, outcome counts),
         ``student_months`` (distress, monthly hazard, 90-day risk on the realised path and from the
@@ -211,7 +215,7 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
 
 def _students_table(reg: pd.DataFrame, exit_date: np.ndarray) -> pd.DataFrame:
     table = reg[[c for c in reg.columns if not c.startswith("_")]].copy()
-    table["exit_date"] = pd.to_datetime(exit_date)
+    table["exit_date"] = pd.to_datetime(exit_date).astype("datetime64[ns]")
     return table.reset_index(drop=True)
 
 
@@ -283,6 +287,6 @@ def write(cohort: SynthCohort, out_dir: str | Path) -> None:
         target.rmdir()
     with atomic_dir(target) as folder:
         for name, frame in cohort.tables.items():
-            write_table(frame, folder, name)
+            write_table(frame, folder, name, seed=cohort.seed)
         write_truth(cohort.truth, folder)
     log.info("wrote %d tables and the truth", len(FILES))

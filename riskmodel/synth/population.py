@@ -41,16 +41,6 @@ PROGRAMME_YEARS = {"primary": 6, "junior": 3, "senior": 3, "university": 4}
 _ENTRY_AGE = {"primary": 6, "junior": 12, "senior": 15, "university": 18}
 _CLASS_SIZE = {"university": 30, "k12": 40}
 _DORM_BUILDINGS = ("桃园", "李园", "竹园", "梅园", "松园", "兰园")
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-_GIVEN = "子涵浩宇欣怡梓轩雨晨佳琪思博文俊嘉一诺明阳睿泽可馨悦然若心语晓天昊瑞宁安乐静雅婷伟杰鑫磊颖"
-
-
-def _names(rng: np.random.Generator, n: int) -> pd.Series:
-    """Invented two- or three-character names: exports carry a name column, which the loader drops."""
-    surname = np.asarray(list(_SURNAMES), dtype=object)[rng.integers(0, len(_SURNAMES), n)]
-    given = np.asarray(list(_GIVEN), dtype=object)[rng.integers(0, len(_GIVEN), (n, 2))]
-    second = np.where(rng.random(n) < 0.7, given[:, 1], "")
-    return pd.Series(surname + given[:, 0] + second)
 
 
 def _first_academic_year(start: date) -> int:
@@ -146,7 +136,6 @@ def register(rng: np.random.Generator, *, students: int, stage: str, start: date
     else:
         frame["class_id"] = grade + pd.Series(class_no).astype(str) + "班"
     frame["grade"] = grade
-    frame["name"] = _names(rng, n)
     frame["dorm_id"] = _dorms(frame)
     frame["_programme_years"] = frame["stage"].map(PROGRAMME_YEARS).to_numpy()
     age = frame["stage"].map(_ENTRY_AGE).to_numpy()
@@ -159,7 +148,7 @@ def register(rng: np.random.Generator, *, students: int, stage: str, start: date
     frame["exit_date"] = graduation.where(graduation < pd.Timestamp(end))
     for flag, values in _flags(rng, n, family).items():
         frame[flag] = values
-    columns = ["student_id", "name", "school", "college", "grade", "class_id", "dorm_id", "stage", "gender", "birth_date",
+    columns = ["student_id", "school", "college", "grade", "class_id", "dorm_id", "stage", "gender", "birth_date",
                "enrollment_date", "exit_date", *params.FLAG_PREVALENCE[family], "_entry_year", "_unit",
                "_programme_years"]
     return frame[columns]

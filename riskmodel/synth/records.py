@@ -55,7 +55,7 @@ def _frame(chunks: list[dict], columns: dict[str, str]) -> pd.DataFrame:
 
 
 def screenings(sim: Simulation) -> pd.DataFrame:
-    """Wide screenings (``item_1 .. item_K`` nullable Int8) with ``idx`` (register position)."""
+    """Wide screenings (``item_1 .. item_K`` float32, NaN past each instrument's N) with ``idx``."""
     chunks = [c for c in sim.screenings if c["idx"].size]
     width = max(get_spec(c["instrument"]).n_items for c in chunks)
     total = sum(c["idx"].size for c in chunks)
@@ -71,8 +71,8 @@ def screenings(sim: Simulation) -> pd.DataFrame:
         row += size
     frame = pd.DataFrame({"idx": _cat(chunks, "idx"), "date": _cat(chunks, "date"),
                           "instrument": _cat(chunks, "instrument").astype(object)})
-    for j in range(width):
-        frame[f"item_{j + 1}"] = pd.arrays.IntegerArray(items[:, j], items[:, j] < 0)
+    answers = np.where(items < 0, np.nan, items).astype(np.float32)  # canonical: float32, NaN past N
+    frame = pd.concat([frame, pd.DataFrame(answers, columns=[f"item_{j + 1}" for j in range(width)])], axis=1)
     frame["duration_seconds"] = _cat(chunks, "duration")
     frame["counselling_request"] = pd.arrays.BooleanArray(request, request_mask)
     return frame

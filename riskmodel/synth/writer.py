@@ -28,13 +28,14 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from riskmodel.outputs import private_dir, write_bytes
 
-__all__ = ["FILES", "write_table", "xlsx_bytes", "parquet_bytes"]
+__all__ = ["FILES", "write_table", "write_truth", "xlsx_bytes", "parquet_bytes", "csv_bytes", "invented_names"]
 
 # table -> (file name, format, encoding)
 FILES: dict[str, tuple[str, str, str | None]] = {
@@ -48,6 +49,8 @@ FILES: dict[str, tuple[str, str, str | None]] = {
     "outcomes": ("outcomes.csv", "csv", "utf-8"),
     "calendar": ("calendar.xlsx", "xlsx", None),
 }
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+_GIVEN = "子涵浩宇欣怡梓轩雨晨佳琪思博文俊嘉一诺明阳睿泽可馨悦然若心语晓天昊瑞宁安乐静雅婷伟杰鑫磊颖"
 _FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _FIXED_STAMP = "2020-01-01T00:00:00Z"
 
@@ -100,8 +103,36 @@ def xlsx_bytes(frame: pd.DataFrame) -> bytes:
     return fixed.getvalue()
 
 
-def write_table(frame: pd.DataFrame, folder: Path, table: str) -> Path:
+def invented_names(n: int, seed: int) -> np.ndarray:
+    """Invented two- or three-character names, fixed by ``seed``: exports carry a name column (the
+    loader must drop it); the in-memory tables never hold one.
+
+    Example
+    -------
+    >>> invented_names(3, 0).tolist() == invented_names(3, 0).tolist()
+    True
+    """
+    rng = np.random.default_rng([seed, 1])
+    surname = np.asarray(list(_SURNAMES), dtype=object)[rng.integers(0, len(_SURNAMES), n)]
+    given = np.asarray(list(_GIVEN), dtype=object)[rng.integers(0, len(_GIVEN), (n, 2))]
+    return surname + given[:, 0] + np.where(rng.random(n) < 0.7, given[:, 1], "")
+
+
+def _as_exported(frame: pd.DataFrame, table: str, seed: int) -> pd.DataFrame:
+    """What the centre's export holds beyond the canonical table: names; integer item answers."""
+    if table == "students":
+        frame = frame.copy()
+        frame.insert(1, "name", invented_names(len(frame), seed))
+    elif table == "screenings":
+        frame = frame.copy()
+        for column in [c for c in frame.columns if c.startswith("item_")]:
+            frame[column] = frame[column].astype("Int8")
+    return frame
+
+
+def write_table(frame: pd.DataFrame, folder: Path, table: str, *, seed: int = 0) -> Path:
     """Write ``table`` into ``folder`` in its format (``FILES``), atomically, mode 0600."""
+    frame = _as_exported(frame, table, seed)
     name, kind, encoding = FILES[table]
     data = {"csv": lambda: csv_bytes(frame, encoding or "utf-8"), "parquet": lambda: parquet_bytes(frame),
             "xlsx": lambda: xlsx_bytes(frame)}[kind]()
