@@ -224,5 +224,51 @@ def audit(
                   f"{len(result.summary['drifted_variables'])} variable(s) drifted; model_card.md", highlight=False)
 
 
+@verb
+def run(
+    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
+    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    out: Annotated[Path, typer.Option("--out", help="Reports folder; each run gets a new folder in it.")],
+    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
+
+    Exit status 0: done; 1: some reports failed (manifest.json says which); 2: unusable input;
+    3: the output cannot be written (docs/scheduling.md). Nothing is written unless pre-flight passes.
+    """
+    from riskmodel.reports.runner import run as run_reports
+
+    if lang and lang not in ("zh", "en"):
+        raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                         jobs=jobs or None, progress=True)
+    console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
+    if result.exit_code:
+        console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+        raise typer.Exit(result.exit_code)
+
+
+@verb
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for data/synthetic, models/demo and reports/.")] = Path("."),
+    students: Annotated[int, typer.Option("--students", help="Students of the synthetic university.", min=50)] = 20000,
+    years: Annotated[int, typer.Option("--years", help="Years of synthetic data (the last one is left for testing).",
+                                       min=2)] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
+    from riskmodel.reports.demo import demo as make_demo
+
+    result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
+                       progress=True)
+    console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

@@ -171,7 +171,9 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
     pseudonyms = pd.Series(warning_list["pseudonym"].to_numpy(), index=warning_list["student_id"].to_numpy())
     for name in _STUDENT_TABLES:
         write_parquet(_student_table(name, tables.get(name, pd.DataFrame()), pseudonyms), data_dir / f"{name}.parquet")
-    write_parquet(summary if summary is not None else pd.DataFrame(), data_dir / "summary.parquet")
+    summary = summary if summary is not None else pd.DataFrame()
+    keep = [c for c in ("table", "file", "rows_read", "accepted", "rejected") if c in summary.columns]
+    write_parquet(summary[keep], data_dir / "summary.parquet")
     rejected = rejected if rejected is not None else pd.DataFrame(columns=["table", "column", "reason"])
     counts = (rejected.groupby(["table", "column", "reason"], dropna=False).size().reset_index(name="rows")
               if not rejected.empty else pd.DataFrame(columns=["table", "column", "reason", "rows"]))

@@ -43,7 +43,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskmodel.config import Settings
-from riskmodel.errors import ModelMismatchError, PreflightError
+from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
 from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import KernelSession, check_parameters, execute, template
@@ -205,15 +205,15 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     ContractError, ModelMismatchError
         The data cannot be used, or the model does not fit it.
     """
-    from riskmodel.data import load_dataset
     from riskmodel.features import build_features
+    from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
     from riskmodel.warning.warning_list import score_features
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model = load_model(model_dir)
-    dataset = load_dataset(data_dir, settings=settings)
+    dataset = open_data(data_dir, settings=settings)  # a data folder, or a DuckDB store file
     timings["load"] = time.perf_counter() - started
     started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)
@@ -562,6 +562,9 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
     check_output(out, min_free_mb=settings.reports.min_free_disk_mb)
     for name in (COHORT_NOTEBOOK, QUALITY_NOTEBOOK):
         template(name, templates)
+    if not Path(data_dir).exists():
+        raise ContractError(f"{data_dir}: no such data folder or store; pass the folder with students and "
+                            "screenings files (docs/data.md) to --data.")
     if not Path(model_dir).is_dir():
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
     run_id = _run_id(out, as_of)
