@@ -48,10 +48,14 @@ def test_windows_in_names_follow_settings():
     settings = Settings.model_validate({"features": {"windows_days": [7, 60]}})
     cat = catalogue(settings)
     assert "obs_mood_7d" in cat.index and "obs_mood_30d" not in cat.index
-    assert "obs_self_harm_signal_urgent_30d" not in cat.index  # a centre that drops 30 days loses it, knowingly
+    # the names the warning engineer's hard rules read exist whatever windows a centre chooses
+    assert {"obs_self_harm_signal_urgent_30d", "outcome_self_harm_or_attempt_365d"} <= set(cat.index)
+    assert "obs_self_harm_signal_urgent_7d" in cat.index
     st = students(["a"])
     frame = build({"students": st, "screenings": screening_rows([])}, settings=settings)
     assert list(frame.columns[1:]) == list(cat.index)
+    for name in REQUIRED:
+        assert name in frame.columns
 
 
 def test_students_with_no_records_at_all():

@@ -25,7 +25,7 @@ import yaml
 
 from riskmodel.config import FeatureSettings, Settings
 
-__all__ = ["catalogue", "feature_names", "raw_catalogue", "KINDS", "FAMILIES"]
+__all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS", "FAMILIES"]
 
 KINDS = ("score", "count", "days", "flag", "delta", "category", "ratio")
 FAMILIES = ("screening", "observations", "life_events", "academics", "attendance", "counselling",
@@ -48,7 +48,7 @@ def _expand_entry(entry: dict, family: str, fs: FeatureSettings, specs: dict) ->
     simple: dict[str, list[tuple]] = {}
     for var in loops:
         if var == "windows":
-            simple["w"] = [(str(w), str(w), str(w)) for w in fs.windows_days]
+            simple["w"] = [(str(w), str(w), str(w)) for w in _windows(fs, entry)]
         elif var == "trend":
             simple["t"] = [(str(fs.trend_window_days),) * 3]
         elif var in vocab:
@@ -83,6 +83,26 @@ def _expand_entry(entry: dict, family: str, fs: FeatureSettings, specs: dict) ->
                 "instrument": spec.code if spec is not None else None,
             })
     return rows
+
+
+def _windows(fs: FeatureSettings, entry: dict) -> list[int]:
+    return sorted(set(fs.windows_days) | set(entry.get("always_windows", ())))
+
+
+def windows_for(name: str, settings: Settings | None = None) -> list[int]:
+    """The windows (days) of the catalogue entry whose name pattern is ``name``.
+
+    Example
+    -------
+    >>> windows_for("obs_self_harm_signal_urgent_{w}d", Settings.model_validate({"features": {"windows_days": [7]}}))
+    [7, 30]
+    """
+    fs = (settings or Settings()).features
+    for entries in raw_catalogue()["families"].values():
+        for entry in entries:
+            if entry["name"] == name:
+                return _windows(fs, entry)
+    raise KeyError(f"{name!r} is not a name pattern of riskmodel/features/catalogue.yaml")
 
 
 def _short(name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskmodel.features.catalogue import raw_catalogue
+from riskmodel.features.catalogue import raw_catalogue, windows_for
 from riskmodel.features.context import Context
 
 __all__ = ["compute", "SELF_HARM_OR_ATTEMPT"]
@@ -27,7 +27,7 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     outcomes = ctx.events["outcomes"]
     harm = outcomes.where("event", SELF_HARM_OR_ATTEMPT)
     out: dict[str, np.ndarray] = {}
-    for w in fs.windows_days:
+    for w in windows_for("outcome_self_harm_or_attempt_{w}d", ctx.settings):
         out[f"outcome_self_harm_or_attempt_{w}d"] = harm.count(w)
     out["outcome_self_harm_or_attempt_ever"] = harm.count()
     for w in fs.windows_days:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskmodel.features.catalogue import raw_catalogue
+from riskmodel.features.catalogue import raw_catalogue, windows_for
 from riskmodel.features.context import Context
 
 __all__ = ["compute"]
@@ -37,7 +37,7 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
         for w in fs.windows_days:
             out[f"obs_{level}_{w}d"] = sub.count(w)
     self_harm_urgent = urgent.where("category", ["self_harm_signal"])
-    for w in fs.windows_days:
+    for w in windows_for("obs_self_harm_signal_urgent_{w}d", ctx.settings):
         out[f"obs_self_harm_signal_urgent_{w}d"] = self_harm_urgent.count(w)
     sources_90 = np.zeros(ctx.n)
     for source in vocab["source"]:
