@@ -43,7 +43,8 @@ from riskmodel.data import parse
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
 from riskmodel.data.read import RawFile, discover, read_raw
-from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, validate_frame
+from riskmodel.data.integrity import integrity_problems, student_reference
+from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
 
@@ -78,11 +79,6 @@ def enum_values(name: str) -> list[str]:
             return values
         values += [code for code in all_specs() if code not in values]
     return values
-
-
-def _problems(pos: np.ndarray, column: str, code: str, params: dict | None = None) -> pd.DataFrame:
-    return pd.DataFrame({"pos": pos.astype("int64"), "column": column, "code": code,
-                         "params": [params or {}] * len(pos)})
 
 
 def _required_found(headers: list[object], table: str, mapping: ColumnMapping) -> bool:
@@ -179,7 +175,7 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
                                            compact=col["enum"] == "instrument")
             code = "not_allowed"
             if bad.any():
-                found.append(_problems(np.flatnonzero(bad.to_numpy()), name, code,
+                found.append(problem_rows(np.flatnonzero(bad.to_numpy()), name, code,
                                        {"allowed": ", ".join(enum_values(col["enum"]))}))
             columns[name] = values
             continue
@@ -189,13 +185,13 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
             if kind == "int":
                 fractional = values.notna() & (values != np.floor(values))
                 if fractional.any():
-                    found.append(_problems(np.flatnonzero(fractional.to_numpy()), name, "not_whole"))
+                    found.append(problem_rows(np.flatnonzero(fractional.to_numpy()), name, "not_whole"))
                 values = values.where(~fractional).round().astype("Int64")
         else:
             values, bad = parse.parse_string(raw)
             code = ""
         if bad.any():
-            found.append(_problems(np.flatnonzero(bad.to_numpy()), name, code))
+            found.append(problem_rows(np.flatnonzero(bad.to_numpy()), name, code))
         columns[name] = values
     if "items" in spec:
         for item in ITEM_COLUMNS:
@@ -259,67 +255,6 @@ def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMappi
     problems = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=PROBLEM_COLUMNS)
     return _Checked(table, raw, cells, frame, problems, notes)
-
-
-@dataclass(frozen=True)
-class _Students:
-    """What other tables are checked against: accepted students and the rejected ones' rows."""
-
-    accepted: pd.DataFrame  # indexed by student_id: enrollment_date, exit_date, row
-    rejected_rows: pd.Series  # student_id -> the first row where it was rejected
-
-
-def _reference(checked: _Checked, students: pd.DataFrame, rejected_pos: pd.Index) -> _Students:
-    """Accepted students (enrolment, row) and, for each rejected student_id, its first rejected row."""
-    kept = checked.frame.index.difference(rejected_pos).to_numpy()
-    accepted = pd.DataFrame({
-        "enrollment_date": students["enrollment_date"].to_numpy(),
-        "exit_date": students["exit_date"].to_numpy(),
-        "row": checked.raw.rows[kept],
-    }, index=pd.Index(students["student_id"], name="student_id"))
-    pos = np.sort(rejected_pos.to_numpy())
-    ids = checked.frame["student_id"].to_numpy()[pos]
-    rejected_rows = pd.Series(checked.raw.rows[pos], index=ids).loc[lambda s: s.index.notna()]
-    rejected_rows = rejected_rows[~rejected_rows.index.duplicated(keep="first")]
-    return _Students(accepted, rejected_rows)
-
-
-def _cross_problems(checked: _Checked, students: _Students, settings: Settings) -> pd.DataFrame:
-    """Referential integrity and dates inside each student's enrolment (whole-directory checks)."""
-    spec = contract()["tables"][checked.table]
-    if spec.get("references_students") is False or checked.table == "students":
-        return pd.DataFrame(columns=PROBLEM_COLUMNS)
-    frame = checked.frame
-    ids = frame["student_id"]
-    known = ids.isin(students.accepted.index)
-    unknown = ids.notna() & ~known
-    was_rejected = unknown & ids.isin(students.rejected_rows.index)
-    parts = [_problems(np.flatnonzero((unknown & ~was_rejected).to_numpy()), "student_id", "unknown_student")]
-    rows = ids[was_rejected].map(students.rejected_rows)
-    parts.append(pd.DataFrame({"pos": np.flatnonzero(was_rejected.to_numpy()), "column": "student_id",
-                               "code": "rejected_student", "params": [{"row": int(r)} for r in rows]}))
-    dated_by = spec.get("dated_by")
-    if dated_by:
-        grace = pd.Timedelta(days=settings.data.enrolment_grace_days)
-        enrolled = students.accepted.reindex(ids.where(known))
-        start = enrolled["enrollment_date"].to_numpy()
-        end = enrolled["exit_date"].to_numpy()
-        dates = frame[dated_by].to_numpy()
-        with np.errstate(invalid="ignore"):
-            outside = known.to_numpy() & ~pd.isna(dates) & (
-                (dates < start - grace) | (~pd.isna(end) & (dates > end + grace))
-            )
-        positions = np.flatnonzero(outside)
-        open_end = text("data.open_end", settings.reports.lang)
-        params = [
-            {"column": dated_by, "start": str(pd.Timestamp(s).date()),
-             "end": open_end if pd.isna(e) else str(pd.Timestamp(e).date()), "row": int(r)}
-            for s, e, r in zip(start[positions], end[positions], enrolled["row"].to_numpy()[positions])
-        ]
-        parts.append(pd.DataFrame({"pos": positions, "column": dated_by, "code": "outside_enrolment",
-                                   "params": params}))
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROBLEM_COLUMNS)
 
 
 def _cell_values(checked: _Checked, problems: pd.DataFrame) -> np.ndarray:
@@ -471,12 +406,14 @@ def load_dataset(
         students_checked, pd.DataFrame(columns=PROBLEM_COLUMNS), lang
     )
     students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file, lang=lang))
-    reference = _reference(students_checked, students, rejected_pos)
+    reference = student_reference(students_checked.frame, students_checked.raw.rows, students, rejected_pos)
     checked_all, tables, rejected, summaries = [students_checked], {"students": students}, [students_rejected], \
         [students_summary]
     for name in [t for t in contract()["tables"] if t in files and t != "students"]:
         checked = _check_file(files[name], name, settings, mapping)
-        accepted, table_rejected, summary, _ = _finish(checked, _cross_problems(checked, reference, settings), lang)
+        accepted, table_rejected, summary, _ = _finish(
+            checked, integrity_problems(name, checked.frame, reference, grace_days=settings.data.enrolment_grace_days,
+                                        lang=lang), lang)
         tables[name] = accepted
         rejected.append(table_rejected)
         summaries.append(summary)

@@ -23,19 +23,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from riskmodel.data.dataset import contract
 
-__all__ = ["DTYPES", "PROBLEM_COLUMNS", "column_specs", "table_schema", "key_schema", "validate_frame",
+__all__ = ["DTYPES", "PROBLEM_COLUMNS", "problem_rows", "column_specs", "table_schema", "key_schema", "validate_frame",
            "duplicates"]
 
 DTYPES = {"string": object, "enum": object, "date": "datetime64[ns]", "bool": "boolean", "int": "Int64",
           "number": "float64"}
 PROBLEM_COLUMNS = ["pos", "column", "code", "params"]
 ITEM_DTYPE = "float32"
+
+
+def problem_rows(pos: np.ndarray, column: str, code: str, params: dict | None = None) -> pd.DataFrame:
+    """Problems (``pos, column, code, params``) for the rows at positions ``pos``, one column, one reason."""
+    return pd.DataFrame({"pos": np.asarray(pos).astype("int64"), "column": column, "code": code,
+                         "params": [params or {}] * len(pos)})
 
 
 def column_specs(table: str) -> dict[str, dict]:
