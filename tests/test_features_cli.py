@@ -47,3 +47,18 @@ def test_features_verb_refuses_an_unknown_suffix_and_a_bad_date(data_dir, tmp_pa
     result = runner.invoke(app, ["features", "--data", str(data_dir), "--as-of", "20/01/2025",
                                  "--out", str(tmp_path / "m.csv")])
     assert result.exit_code == 2 and not (tmp_path / "m.csv").exists()
+
+
+def test_features_verb_reads_a_store_like_the_folder(data_dir, tmp_path):
+    from riskmodel.config import Settings
+    from riskmodel.data import load_dataset
+    from riskmodel.data.store import write_store
+
+    store = write_store(load_dataset(data_dir, settings=Settings()), tmp_path / "centre.duckdb")
+    outs = []
+    for source, name in ((store, "from_store.parquet"), (data_dir, "from_folder.parquet")):
+        result = runner.invoke(app, ["features", "--data", str(source), "--as-of", "2024-06-30",
+                                     "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        outs.append(pd.read_parquet(tmp_path / name))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
