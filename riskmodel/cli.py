@@ -188,13 +188,17 @@ def synth(
     stage: Annotated[str, typer.Option("--stage", help="university or k12 (a district of schools).")] = "university",
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files, byte for byte.")] = 0,
     start: Annotated[str, typer.Option("--start", help="First day YYYY-MM-DD; default 2022-09-01.")] = "",
+    under_recorded: Annotated[str, typer.Option(
+        "--under-recorded", help="GROUP:P records that group's outcomes with probability P only "
+        "(left_behind:0.3, gender=F:0.5): an unfairness planted for the audit.")] = "",
     config: ConfigOption = None,
 ) -> None:
     """Write a synthetic cohort in the data contract's form (docs/synthetic.md): no real student in it."""
     from riskmodel.i18n import text
-    from riskmodel.synth import generate, write
+    from riskmodel.synth import generate, parse_under_recorded, write
 
-    cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None)
+    cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None,
+                      under_recorded=parse_under_recorded(under_recorded) if under_recorded else None)
     write(cohort, out)
     console.print(text("synth.done", _settings(config).reports.lang, out=out, stage=stage,
                        students=len(cohort.tables["students"]), years=years, seed=seed,

@@ -273,3 +273,19 @@ def test_tables_are_in_canonical_form_and_files_in_export_form(university, writt
     assert exported["name"].str.len().between(2, 3).all()  # invented names, as exports carry them
     on_disk = pd.read_parquet(written / "screenings.parquet")
     assert str(on_disk["item_1"].dtype) == "Int8"
+
+
+def test_cli_plants_under_recording(tmp_path):
+    from riskmodel.cli import app
+
+    out = tmp_path / "planted"
+    result = CliRunner().invoke(app, ["synth", "--out", str(out), "--students", "300", "--years", "1",
+                                      "--under-recorded", "gender=F:0"])
+    assert result.exit_code == 0, result.output
+    students = pd.read_csv(out / "students.csv", encoding="gb18030", dtype=str)
+    outcomes = pd.read_csv(out / "outcomes.csv", dtype=str)
+    assert not outcomes["student_id"].isin(students.loc[students["gender"] == "F", "student_id"]).any()
+    truth = pd.read_parquet(out / "_truth" / "outcomes.parquet")
+    assert (~truth["recorded"]).sum() > 0
+    bad = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "bad"), "--under-recorded", "left_behind"])
+    assert bad.exit_code == 2

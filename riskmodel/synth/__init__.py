@@ -67,7 +67,7 @@ from riskmodel.synth.population import register
 from riskmodel.synth.simulate import simulate
 from riskmodel.synth.writer import FILES, write_table, write_truth
 
-__all__ = ["SynthCohort", "generate", "write", "DEFAULT_START", "STAGES"]
+__all__ = ["SynthCohort", "generate", "write", "group_mask", "parse_under_recorded", "DEFAULT_START", "STAGES"]
 
 log = logging.getLogger(__name__)
 DEFAULT_START = date(2022, 9, 1)
@@ -116,6 +116,24 @@ def _check(students: int, years: int, stage: str, under_recorded) -> None:
         if len(under_recorded) != 2 or not 0.0 <= float(under_recorded[1]) <= 1.0:
             raise ConfigError(f"under_recorded={under_recorded!r}: give (group, probability) with a "
                               "probability from 0 to 1, e.g. ('left_behind', 0.3) or ('gender=F', 0.5).")
+
+
+def parse_under_recorded(value: str) -> tuple[str, float]:
+    """``"left_behind:0.3"`` or ``"gender=F:0.5"`` -> ``(group, probability)`` (the CLI's spelling).
+
+    Example
+    -------
+    >>> parse_under_recorded("gender=F:0.5")
+    ('gender=F', 0.5)
+    """
+    group, sep, probability = value.rpartition(":")
+    try:
+        if not sep or not group:
+            raise ValueError
+        return group.strip(), float(probability)
+    except ValueError:
+        raise ConfigError(f"--under-recorded {value!r}: write GROUP:PROBABILITY, e.g. left_behind:0.3 "
+                          "or gender=F:0.5.") from None
 
 
 def group_mask(students: pd.DataFrame, spec: str) -> np.ndarray:
@@ -194,7 +212,8 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
     events = keep(records.life_events(sim, rng))
     raw = {
         "screenings": keep(records.screenings(sim)).drop_duplicates(["idx", "date", "instrument"]),
-        "observations": keep(records.observations(sim, family, outcome_table, rng)),
+        # the acute phase before a crisis is seen whether or not the crisis is recorded later
+        "observations": keep(records.observations(sim, family, every_outcome, rng)),
         "life_events": events[events["recorded"]].drop(columns="recorded"),
         "academics": keep(records.academics(sim, reg, months, mc.term_ends, stage, rng), "term_end"),
         "attendance": keep(records.attendance(sim)),
