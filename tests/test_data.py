@@ -537,3 +537,13 @@ def test_fatal_messages_follow_the_report_language(tmp_path):
         load_dataset(folder, settings=Settings())
     result = CliRunner().invoke(app, ["validate", str(folder)])
     assert result.exit_code == 2 and "缺少列" in result.output
+
+
+def test_gpa_range_follows_the_configured_scale(tmp_path):
+    folder = minimal(tmp_path / "d")
+    write_csv(folder / "academics.csv", ["student_id", "term_end", "gpa"],
+              [["A1", "2024-01-15", "4.5"], ["A1", "2024-06-30", "3.2"]], "utf-8")
+    dataset = load_dataset(folder, settings=EN)
+    assert _reasons(dataset) == [("academics", 2, "gpa")]
+    five = Settings(reports={"lang": "en"}, data={"gpa_scale": 5})
+    assert load_dataset(folder, settings=five).rejected.empty

@@ -244,7 +244,8 @@ def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMappi
     if table == "students" and cells.empty:
         raise ContractError(text("data.error.students_empty", lang, file=path.name))
     frame, parse_problems = _parse(cells, table, mapping)
-    schema_problems = validate_frame(frame, table)
+    # a 4-point GPA above 4 is as wrong as a mean score above 100 (contract: 0-5, scale a setting)
+    schema_problems = validate_frame(frame, table, limits=(("gpa", 0, settings.data.gpa_scale),))
     if len(parse_problems) and len(schema_problems):
         # a cell that could not be parsed is empty now; do not report it a second time as empty
         already = pd.MultiIndex.from_frame(parse_problems[["pos", "column"]])

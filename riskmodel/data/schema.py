@@ -75,10 +75,16 @@ def _order_check(earlier: str, later: str) -> pa.Check:
 
 
 @lru_cache(maxsize=None)
-def table_schema(table: str, items: tuple[str, ...] = ()) -> pa.DataFrameSchema:
-    """The schema of ``table``: contract columns, screening ``items`` (float32), order checks."""
+def table_schema(table: str, items: tuple[str, ...] = (), limits: tuple[tuple[str, float, float], ...] = ()
+                 ) -> pa.DataFrameSchema:
+    """The schema of ``table``: contract columns, screening ``items`` (float32), order checks.
+
+    ``limits`` narrows a column's contract range from a setting: ``(("gpa", 0, 4),)`` for a 4-point GPA.
+    """
     spec = contract()["tables"][table]
-    columns = {name: _column(col) for name, col in spec["columns"].items() if name != "name"}
+    narrowed = {name: {"min": low, "max": high} for name, low, high in limits}
+    columns = {name: _column({**col, **narrowed.get(name, {})})
+               for name, col in spec["columns"].items() if name != "name"}
     columns.update({item: pa.Column(ITEM_DTYPE, nullable=True, required=False) for item in items})
     checks = [_order_check(a, b) for a, b in spec.get("order", [])]
     return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False, name=table)
@@ -115,11 +121,12 @@ def _code(check: str) -> str:
     raise RuntimeError(f"unexpected pandera failure {check!r}: the parser produced a wrong dtype (a bug)")
 
 
-def validate_frame(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+def validate_frame(frame: pd.DataFrame, table: str, *, limits: tuple[tuple[str, float, float], ...] = ()
+                   ) -> pd.DataFrame:
     """Problems of the parsed ``frame`` (index 0..n-1) against the contract schema of ``table``."""
     items = tuple(c for c in frame.columns if c.startswith("item_"))
     try:
-        table_schema(table, items).validate(frame, lazy=True)
+        table_schema(table, items, limits).validate(frame, lazy=True)
     except SchemaErrors as exc:
         cases = exc.failure_cases
         cases = cases[cases["index"].notna()]
