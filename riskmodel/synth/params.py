@@ -88,7 +88,7 @@ TREATMENT_MONTHS = 6
 TREATMENT_DISTRESS = 0.15  # distress lowered per treated month (cumulates through the AR(1))
 TREATMENT_HAZARD = 0.35  # log-odds lowered while treated: the intervention effect the audit documents
 SELF_REFERRAL = 0.0015  # monthly, times exp(distress)
-WITHDRAWAL = 0.0006  # monthly, times exp(0.5 * distress)
+WITHDRAWAL = 0.0015  # monthly, times exp(0.5 * distress): ~2% of a university cohort over 4 years
 LEAVE_MONTHS = (3, 6)  # a medical leave lasts this many months
 
 # --- observations, attendance, academics -------------------------------------------------------------

@@ -131,7 +131,7 @@ def observations(sim: Simulation, family: str, recorded_outcomes: pd.DataFrame,
     category = _category(d, rng)
     frame["category"] = np.asarray(OBS_CATEGORIES, dtype=object)[category]
     noise = rng.normal(0.0, 0.7, (d.size, 2))
-    severity = 1 + (d + noise[:, 0] > 1.2).astype(int) + (d + noise[:, 1] > 2.4).astype(int)
+    severity = 1 + (d + noise[:, 0] > 1.5).astype(int) + (d + noise[:, 1] > 2.8).astype(int)
     severity = np.where(frame["category"].eq("self_harm_signal"), np.maximum(severity, 2), severity)
     frame["severity"] = severity.astype(np.int64)
     names, weights = zip(*_SOURCES[family])
