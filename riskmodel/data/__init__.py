@@ -12,6 +12,7 @@ True
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.data.load import REJECTED_COLUMNS, load_dataset, read_table
 from riskmodel.data.mapping import ColumnMapping, load_mapping
+from riskmodel.data.store import open_store, write_store
 
 __all__ = ["Dataset", "contract", "load_dataset", "read_table", "load_mapping", "ColumnMapping",
-           "REJECTED_COLUMNS"]
+           "REJECTED_COLUMNS", "write_store", "open_store"]

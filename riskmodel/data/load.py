@@ -435,4 +435,8 @@ def load_dataset(
         skipped=tuple(skipped),
     )
     log.info("loaded %d tables, %d rejected rows", len(tables), int(dataset.summary["rejected"].sum()))
+    unscored = len(reference.rejected_rows.index.difference(reference.accepted.index))
+    if unscored:
+        log.warning("%d students are not scored: their rows in the students table were rejected (see the "
+                    "rejected rows); none of their records are read until the rows are fixed", unscored)
     return dataset

@@ -98,6 +98,10 @@ def run_validate(
             console.print(f"  - {note}", highlight=False, markup=False)
     console.print(text("data.summary.rejected_file", lang, path=target, n=len(dataset.rejected)), highlight=False)
     students = dataset.table("students")
+    rejected_students = int(dataset.summary.set_index("table").loc["students", "rejected"])
+    if rejected_students:
+        console.print(f"[bold yellow]{text('data.summary.students_rejected', lang, n=rejected_students)}[/]",
+                      highlight=False)
     if students.empty:
         raise ContractError(text("data.error.all_rejected", lang, file=dataset.summary["file"].iloc[0], rejected=target))
     if store_path is not None:
