@@ -547,3 +547,12 @@ def test_gpa_range_follows_the_configured_scale(tmp_path):
     assert _reasons(dataset) == [("academics", 2, "gpa")]
     five = Settings(reports={"lang": "en"}, data={"gpa_scale": 5})
     assert load_dataset(folder, settings=five).rejected.empty
+
+
+def test_rejected_file_never_carries_a_live_formula(tmp_path):
+    from riskmodel.data.validate import write_rejected
+
+    rejected = pd.DataFrame({"table": ["students"], "row": [2], "column": ["gender"],
+                             "value": ['=HYPERLINK("http://x","y")'], "reason": ["not allowed"]})
+    path = write_rejected(rejected, tmp_path / "r.csv")
+    assert pd.read_csv(path, encoding="utf-8-sig")["value"].iloc[0].startswith("'=")

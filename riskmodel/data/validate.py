@@ -31,7 +31,7 @@ from riskmodel.errors import ContractError, PreflightError
 from riskmodel.i18n import text
 from riskmodel.outputs import write_bytes
 
-__all__ = ["default_rejected_path", "write_rejected", "summary_table", "run_validate"]
+__all__ = ["default_rejected_path", "defuse_formulas", "write_rejected", "summary_table", "run_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,23 @@ def default_rejected_path(data_dir: Path) -> Path:
     return data_dir.parent / f"{name}_rejected_rows.csv"
 
 
+def defuse_formulas(values: pd.Series) -> pd.Series:
+    """Cells that a spreadsheet would run as a formula (``=...``, ``+...``, ``@...``, ``-`` not a number)
+    get a leading ``'``: the rejected-rows file repeats what a centre's export held, and opening it in
+    Excel or WPS must not execute anything from it.
+
+    Example
+    -------
+    >>> defuse_formulas(pd.Series(["=1+1", "-1", "-x", "ok"])).tolist()
+    ["'=1+1", '-1', "'-x", 'ok']
+    """
+    text_values = values.astype(object).where(values.notna(), "").astype(str)
+    risky = text_values.str.match(r"^[=+@\t\r]") | (
+        text_values.str.startswith("-") & pd.to_numeric(text_values, errors="coerce").isna()
+    )
+    return text_values.where(~risky, "'" + text_values)
+
+
 def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en") -> Path:
     """Write the rejected rows as CSV, UTF-8 with BOM, atomically, mode 0600.
 
@@ -52,7 +69,9 @@ def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en"
         When the file cannot be written (exit status 3).
     """
     path = Path(path)
-    data = rejected.reindex(columns=REJECTED_COLUMNS).to_csv(index=False, lineterminator="\r\n")
+    table = rejected.reindex(columns=REJECTED_COLUMNS).copy()
+    table["value"] = defuse_formulas(table["value"])
+    data = table.to_csv(index=False, lineterminator="\r\n")
     try:
         write_bytes(path, data.encode("utf-8-sig"))
     except OSError as exc:
