@@ -119,16 +119,16 @@ def register(rng: np.random.Generator, *, students: int, stage: str, start: date
     frame = pd.DataFrame({"school": base["school"], "college": base["college"], "stage": base["stage"],
                           "gender": gender, "_entry_year": base["entry_year"].to_numpy(), "_unit": unit_code})
     frame = frame.sort_values(["school", "_unit", "_entry_year", "gender"], kind="stable").reset_index(drop=True)
-    serial = frame.groupby(["school", "_unit", "_entry_year"]).cumcount().to_numpy()
     entry = frame["_entry_year"].to_numpy()
-    frame["student_id"] = (pd.Series(entry).astype(str) + pd.Series(frame["_unit"].to_numpy()).astype(str).str.zfill(2)
-                           + pd.Series(serial + 1).astype(str).str.zfill(4))
-    # classes: consecutive students of a unit and year, mixed by gender through a shuffle key
+    # classes: consecutive students of a unit and year, mixed by gender through a shuffle key; the
+    # 学号 serial follows the class list (entry year, unit code, serial)
     shuffle = rng.permutation(n)
     order = np.lexsort((shuffle, entry, frame["_unit"].to_numpy(), frame["school"].to_numpy()))
     in_unit = np.empty(n, dtype=np.int64)
     in_unit[order] = frame.iloc[order].groupby(["school", "_unit", "_entry_year"]).cumcount().to_numpy()
     class_no = in_unit // _CLASS_SIZE[family] + 1
+    frame["student_id"] = (pd.Series(entry).astype(str) + pd.Series(frame["_unit"].to_numpy()).astype(str).str.zfill(2)
+                           + pd.Series(in_unit + 1).astype(str).str.zfill(4))
     grade = pd.Series(entry).astype(str) + "级"
     if stage == "university":
         short = frame["college"].str.replace("学院", "", regex=False)
@@ -136,7 +136,7 @@ def register(rng: np.random.Generator, *, students: int, stage: str, start: date
     else:
         frame["class_id"] = grade + pd.Series(class_no).astype(str) + "班"
     frame["grade"] = grade
-    frame["dorm_id"] = _dorms(frame)
+    frame["dorm_id"] = _dorms(frame, in_unit)
     frame["_programme_years"] = frame["stage"].map(PROGRAMME_YEARS).to_numpy()
     age = frame["stage"].map(_ENTRY_AGE).to_numpy()
     birth = (pd.to_datetime(pd.Series(entry - age).astype(str) + "-01-01")
@@ -151,15 +151,17 @@ def register(rng: np.random.Generator, *, students: int, stage: str, start: date
     columns = ["student_id", "school", "college", "grade", "class_id", "dorm_id", "stage", "gender", "birth_date",
                "enrollment_date", "exit_date", *params.FLAG_PREVALENCE[family], "_entry_year", "_unit",
                "_programme_years"]
-    return frame[columns]
+    return frame[columns].sort_values("student_id", kind="stable").reset_index(drop=True)
 
 
-def _dorms(frame: pd.DataFrame) -> pd.Series:
-    """Rooms of 4-6 students of one gender, unit and year (university; senior boarders in a district)."""
+def _dorms(frame: pd.DataFrame, class_order: np.ndarray) -> pd.Series:
+    """Rooms of 4 or 6 students of one gender, unit and year, filled in class-list order so that
+    roommates are mostly classmates (university; senior boarders in a district)."""
     boards = (frame["stage"].isin(["university", "senior"])).to_numpy()
     room_size = np.where(frame["_unit"].to_numpy() % 3 == 0, 6, 4)
     key = frame[["school", "_unit", "_entry_year", "gender"]]
-    position = key.groupby(list(key.columns)).cumcount().to_numpy()
+    position = pd.Series(class_order).groupby([key[c].to_numpy() for c in key.columns]).rank(method="first")
+    position = position.to_numpy().astype(np.int64) - 1
     room_in_group = position // room_size
     group = key.groupby(list(key.columns), sort=True).ngroup().to_numpy()
     building = np.asarray(_DORM_BUILDINGS, dtype=object)[group % len(_DORM_BUILDINGS)]
