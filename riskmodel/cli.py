@@ -247,8 +247,12 @@ def run(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
-    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                         jobs=jobs or None, progress=True)
+    try:
+        result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                             jobs=jobs or None, progress=True)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing was left behind; not click's "Aborted!" status 1
+        console.print("interrupted: no run folder was written", highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
         console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
@@ -267,8 +271,12 @@ def demo(
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
     from riskmodel.reports.demo import demo as make_demo
 
-    result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
-                       progress=True)
+    try:
+        result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
+                           progress=True)
+    except KeyboardInterrupt:
+        console.print("interrupted: no run folder was written", highlight=False)
+        raise typer.Exit(130) from None
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

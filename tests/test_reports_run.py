@@ -273,3 +273,76 @@ def test_unknown_run_folder_fails_the_notebook_not_the_caller(tmp_path):
     assert outcome["status"] == "failed" and "not a riskmodel run folder" in outcome["error"]
     assert (tmp_path / "q.ipynb").exists() and not (tmp_path / "q.html").exists()
     assert oct(os.stat(tmp_path / "q.ipynb").st_mode & 0o777) == "0o600"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _draw_with_glyph_check(run_dir: Path) -> None:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from riskmodel import reports as rp
+
+    run = rp.open_run(run_dir)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing.*")
+        warnings.filterwarnings("error", message=".*missing from.*font.*")
+        fig, axes = plt.subplots(1, 3)
+        rp.plot_risk_distribution(run, "school", "", "zh", ax=axes[0])
+        rp.plot_groups(run, "school", "", "zh", ax=axes[1])
+        axes[2].set_title("心理危机预警 一级 二级 三级 学院 班级")
+        fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_chinese_glyphs_render_in_plots(first):
+    import matplotlib as mpl
+
+    from riskmodel.reports.plots import setup
+
+    result, _ = first
+    saved = mpl.rcParams.copy()
+    try:
+        assert setup() is not None, "no CJK font: run scripts/setup_system.sh (fonts-noto-cjk)"
+        _draw_with_glyph_check(result.run_dir)
+        # negative control: the same drawing with a Latin-only font must fail the check
+        mpl.rcParams["font.sans-serif"] = ["DejaVu Sans"]
+        with pytest.raises(UserWarning, match="(?i)glyph"):
+            _draw_with_glyph_check(result.run_dir)
+    finally:
+        mpl.rcParams.update(saved)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed: run scripts/setup_system.sh")
+def test_headless_chromium_renders_index_and_cohort_report(first, tmp_path):
+    result, _ = first
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    school_key = next(c["key"] for c in result.manifest["cohorts"] if c["level"] == "school")
+    pages = {"index": result.run_dir / "index.html", "cohort": result.run_dir / result.outcomes[school_key]["html"]}
+    for name, page in pages.items():
+        profile = tmp_path / f"profile-{name}"
+        dom = subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+                             capture_output=True, text=True, timeout=120).stdout
+        if name == "index":
+            assert "心理危机预警" in dom and "预警名单" in dom
+            assert dom.count("<a href=") >= len(result.manifest["cohorts"]) + 2
+        else:
+            assert "一、预警等级人数及与上次相比的变化" in dom and "五、预警名单及原因" in dom
+            assert dom.count("<img") >= 4 and "data:image/png;base64" in dom
+            assert "<script>alert(1)</script>" not in dom
+        shot = tmp_path / f"{name}.png"
+        subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}-shot", "--window-size=1000,1400",
+                        f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
+        import matplotlib.image as mpimg
+
+        pixels = mpimg.imread(shot)
+        assert pixels.std() > 0.02, f"{name}: the screenshot is blank"
+        dark = (pixels[..., :3].mean(axis=2) < 0.5).mean()
+        assert dark > 0.005, f"{name}: almost no text or plot drawn ({dark:.4f} dark pixels)"
