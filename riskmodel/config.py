@@ -105,8 +105,9 @@ class ModelSettings(_Section):
     n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
     max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
     early_stopping_rounds: int = 50
-    num_threads: int = 2  # fixed, for determinism
+    num_threads: int = 1  # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model
+    logistic_max_fit_rows: int = 80_000  # the logistic model's subsampling budget (lbfgs is slower than LightGBM)
     rules: Path | None = None  # baseline rules YAML; None: riskmodel/models/rules_baseline.yaml
     history_months: int = 36  # monthly as-of dates used for training, ending at the last whose label window closes by --until
     as_of_day: int = 1  # day of the month of the monthly as-of dates

@@ -1,6 +1,7 @@
 """A readable model for audits: median imputation with missing-value indicators, scaling, L2 logistic.
 
-Each coefficient reads as the change in log-odds for one standard deviation of its feature; a
+Values outside the range seen in training are held at its edge (no linear extrapolation into a later
+period). Each coefficient reads as the change in log-odds for one standard deviation of its feature; a
 student's contribution of feature *j* is ``coef_j * z_j`` (``z`` the scaled value, 0 for an average
 student), and a missing value contributes through its indicator. The fitted state is plain numbers,
 saved as JSON: no pickle is ever needed to load it.
@@ -24,6 +25,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 __all__ = ["LogisticRisk"]
 
@@ -39,12 +41,15 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         Solver iterations.
     seed
         Random state of the solver (lbfgs is deterministic; kept for the record).
+    num_threads
+        BLAS threads while fitting (more threads than free cores slow lbfgs down).
     """
 
-    def __init__(self, C: float = 0.1, max_iter: int = 2000, seed: int = 0):
+    def __init__(self, C: float = 0.1, max_iter: int = 500, seed: int = 0, num_threads: int = 1):
         self.C = C
         self.max_iter = max_iter
         self.seed = seed
+        self.num_threads = num_threads
 
     def fit(self, X: pd.DataFrame, y, eval_set=None, sample_weight=None) -> LogisticRisk:
         """Fit on ``X``; ``eval_set`` is accepted for a common interface and not used.
@@ -61,9 +66,11 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         self.means_ = np.average(design, axis=0, weights=sample_weight)
         scale = np.sqrt(np.average((design - self.means_) ** 2, axis=0, weights=sample_weight))
         self.scales_ = np.where(scale > 0, scale, 1.0)
+        self.low_, self.high_ = design.min(axis=0), design.max(axis=0)
         z = (design - self.means_) / self.scales_
         clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
-        clf.fit(z, np.asarray(y, dtype=int), sample_weight=sample_weight)
+        with threadpool_limits(limits=self.num_threads):
+            clf.fit(z, np.asarray(y, dtype=int), sample_weight=sample_weight)
         self.coef_ = clf.coef_.ravel().astype(float)
         self.intercept_ = float(clf.intercept_[0])
         self.classes_ = np.array([0, 1])
@@ -76,7 +83,10 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
 
     def _z(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        return (self._design(X.to_numpy(dtype=np.float64)) - self.means_) / self.scales_
+        # values beyond the training range are held at its edge: a linear model must not extrapolate
+        # (counts that grow with the length of the records would otherwise dominate a later year)
+        design = np.clip(self._design(X.to_numpy(dtype=np.float64)), self.low_, self.high_)
+        return (design - self.means_) / self.scales_
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds of the outcome (uncalibrated)."""
@@ -107,6 +117,7 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
             "params": self.get_params(), "feature_names_in": list(self.feature_names_in_),
             "medians": self.medians_.tolist(), "indicator_features": self.indicator_features_.tolist(),
             "means": self.means_.tolist(), "scales": self.scales_.tolist(),
+            "low": self.low_.tolist(), "high": self.high_.tolist(),
             "coef": self.coef_.tolist(), "intercept": self.intercept_,
         }
 
@@ -119,6 +130,8 @@ class LogisticRisk(ClassifierMixin, BaseEstimator):
         model.indicator_features_ = np.asarray(data["indicator_features"], dtype=int)
         model.means_ = np.asarray(data["means"], dtype=float)
         model.scales_ = np.asarray(data["scales"], dtype=float)
+        model.low_ = np.asarray(data["low"], dtype=float)
+        model.high_ = np.asarray(data["high"], dtype=float)
         model.coef_ = np.asarray(data["coef"], dtype=float)
         model.intercept_ = float(data["intercept"])
         model.classes_ = np.array([0, 1])

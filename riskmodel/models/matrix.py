@@ -93,15 +93,21 @@ class FeatureSpec:
         """The float64 matrix of ``frame``'s features in model order (NaN for missing values)."""
         self.check(frame)
         out = np.empty((len(frame), len(self.names)), dtype=np.float64)
+        numeric = [j for j, name in enumerate(self.names) if name not in self.categories
+                   and (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))]
+        if numeric:  # one block copy for the numeric columns (nearly all of them)
+            block = frame[[self.names[j] for j in numeric]]
+            out[:, numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
+        done = set(numeric)
         for j, name in enumerate(self.names):
+            if j in done:
+                continue
             col = frame[name]
             if name in self.categories:
                 codes = pd.Categorical(col.astype("string"), categories=list(self.categories[name])).codes
                 out[:, j] = np.where(codes < 0, np.nan, codes)
-            else:
-                out[:, j] = pd.to_numeric(col, errors="coerce").astype("Float64").to_numpy(
-                    dtype=np.float64, na_value=np.nan
-                )
+            else:  # text in a numeric feature: unreadable values are missing
+                out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return out
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -104,7 +104,7 @@ def make_estimator(kind: str, *, settings: Settings):
         return LightGBMRisk(n_estimators=ms.n_estimators, early_stopping_rounds=ms.early_stopping_rounds,
                             params=dict(ms.lightgbm), seed=ms.seed, num_threads=ms.num_threads)
     if kind == "logistic":
-        return LogisticRisk(C=ms.logistic_c, seed=ms.seed)
+        return LogisticRisk(C=ms.logistic_c, seed=ms.seed, num_threads=ms.num_threads)
     if kind == "rules":
         return RulesBaseline(rules=str(ms.rules) if ms.rules else None)
     raise ValueError(f"model kind {kind!r}: use lightgbm, logistic or rules")
@@ -138,7 +138,8 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
     cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
     X = spec.frame(frame)
     y = frame["label"].to_numpy(dtype=int)
-    fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=settings.model.max_fit_rows, seed=settings.model.seed)
+    max_rows = settings.model.max_fit_rows if kind != "logistic" else settings.model.logistic_max_fit_rows
+    fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=max_rows, seed=settings.model.seed)
     estimator = make_estimator(kind, settings=settings)
     start = time.perf_counter()
     extra = {} if kind == "rules" else {"sample_weight": weight}
