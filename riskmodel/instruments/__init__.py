@@ -14,9 +14,9 @@ Example
 
 from riskmodel.instruments.problems import PROBLEM_COLUMNS, item_problems
 from riskmodel.instruments.scoring import prorate_limit, score, score_columns
-from riskmodel.instruments.specs import INSTRUMENT_CODES, InstrumentSpec, all_specs, get
+from riskmodel.instruments.specs import INSTRUMENT_CODES, InstrumentSpec, all_specs, get, load_specs
 
 __all__ = [
-    "INSTRUMENT_CODES", "InstrumentSpec", "all_specs", "get",
+    "INSTRUMENT_CODES", "InstrumentSpec", "all_specs", "get", "load_specs",
     "item_problems", "PROBLEM_COLUMNS", "score", "score_columns", "prorate_limit",
 ]

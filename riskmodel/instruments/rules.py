@@ -130,10 +130,10 @@ class Context:
         if kind == "max_subscale":
             if not self.subs:
                 return np.full(len(self.total), np.nan)
-            stacked = np.column_stack(list(self.subs.values()))
-            with np.errstate(all="ignore"):
-                best = np.where(np.isnan(stacked), -np.inf, stacked).max(axis=1)
-            return np.where(np.isinf(best), np.nan, best)
+            best = np.full(len(self.total), np.nan)
+            for values in self.subs.values():
+                np.fmax(best, values, out=best)  # fmax ignores NaN; all NaN stays NaN
+            return best
         if kind == "counselling_request":
             return self.counselling
         if kind == "item":

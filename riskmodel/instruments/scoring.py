@@ -62,18 +62,26 @@ def score_columns() -> list[str]:
     return list(_BASE_COLUMNS) + subs
 
 
-def _answers(rows: pd.DataFrame, spec: InstrumentSpec) -> np.ndarray:
-    """Raw answers item-major, shape (N, rows), float32, C-contiguous; an absent item column is missing.
+def _answers(screenings: pd.DataFrame, spec: InstrumentSpec, positions: np.ndarray) -> np.ndarray:
+    """Raw answers of ``positions`` item-major, shape (N, rows), float32, C-contiguous (absent column: NaN).
 
     Item-major (one contiguous row per item) makes selecting a subscale's items a cheap gather and
-    every per-item operation a contiguous vector operation over all administrations.
+    every per-item operation a contiguous vector operation over all administrations. The loader's
+    canonical frames hold their float32 items as one item-major block, so for a whole table this is
+    a single copy (no transpose).
     """
-    if all(c in rows.columns for c in spec.item_columns):
-        return np.ascontiguousarray(rows[list(spec.item_columns)].to_numpy(dtype=np.float32, na_value=np.nan).T)
-    out = np.full((spec.n_items, len(rows)), np.nan, dtype=np.float32)
-    for k, col in enumerate(spec.item_columns):
-        if col in rows.columns:
-            out[k] = pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+    present = [c for c in spec.item_columns if c in screenings.columns]
+    if len(positions) == len(screenings):
+        block = screenings[present]
+    else:
+        block = screenings.iloc[positions, screenings.columns.get_indexer(present)]
+    if not all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+        block = block.apply(pd.to_numeric, errors="coerce")
+    values = np.ascontiguousarray(block.to_numpy(dtype=np.float32, na_value=np.nan).T)
+    if len(present) == spec.n_items:
+        return values
+    out = np.full((spec.n_items, len(positions)), np.nan, dtype=np.float32)
+    out[[spec.item_columns.index(c) for c in present]] = values
     return out
 
 
@@ -154,17 +162,18 @@ def _lie(spec: InstrumentSpec, keyed: np.ndarray, any_missing: bool) -> tuple[np
         return lie_score, OPS[spec.lie_invalid["op"]](lie_score, float(spec.lie_invalid["value"]))
 
 
-def _counselling_request(rows: pd.DataFrame) -> np.ndarray:
-    if "counselling_request" not in rows.columns:
-        return np.zeros(len(rows), dtype=np.float64)
-    return rows["counselling_request"].astype("boolean").fillna(False).to_numpy(dtype=np.float64)
+def _counselling_request(screenings: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+    if "counselling_request" not in screenings.columns:
+        return np.zeros(len(positions), dtype=np.float64)
+    column = screenings["counselling_request"].iloc[positions]
+    return column.astype("boolean").fillna(False).to_numpy(dtype=np.float64)
 
 
-def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentSettings,
-                 stage_values: np.ndarray) -> dict[str, Any]:
-    """Every output column for the rows of one instrument (see the module docstring, steps 1-7)."""
-    n = len(rows)
-    raw = _answers(rows, spec)
+def _score_group(spec: InstrumentSpec, screenings: pd.DataFrame, positions: np.ndarray,
+                 settings: InstrumentSettings, stage_values: np.ndarray) -> dict[str, Any]:
+    """Every output column for the rows ``positions`` of one instrument (module docstring, steps 1-7)."""
+    n = len(positions)
+    raw = _answers(screenings, spec, positions)
     keyed = _keyed(spec, raw)
     any_missing = bool(np.isnan(raw).any())
     thresholds = spec.critical_thresholds(settings)
@@ -174,7 +183,8 @@ def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentS
     standard = (np.floor(total * spec.standard_multiplier) if spec.standard_multiplier is not None
                 else np.full(n, np.nan))
     subs = _subscales(spec, keyed, scorable, any_missing)
-    ctx = Context(spec, raw, keyed, total, standard, subs, _counselling_request(rows), settings, stage_values)
+    ctx = Context(spec, raw, keyed, total, standard, subs, _counselling_request(screenings, positions), settings,
+                  stage_values)
 
     # UPI's positive screen is its class 1, SCL-90's class is its positive screen: evaluate in that order
     uses_class = any(c["quantity"] == "class" for c in spec.positive)
@@ -188,8 +198,9 @@ def _score_group(spec: InstrumentSpec, rows: pd.DataFrame, settings: InstrumentS
 
     critical, critical_items = _critical(raw, thresholds)
     lie_score, invalid = _lie(spec, keyed, any_missing)
-    too_fast = (too_fast_flags(spec, rows["duration_seconds"], floor_per_item=settings.seconds_per_item_floor)
-                if "duration_seconds" in rows.columns else np.zeros(n, dtype=bool))
+    too_fast = (too_fast_flags(spec, screenings["duration_seconds"].iloc[positions],
+                               floor_per_item=settings.seconds_per_item_floor)
+                if "duration_seconds" in screenings.columns else np.zeros(n, dtype=bool))
     identical = identical_run_flags(spec, raw, run_length=settings.identical_run_length)
     result: dict[str, Any] = {
         "total": total, "standard_score": standard, "band": bands_of(spec, ctx, settings),
@@ -273,17 +284,17 @@ def score(screenings: pd.DataFrame, *, settings: InstrumentSettings, stage: pd.S
     stages = _stage_values(screenings, stage)
     for code in pd.unique(codes):
         positions = np.flatnonzero(codes == code)
-        spec = specs[code]
-        needed = [c for c in (*spec.item_columns, "duration_seconds", "counselling_request") if c in screenings.columns]
-        rows = screenings[needed]
-        if len(positions) < n:
-            rows = rows.iloc[positions]
-        group = _score_group(spec, rows, settings, stages[positions])
+        group = _score_group(specs[code], screenings, positions, settings, stages[positions])
         for col, values in group.items():
             arrays[col][positions] = values
         log.info("scored %d %s administrations", len(positions), code)
-    out = pd.DataFrame(arrays, index=screenings.index)
-    for col in ("student_id", "date"):
-        out.insert(columns.index(col), col, screenings[col] if col in screenings.columns else None)
-    out.insert(2, "instrument", screenings["instrument"].astype(str).to_numpy())
-    return out[columns]
+    ordered: dict[str, Any] = {
+        "student_id": (screenings["student_id"].to_numpy(copy=True) if "student_id" in screenings.columns
+                       else np.full(n, None, dtype=object)),
+        "date": (screenings["date"].to_numpy(copy=True) if "date" in screenings.columns
+                 else np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")),
+        "instrument": codes,
+    }
+    ordered.update((col, arrays[col]) for col in columns[3:])
+    # copy=False keeps one block per column: no consolidation copy of a million-row table
+    return pd.DataFrame(ordered, index=screenings.index, copy=False)

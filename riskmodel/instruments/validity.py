@@ -35,13 +35,15 @@ from riskmodel.instruments.specs import InstrumentSpec
 __all__ = ["longest_identical_run", "identical_run_flags", "too_fast_flags"]
 
 
-def longest_identical_run(answers: np.ndarray) -> np.ndarray:
+def longest_identical_run(answers: np.ndarray, *, ignore: float | None = None) -> np.ndarray:
     """Length of the longest run of one identical answer per administration (NaN breaks a run).
 
     Parameters
     ----------
     answers
         Item-major 2-D array: shape (items, administrations), items in questionnaire order.
+    ignore
+        An answer that does not count (it breaks a run like a missing one), e.g. SCL-90's 1 "none".
 
     Returns
     -------
@@ -52,22 +54,28 @@ def longest_identical_run(answers: np.ndarray) -> np.ndarray:
     -------
     >>> longest_identical_run(np.array([[np.nan, 3], [2, 4], [2, 3]])).tolist()
     [2, 1]
+    >>> longest_identical_run(np.array([[1.0], [1.0], [2.0]]), ignore=1.0).tolist()
+    [1]
     """
     n_items, n_rows = answers.shape
     if n_items == 0:
         return np.zeros(n_rows, dtype=np.int16)
-    answered = ~np.isnan(answers)
-    any_missing = not answered.all()
-    current = answered[0].astype(np.int16)
-    best = current.copy()
+    counts = np.empty(n_rows, dtype=bool)  # this item counts: answered and not the ignored answer
     same = np.empty(n_rows, dtype=bool)
+    np.equal(answers[0], answers[0], out=counts)  # False for NaN
+    if ignore is not None:
+        counts &= answers[0] != ignore
+    current = counts.astype(np.int16)
+    best = current.copy()
     for j in range(1, n_items):  # loop over items, vectorised over administrations
         np.equal(answers[j], answers[j - 1], out=same)  # NaN == NaN is False: a gap breaks the run
-        # same: run + 1; answered but different: 1; unanswered: 0
+        np.equal(answers[j], answers[j], out=counts)
+        if ignore is not None:
+            counts &= answers[j] != ignore
+        # same: run + 1; counted but different: 1; not counted: 0
         np.multiply(current, same, out=current)
         current += 1
-        if any_missing:
-            np.multiply(current, answered[j], out=current)
+        np.multiply(current, counts, out=current)
         np.maximum(best, current, out=best)
     return best
 
@@ -100,11 +108,10 @@ def identical_run_flags(spec: InstrumentSpec, answers: np.ndarray, *, run_length
             lo = np.where(gap, np.inf, answers).min(axis=0)
             hi = np.where(gap, -np.inf, answers).max(axis=0)
         return (answered >= 2) & (lo == hi)
-    if spec.identical_run == "run_above_floor":
-        # "none" to every symptom is an honest answer on a checklist without reverse-keyed items:
-        # runs of the lowest answer do not count, runs of any other answer do
-        answers = np.where(answers == spec.response_min, np.nan, answers)
-    return longest_identical_run(answers) >= min(int(run_length), spec.n_items)
+    # run_above_floor: "none" to every symptom is an honest answer on a checklist without
+    # reverse-keyed items; runs of the lowest answer do not count, runs of any other answer do
+    ignore = float(spec.response_min) if spec.identical_run == "run_above_floor" else None
+    return longest_identical_run(answers, ignore=ignore) >= min(int(run_length), spec.n_items)
 
 
 def too_fast_flags(spec: InstrumentSpec, duration_seconds: pd.Series | None, *, floor_per_item: float) -> np.ndarray:
