@@ -21,6 +21,7 @@ from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
 from riskmodel.audit.plots import (group_gap_table, metric_table, open_audit, plot_drift, plot_group_gaps,
                                    plot_importance, plot_metric_by_month, plot_reliability, plot_stability, setup)
+from riskmodel.audit.reproduce import Verification, list_hash, verify_run
 from riskmodel.audit.run import TABLES, AuditResult, audit_dates, run_audit
 from riskmodel.audit.stability import stability_table, transitions
 
@@ -30,4 +31,4 @@ __all__ = ["AuditResult", "Bootstrap", "TABLES", "audit_dates", "calibration_tab
            "family_importance", "group_table", "importance_table", "model_card", "performance_table", "psi",
            "psi_table", "reliability_table", "run", "run_audit", "stability_table", "transitions", "open_audit", "setup",
            "metric_table", "group_gap_table", "plot_metric_by_month", "plot_reliability", "plot_group_gaps",
-           "plot_drift", "plot_importance", "plot_stability"]
+           "plot_drift", "plot_importance", "plot_stability", "Verification", "list_hash", "verify_run"]

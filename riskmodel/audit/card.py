@@ -100,7 +100,8 @@ def _groups_section(summary: dict, lang: str) -> str:
     if not flagged:
         lines.append(text("audit.card.groups_none", lang))
     for item in flagged:
-        lines.append("- " + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
+        lines.append("- " + text(f"audit.scorer.{item.get('scorer', 'model')}", lang) + ": "
+                     + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
                                  group=_group_label(item["group"], lang), metric=metric_label(item["metric"], lang),
                                  gap=_fmt(item["gap"]), low=_fmt(item.get("gap_low", np.nan)),
                                  high=_fmt(item.get("gap_high", np.nan))))

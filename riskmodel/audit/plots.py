@@ -133,10 +133,12 @@ def _group_name(grouping: str, group: str, lang: str) -> str:
 
 
 def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = None) -> pd.DataFrame:
-    """The group table for reading: group, status, n, estimate (interval), rest, gap (interval), flagged."""
+    """The group table for reading: scorer, group, status, n, estimate (interval), rest, gap (interval), flagged."""
     part = groups if metric is None else groups.loc[groups["metric"] == metric]
+    scorer = part["scorer"] if "scorer" in part.columns else pd.Series("model", index=part.index)
     fmt = (lambda v: "–" if not np.isfinite(v) else f"{v:.3f}")
     return pd.DataFrame({
+        "scorer": [text(f"audit.scorer.{v}", lang) for v in scorer],
         "group": [_group_name(g, v, lang) for g, v in zip(part["grouping"], part["group"])],
         "metric": [metric_label(m, lang) for m in part["metric"]],
         "status": [text(f"audit.status.{s}", lang) for s in part["status"]],
@@ -148,9 +150,12 @@ def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = Non
     })
 
 
-def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, ax=None):
+def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, scorer: str = "model", ax=None):
     """Each assessed group's gap to the rest of the students, with its interval; flagged gaps in red."""
-    part = groups.loc[(groups["metric"] == metric) & (groups["status"] == "ok")].reset_index(drop=True)
+    rows = (groups["metric"] == metric) & (groups["status"] == "ok")
+    if "scorer" in groups.columns:
+        rows &= groups["scorer"] == scorer
+    part = groups.loc[rows].reset_index(drop=True)
     ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(part) + 1)))
     y = np.arange(len(part))
     for flagged, colour in ((False, "#4d4d4d"), (True, "#b2182b")):

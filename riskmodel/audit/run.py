@@ -46,7 +46,7 @@ from riskmodel.audit.drift import psi_table
 from riskmodel.audit.explain import importance_table
 from riskmodel.audit.groups import _labels, group_columns, group_table
 from riskmodel.audit.metrics import Bootstrap
-from riskmodel.audit.performance import calibration_table, performance_table
+from riskmodel.audit.performance import SCORERS, calibration_table, performance_table
 from riskmodel.audit.stability import stability_table
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
@@ -114,14 +114,23 @@ def _check_period(model, dates: list[pd.Timestamp]) -> None:
                           "model.json 'until'); audit a period on or after it (--from).")
 
 
-def _score_months(features: pd.DataFrame, model, dates, *, students, settings: Settings, lang: str) -> pd.DataFrame:
-    """Every student's score, level and path on every date, as ``riskmodel.warning`` lists them."""
-    from riskmodel.warning import score_features
+def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings) -> pd.DataFrame:
+    """Every student's score, level and path on every date, as ``riskmodel.warning`` levels them.
 
+    The same steps as ``warning.score_features`` (model, hard rules, capacities) without writing the
+    reasons in words, which the audit does not use (they cost more than the scoring itself).
+    """
+    from riskmodel.warning import assign_levels, evaluate_hard_rules, load_hard_rules
+
+    rules = load_hard_rules(settings=settings)
     parts = []
     for as_of in dates:
-        result = score_features(features, model, as_of, students=students, settings=settings, lang=lang)
-        parts.append(result.scores)
+        month = features.loc[features["as_of"] == as_of].reset_index(drop=True)
+        if month.empty:
+            continue
+        fired = evaluate_hard_rules(month, rules)
+        scored = assign_levels(model.predict(month), fired, as_of=as_of, settings=settings)
+        parts.append(scored.assign(as_of=as_of)[["student_id", "as_of", "score", "raw", "rank", "level", "path"]])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -175,12 +184,12 @@ def build_audit_frame(dataset, model, dates, *, settings: Settings, lang: str = 
     model.check(features, source="the features of the audit period")
     labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings)
     students = dataset.table("students")
-    scores = _score_months(features, model, dates, students=students, settings=settings, lang=lang)
+    scores = _score_months(features, model, dates, settings=settings)
     keys = ["student_id", "as_of"]
     frame = labels[[*keys, "label", "usable", "censored", "window_complete", "counselling_after"]].merge(
         scores[[*keys, "score", "level", "path"]], on=keys, how="left", validate="one_to_one")
     if baseline is not None:
-        base = _score_months(features, baseline, dates, students=students, settings=settings, lang=lang)
+        base = _score_months(features, baseline, dates, settings=settings)
         frame = frame.merge(base[[*keys, "score", "level", "path"]].rename(
             columns={"score": "baseline_score", "level": "baseline_level", "path": "baseline_path"}),
             on=keys, how="left", validate="one_to_one")
@@ -286,9 +295,16 @@ def compute_tables(frame: pd.DataFrame, features: pd.DataFrame, model, *, settin
     timings["performance"] = time.perf_counter() - start
     start = time.perf_counter()
     groupings = {name: name for name in GROUPING_ORDER if name in frame.columns}
-    tables["groups"] = group_table(frame, groupings=groupings, boot=boot, min_group_size=audit.min_group_size,
-                                   min_group_positives=audit.min_group_positives, thresholds=audit.gap_thresholds,
-                                   n_bins=audit.calibration_bins, small_cell=settings.reports.small_cell)
+    # the rules baseline never sees the register's groups: its observed/expected gap in a group points
+    # at outcomes recorded less (or more) often there, whatever the model learned from them
+    tables["groups"] = pd.concat([
+        group_table(frame, groupings=groupings, boot=boot, min_group_size=audit.min_group_size,
+                    min_group_positives=audit.min_group_positives, thresholds=audit.gap_thresholds,
+                    n_bins=audit.calibration_bins, small_cell=settings.reports.small_cell, score=score_col,
+                    level=level_col).assign(scorer=scorer)
+        for scorer, (score_col, level_col) in SCORERS.items() if score_col in frame.columns
+    ], ignore_index=True)
+    tables["groups"] = tables["groups"][["scorer", *[c for c in tables["groups"].columns if c != "scorer"]]]
     timings["groups"] = time.perf_counter() - start
     start = time.perf_counter()
     tables["stability"] = stability_table(scored)
@@ -317,7 +333,7 @@ GROUPING_ORDER: tuple[str, ...] = ("gender", "stage", "grade", "college", "left_
 
 def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settings: Settings) -> dict:
     groups = tables["groups"]
-    flagged = groups.loc[groups["flagged"], ["grouping", "group", "metric", "gap", "gap_low", "gap_high"]]
+    flagged = groups.loc[groups["flagged"], ["scorer", "grouping", "group", "metric", "gap", "gap_low", "gap_high"]]
     drift = tables["drift"]
     return {
         "model": {k: model.meta.get(k) for k in ("version", "kind", "until", "horizon_days", "as_of_dates", "windows",
@@ -327,7 +343,8 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "settings": {"audit": settings.audit.model_dump(mode="json"), "warning": settings.warning.model_dump(mode="json"),
                      "labels": settings.labels.model_dump(mode="json")},
         "flagged_gaps": flagged.to_dict(orient="records"),
-        "insufficient_groups": groups.loc[groups["status"] == "insufficient", ["grouping", "group"]]
+        "insufficient_groups": groups.loc[(groups["status"] == "insufficient") & (groups["scorer"] == "model"),
+                                          ["grouping", "group"]]
         .drop_duplicates().to_dict(orient="records"),
         "drifted_variables": sorted(drift.loc[drift["flagged"] & (drift["period"] == "all"), "variable"].tolist()),
     }

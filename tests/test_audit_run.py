@@ -1,0 +1,182 @@
+"""The audit end to end on a small synthetic cohort with a planted unfairness, through the real stages:
+synth -> loader -> features/labels -> LightGBM -> warning levels -> audit tables, model card, notebook."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskmodel.audit import open_audit, run_audit
+from riskmodel.audit.reproduce import list_hash, verify_run
+from riskmodel.audit.run import TABLES, _score_months, audit_dates
+from riskmodel.config import Settings
+from riskmodel.errors import ConfigError, PreflightError
+
+UNTIL = "2024-09-01"
+AUDIT_FROM, AUDIT_TO = "2024-09-01", "2025-05-01"
+
+
+def _settings(**audit) -> Settings:
+    return Settings.model_validate({
+        "model": {"history_months": 12, "calibration_months": 3, "holdout_months": 0, "refit": False,
+                  "n_estimators": 40, "early_stopping_rounds": 10},
+        "audit": {"bootstrap": 200, **audit},
+    })
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """A university of ~4,000 students over three years; women's outcomes recorded 30% of the time.
+
+    The planted group is gender=F rather than left_behind (12% of students) only for the test's
+    speed: at 4,000 students the left-behind group has too few recorded outcomes to be assessed
+    (which the audit then says). benchmarks/bench_audit.py plants left_behind at 20,000 students.
+    """
+    from riskmodel.data import load_dataset
+    from riskmodel.models import save, train_model
+    from riskmodel.synth import generate, write
+
+    root = tmp_path_factory.mktemp("audit")
+    write(generate(students=4000, years=3, seed=11, under_recorded=("gender=F", 0.3)), root / "data")
+    settings = _settings()
+    dataset = load_dataset(root / "data", settings=settings)
+    model = train_model(dataset, UNTIL, settings=settings, kind="lightgbm")
+    save(model, root / "model")
+    return {"root": root, "dataset": dataset, "model": model, "settings": settings}
+
+
+@pytest.fixture(scope="module")
+def audit(cohort):
+    return run_audit(cohort["dataset"], cohort["model"], date_from=AUDIT_FROM, date_to=AUDIT_TO,
+                     settings=cohort["settings"], out_dir=cohort["root"] / "audit", lang="en")
+
+
+def test_every_table_written_atomically_owner_only_and_without_student_ids(audit, cohort):
+    folder = audit.out_dir
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in TABLES:
+        csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
+        assert csv.read_bytes().startswith(b"\xef\xbb\xbf"), f"{name}.csv lacks the UTF-8 BOM Excel needs"
+        assert stat.S_IMODE(csv.stat().st_mode) == 0o600 and stat.S_IMODE(parquet.stat().st_mode) == 0o600
+        table = pd.read_parquet(parquet)
+        assert "student_id" not in table.columns and "pseudonym" not in table.columns
+    ids = cohort["dataset"].table("students")["student_id"].astype(str).head(200).tolist()
+    everything = "".join(p.read_text(encoding="utf-8-sig", errors="ignore") for p in folder.iterdir())
+    assert not any(sid in everything for sid in ids), "a student identifier reached an audit output"
+    assert not list(folder.glob(".*")), "a temporary file was left behind"
+
+
+def test_the_planted_under_recording_is_flagged_by_the_group_table(audit):
+    groups = audit.tables["groups"]
+    row = groups.query("scorer == 'rules' and grouping == 'gender' and group == 'F' "
+                       "and metric == 'observed_expected'").iloc[0]
+    assert row["status"] == "ok"
+    assert row["flagged"], f"F O/E {row['estimate']:.2f}, gap {row['gap']:.2f} [{row['gap_low']:.2f}, {row['gap_high']:.2f}]"
+    assert row["gap_high"] < 0 and row["estimate"] < 0.8
+    assert any(g["scorer"] == "rules" and g["grouping"] == "gender" and g["group"] == "F"
+               and g["metric"] == "observed_expected" for g in audit.summary["flagged_gaps"])
+    # groups with too few recorded outcomes are reported as such, with no number
+    small = groups[groups["status"] == "insufficient"]
+    assert small["estimate"].isna().all() and not small["flagged"].any()
+
+
+def test_performance_pooled_by_month_and_against_the_rules_baseline(audit):
+    perf = audit.tables["performance"]
+    months = [d.date().isoformat() for d in audit_dates(AUDIT_FROM, AUDIT_TO)]
+    assert set(perf["period"]) == {"all", *months}
+    assert set(perf["scorer"]) == {"model", "rules"}
+    pooled = perf.query("period == 'all'").set_index(["scorer", "metric"])
+    for scorer in ("model", "rules"):
+        assert 0.5 < pooled.loc[(scorer, "auc"), "estimate"] < 1.0
+        assert pooled.loc[(scorer, "auc"), "low"] < pooled.loc[(scorer, "auc"), "high"]
+        assert pooled.loc[(scorer, "recall_III"), "estimate"] >= pooled.loc[(scorer, "recall_I"), "estimate"]
+    assert audit.summary["rows"]["usable"] == int(perf.query("period == 'all'")["n"].iloc[0])
+
+
+def test_audit_levels_are_the_levels_the_warning_list_issues(cohort):
+    from riskmodel.features import build_features
+    from riskmodel.warning import score_features
+
+    as_of = pd.Timestamp("2024-11-01")
+    features = build_features(cohort["dataset"], [as_of], settings=cohort["settings"])
+    issued = score_features(features, cohort["model"], as_of, students=cohort["dataset"].table("students"),
+                            settings=cohort["settings"], lang="en").scores.set_index("student_id")
+    mine = _score_months(features, cohort["model"], [as_of], settings=cohort["settings"]).set_index("student_id")
+    pd.testing.assert_series_equal(mine["level"], issued.loc[mine.index, "level"])
+    np.testing.assert_allclose(mine["score"], issued.loc[mine.index, "score"])
+
+
+def test_stability_drift_and_importance(audit, cohort):
+    stability = audit.tables["stability"]
+    assert len(stability) == len(audit_dates(AUDIT_FROM, AUDIT_TO)) - 1
+    assert (stability["listed_now"] == stability["stayed"] + stability["entered"]).all()
+    assert ((0 <= stability["jaccard"]) & (stability["jaccard"] <= 1)).all()
+    drift = audit.tables["drift"]
+    assert set(drift["variable"]) == {*cohort["model"].features, "score"}
+    assert not drift.loc[drift["variable"].str.startswith("cal_"), "flagged"].any()
+    importance = audit.tables["importance"]
+    overall = importance.query("grouping == 'all'")
+    assert overall["share"].sum() == pytest.approx(1.0)
+    assert overall.iloc[0]["family"] in set(importance["family"])
+    assert {"gender", "left_behind"} <= set(importance["grouping"])
+
+
+def test_model_card_says_what_the_model_is_not_for(audit):
+    card = (audit.out_dir / "model_card.md").read_text(encoding="utf-8")
+    for words in ("decision support", "not a diagnosis", "Feedback effect of interventions", "gender",
+                  audit.summary["model"]["version"], AUDIT_FROM):
+        assert words in card, words
+    assert "| ROC AUC |" in card
+
+
+def test_period_inside_training_and_existing_output_are_refused(cohort, tmp_path):
+    with pytest.raises(ConfigError, match="before the model's training data end"):
+        run_audit(cohort["dataset"], cohort["model"], date_from="2024-06-01", date_to="2024-12-01",
+                  settings=cohort["settings"], out_dir=tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    with pytest.raises(PreflightError, match="never overwritten"):
+        run_audit(cohort["dataset"], cohort["model"], date_from=AUDIT_FROM, date_to=AUDIT_TO,
+                  settings=cohort["settings"], out_dir=tmp_path / "b")
+
+
+def test_notebook_runs_under_papermill_on_the_audit_folder(audit, tmp_path):
+    import papermill
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "30_model_audit.ipynb"
+    out = tmp_path / "30.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), parameters={"audit_dir": str(audit.out_dir), "lang": "zh"},
+                               cwd=str(notebook.parent), progress_bar=False)
+    cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
+    images = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
+    assert images >= 6
+    assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
+    tables = open_audit(audit.out_dir)
+    assert "模型说明卡" not in tables["card"]  # the card was written in English; the notebook shows it as is
+
+
+def test_verify_run_recomputes_a_recorded_list_and_detects_a_change(cohort, tmp_path):
+    from riskmodel.warning import score_as_of
+
+    as_of = "2024-12-01"
+    settings = cohort["settings"]
+    result = score_as_of(cohort["dataset"], cohort["model"], as_of, settings=settings, run_id="run-test", lang="en")
+    run = tmp_path / "reports" / "run-test"
+    run.mkdir(parents=True)
+    result.warning_list.to_parquet(run / "warning_list.parquet")
+    manifest = {"run_id": "run-test", "as_of": as_of, "lang": "en", "previous_run": None,
+                "inputs": {"data_checksum": cohort["dataset"].checksum},
+                "model": {"version": cohort["model"].version}, "configuration": settings.as_dict()}
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    check = verify_run(run, cohort["root"] / "data", cohort["root"] / "model")
+    assert check, check.reasons
+    assert check.recorded_hash == check.recomputed_hash == list_hash(result.warning_list)
+    tampered = result.warning_list.copy()
+    tampered.loc[tampered.index[0], "level"] = "III" if tampered.loc[tampered.index[0], "level"] != "III" else "II"
+    tampered.to_parquet(run / "warning_list.parquet")
+    check = verify_run(run, cohort["root"] / "data", cohort["root"] / "model")
+    assert not check and not check.list_matches and check.data_matches and check.rows_differing == 1
