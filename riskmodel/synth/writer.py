@@ -124,9 +124,13 @@ def _as_exported(frame: pd.DataFrame, table: str, seed: int) -> pd.DataFrame:
         frame = frame.copy()
         frame.insert(1, "name", invented_names(len(frame), seed))
     elif table == "screenings":
-        frame = frame.copy()
-        for column in [c for c in frame.columns if c.startswith("item_")]:
-            frame[column] = frame[column].astype("Int8")
+        items = [c for c in frame.columns if c.startswith("item_")]
+        answers = frame[items].to_numpy(np.float32)
+        missing = np.isnan(answers)
+        values = np.where(missing, 0, answers).astype(np.int8)
+        integer = pd.DataFrame({c: pd.arrays.IntegerArray(values[:, j], missing[:, j]) for j, c in enumerate(items)},
+                               index=frame.index)
+        frame = pd.concat([frame.drop(columns=items), integer], axis=1)[list(frame.columns)]
     return frame
 
 
