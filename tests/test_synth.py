@@ -289,3 +289,21 @@ def test_cli_plants_under_recording(tmp_path):
     assert (~truth["recorded"]).sum() > 0
     bad = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "bad"), "--under-recorded", "left_behind"])
     assert bad.exit_code == 2
+
+
+def test_calendar_treatment_absences_and_grades_follow_the_story(university):
+    truth, tables = university.truth["student_months"], university.tables
+    by_month = truth.groupby(truth["month"].dt.month)["distress"].mean()
+    assert by_month[[9, 3]].min() > by_month[[7, 8, 2]].max()  # term starts strain, holidays relieve
+    untreated = truth[~truth["after_outcome"]]
+    band = pd.cut(untreated["distress"], [0.5, 1.5, 2.5])
+    hazard = untreated.groupby([band, "treated"], observed=True)["hazard"].mean().unstack()
+    assert (hazard[True] < 0.9 * hazard[False]).all()  # the intervention effect, at the same distress
+    absences = tables["attendance"].query("status == 'absent_unexcused'")
+    per_month = absences.groupby(["student_id", absences["date"].dt.to_period("M").dt.to_timestamp()]).size()
+    joined = truth.join(per_month.rename("n").rename_axis(["student_id", "month"]), on=["student_id", "month"])
+    joined["n"] = joined["n"].fillna(0)
+    high = joined["distress"] > joined["distress"].quantile(0.9)
+    assert joined.loc[high, "n"].mean() > 1.5 * joined.loc[~high, "n"].mean()
+    grades = tables["academics"].merge(university.truth["students"], on="student_id")
+    assert np.corrcoef(grades["mean_score"], grades["vulnerability"])[0, 1] < -0.1
