@@ -26,6 +26,9 @@ Example
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
@@ -56,6 +59,32 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 _DATE_SEP = rf"^(?P<y>\d{{4}})(?P<s>[-/.])(?P<m>\d{{1,2}})(?P=s)(?P<d>\d{{1,2}}){_TIME}$"
 _DATE_ZH = rf"^(?P<y>\d{{4}})年(?P<m>\d{{1,2}})月(?P<d>\d{{1,2}})日{_TIME}$"
 _SERIAL = r"^\d{1,6}(?:\.0*)?$"
+
+
+def _on_distinct(parser: Callable[..., tuple[pd.Series, pd.Series]]) -> Callable[..., tuple[pd.Series, pd.Series]]:
+    """Run ``parser`` once per distinct text value and spread the result back to every row.
+
+    Columns repeat themselves (400,000 attendance rows hold 30,000 student IDs, 1,500 dates and five
+    statuses); parsing the distinct values only is the same result at a fraction of the string work.
+    """
+
+    @functools.wraps(parser)
+    def wrapper(raw: pd.Series, *args: object, **kwargs: object) -> tuple[pd.Series, pd.Series]:
+        if raw.dtype != object or len(raw) < 1000:
+            return parser(raw, *args, **kwargs)
+        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+        if len(uniques) > len(raw) // 2:
+            return parser(raw, *args, **kwargs)
+        values, bad = parser(pd.Series(uniques, dtype=object), *args, **kwargs)
+        at = np.where(codes < 0, len(uniques), codes)  # the extra last position is "empty"
+        values = values.reindex(np.arange(len(uniques) + 1)).iloc[at]
+        values.index = raw.index
+        if values.dtype == object:
+            values = values.where(values.notna(), None)
+        bad = pd.Series(np.append(bad.to_numpy(dtype=bool), False)[at], index=raw.index)
+        return values, bad
+
+    return wrapper
 
 
 def _cell_text(value: object) -> object:
@@ -107,6 +136,7 @@ def to_text(raw: pd.Series) -> pd.Series:
     return out.where(~missing, None)
 
 
+@_on_distinct
 def parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates as ``datetime64[ns]`` at midnight; bad: text that is no accepted spelling or no real day.
 
@@ -143,6 +173,7 @@ def parse_date(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return values, present & values.isna()
 
 
+@_on_distinct
 def parse_bool(raw: pd.Series, *, spellings: dict[str, bool] | None = None) -> tuple[pd.Series, pd.Series]:
     """Booleans as pandas ``boolean``; bad: a spelling that is neither true nor false.
 
@@ -161,6 +192,7 @@ def parse_bool(raw: pd.Series, *, spellings: dict[str, bool] | None = None) -> t
     return values.astype("boolean"), bad
 
 
+@_on_distinct
 def parse_enum(
     raw: pd.Series, allowed: list[str] | tuple[str, ...], *, spellings: dict[str, str] | None = None,
     compact: bool = False,
@@ -229,6 +261,7 @@ def parse_int(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers.round().astype("Int64"), bad | fractional
 
 
+@_on_distinct
 def parse_string(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Stripped text (object dtype, ``None`` when empty); never bad."""
     return to_text(raw), pd.Series(False, index=raw.index)

@@ -36,6 +36,7 @@ import os
 import secrets
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskmodel.errors import ConfigError
@@ -51,6 +52,7 @@ DEFAULT_KEY_FILE = Path("~/.config/riskmodel/pseudonym.key")
 MIN_KEY_BYTES = 16
 PREFIX = "S-"
 LENGTH = 10  # base32 characters: 50 bits
+_BASE32 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", dtype=np.uint8)
 
 
 def _decode(encoded: str, where: str, lang: str) -> bytes:
@@ -132,11 +134,13 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
         When two different ids get one pseudonym (about 1 in 20,000 for 100,000 students): use a new key.
     """
     unique = pd.Series(ids.dropna().astype(str).unique())
-    # one HMAC per distinct id: hashing has no vector form, and this is C code per call (~1 µs)
-    codes = [
-        PREFIX + base64.b32encode(hmac.digest(key, value.encode("utf-8"), "sha256"))[:LENGTH].decode("ascii")
-        for value in unique.tolist()
-    ]
+    # one HMAC per distinct id (hashing has no vector form; ~6 µs each in OpenSSL), then base32 of the
+    # first 50 bits for all ids at once: the same characters as base64.b32encode(digest)[:10]
+    head = b"".join(hmac.digest(key, value.encode("utf-8"), "sha256")[:8] for value in unique.tolist())
+    bits = np.frombuffer(head, dtype=">u8").astype(np.uint64)
+    shifts = np.arange(59, 59 - 5 * LENGTH, -5, dtype=np.uint64)  # 5-bit groups from the top
+    letters = _BASE32[((bits[:, None] >> shifts[None, :]) & np.uint64(31)).astype(np.intp)]
+    codes = [PREFIX + word for word in letters.view(f"S{LENGTH}").ravel().astype(str).tolist()]
     if len(set(codes)) != len(codes):
         raise ConfigError(text("data.error.key_collision", "en"))
     table = dict(zip(unique.tolist(), codes))
