@@ -87,13 +87,19 @@ def export_html(notebook: Path, target: Path, *, title: str, exclude_markdown: b
     from the code's output, which is in the report language.
     """
     import nbformat
+
+    node = nbformat.read(notebook, as_version=4)
+    body, _ = _exporter(exclude_markdown).from_notebook_node(node, resources={"metadata": {"name": title}})
+    return write_text(target, body)
+
+
+@lru_cache(maxsize=2)
+def _exporter(exclude_markdown: bool):
+    """One exporter per process: building one compiles its Jinja templates (a second or more)."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            exclude_markdown=exclude_markdown)
-    node = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(node, resources={"metadata": {"name": title}})
-    return write_text(target, body)
+    return HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                        exclude_markdown=exclude_markdown)
 
 
 class KernelSession:
@@ -128,9 +134,12 @@ class KernelSession:
         client = self.km.blocking_client()
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=30)
-            client.execute_interactive("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
-                                       timeout=30, output_hook=lambda msg: None)
+            msg_id = client.execute("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
+                                    silent=True, store_history=False)
+            while True:  # wait for this request's reply: the next notebook must start clean
+                reply = client.get_shell_msg(timeout=60)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
         finally:
             client.stop_channels()
 
@@ -181,7 +190,7 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
             engine["km"] = session.km
         pm.execute_notebook(str(path), str(output_ipynb), parameters=parameters, kernel_name=kernel_name,
                             progress_bar=False, log_output=False, execution_timeout=timeout,
-                            cwd=str(output_ipynb.parent), **engine)
+                            cwd=str(output_ipynb.parent), request_save_on_cell_execute=False, **engine)
         if output_html is not None:
             export_html(output_ipynb, output_html, title=title)
             outcome["html"] = str(output_html)
