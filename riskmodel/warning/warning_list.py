@@ -144,7 +144,7 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
                       top=settings.warning.top_factors)
     sep = text("warning.reason.separator", lang)
     current = scored.loc[listed].copy()
-    current["factors"] = _joined(reasons, "raise", sep).reindex(current.index).fillna("")
+    current["factors"] = _joined(reasons, "raise", sep).reindex(current.index).fillna(text("warning.reason.none", lang))
     current["factors_lowering"] = _joined(reasons, "lower", sep).reindex(current.index).fillna("")
     current["rules"] = _rule_words(current["rule_codes"].astype(str), lang)
     change = compare_with_previous(current, previous)
