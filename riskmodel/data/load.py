@@ -220,7 +220,9 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
         unreadable = np.zeros(len(frame), bool)
     parts = []
     clean = known & ~unreadable
-    if clean.any():
+    if clean.all():  # the usual case: no copy of 100 answer columns
+        parts.append(item_problems(frame, settings=settings.instruments, lang=lang))
+    elif clean.any():
         parts.append(item_problems(frame.loc[clean, ["instrument", *ITEM_COLUMNS]], settings=settings.instruments,
                                    lang=lang))
     dirty = known & unreadable
