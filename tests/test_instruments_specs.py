@@ -108,3 +108,14 @@ def test_subscale_columns_must_not_clash():
                 .read_text(encoding="utf-8"))
     with pytest.raises(ValueError, match="also used by"):
         load_specs(packaged + text)
+
+
+def test_specifications_cannot_be_changed_in_place():
+    spec = specs_module.get("PHQ9")
+    with pytest.raises(TypeError):
+        spec.critical[9] = 3
+    with pytest.raises(TypeError):
+        specs_module.get("SCL90").subscales["depression"] = (1,)
+    with pytest.raises(TypeError):
+        spec.positive[0]["value"] = 20
+    assert spec.critical == {9: 1} and dict(spec.critical_thresholds()) == {9: 1}

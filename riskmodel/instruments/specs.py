@@ -8,7 +8,7 @@ so a wrong cut-off is fixed in one data file and adding an instrument is adding 
 Example
 -------
 >>> phq9 = get("PHQ9")
->>> phq9.n_items, phq9.response_min, phq9.response_max, phq9.critical
+>>> phq9.n_items, phq9.response_min, phq9.response_max, dict(phq9.critical)
 (9, 0, 3, {9: 1})
 >>> phq9.item_columns[-1]
 'item_9'
@@ -18,9 +18,11 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -52,7 +54,7 @@ class Bands:
 
     on: str
     setting: str | None
-    sets: dict[str, tuple[tuple[float, str], ...]]
+    sets: Mapping[str, tuple[tuple[float, str], ...]]
 
     def for_settings(self, settings: Any) -> tuple[tuple[float, str], ...]:
         """The band set chosen by ``settings`` (an InstrumentSettings)."""
@@ -65,6 +67,8 @@ class InstrumentSpec:
     """One questionnaire as data: items, range, keys, subscales, bands, rules and sources.
 
     Item numbers are 1-based as in the manuals; ``item_columns[k - 1]`` is item ``k``'s column.
+    Every mapping is read-only (``MappingProxyType``) and every list a tuple: the specifications are
+    shared by all stages, so none can change a rule in place.
 
     Attributes
     ----------
@@ -125,8 +129,8 @@ class InstrumentSpec:
     reverse_items: tuple[int, ...]
     lie_items: tuple[int, ...]
     supplementary_items: tuple[int, ...]
-    subscales: dict[str, tuple[int, ...]]
-    critical: dict[int, int]
+    subscales: Mapping[str, tuple[int, ...]]
+    critical: Mapping[int, int]
     key_items: tuple[int, ...]
     name_zh: str
     name_en: str
@@ -135,14 +139,14 @@ class InstrumentSpec:
     binary: bool = False
     scored_items: tuple[int, ...] = ()
     subscale_kind: str = "sum"
-    subscale_names: dict[str, tuple[str, str]] = field(default_factory=dict)
-    critical_setting: dict[int, str] = field(default_factory=dict)
+    subscale_names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    critical_setting: Mapping[int, str] = field(default_factory=dict)
     standard_multiplier: float | None = None
     positive_item_min: int | None = None
     bands: Bands | None = None
-    positive: tuple[dict, ...] = ()
-    classification: tuple[dict, ...] | None = None
-    lie_invalid: dict | None = None
+    positive: tuple[Mapping, ...] = ()
+    classification: tuple[Mapping, ...] | None = None
+    lie_invalid: Mapping | None = None
     identical_run: str = "none"
     prorate_max_allowed: int = 0
 
@@ -153,6 +157,19 @@ class InstrumentSpec:
             for item, name in self.critical_setting.items():
                 thresholds[item] = int(getattr(settings, name))
         return thresholds
+
+
+def _freeze(value: Any) -> Any:
+    """Read-only copy: mappings become MappingProxyType, lists tuples, recursively.
+
+    Specifications are shared by every stage through one cached read; a stage that changed
+    ``spec.critical`` in place would silently change every later score.
+    """
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 def _fail(code: str, message: str) -> None:
@@ -214,7 +231,7 @@ def _build(code: str, raw: dict) -> InstrumentSpec:
         for key, rows in sets.items():
             if [r[0] for r in rows] != sorted(r[0] for r in rows):
                 _fail(code, f"bands {key} are not in ascending order")
-        bands = Bands(on=str(b["score"]), setting=b.get("setting"), sets=sets)
+        bands = Bands(on=str(b["score"]), setting=b.get("setting"), sets=_freeze(sets))
     std = raw.get("standard_score")
     classification = None
     if raw.get("classification"):
@@ -241,8 +258,8 @@ def _build(code: str, raw: dict) -> InstrumentSpec:
         reverse_items=reverse,
         lie_items=lie,
         supplementary_items=supp,
-        subscales=subscales,
-        critical=critical,
+        subscales=_freeze(subscales),
+        critical=_freeze(critical),
         key_items=_items(code, raw.get("key_items"), n_items, "key_items"),
         name_zh=str(raw["name_zh"]),
         name_en=str(raw["name_en"]),
@@ -251,14 +268,14 @@ def _build(code: str, raw: dict) -> InstrumentSpec:
         binary=bool(raw.get("binary", False)),
         scored_items=scored,
         subscale_kind=subscale_kind,
-        subscale_names=names,
-        critical_setting={int(k): str(v) for k, v in (raw.get("critical_setting") or {}).items()},
+        subscale_names=_freeze(names),
+        critical_setting=_freeze({int(k): str(v) for k, v in (raw.get("critical_setting") or {}).items()}),
         standard_multiplier=None if not std else float(std["multiplier"]),
         positive_item_min=None if raw.get("positive_item_min") is None else int(raw["positive_item_min"]),
         bands=bands,
-        positive=_check_clauses(code, raw.get("positive"), n_items),
-        classification=classification,
-        lie_invalid=dict(raw["lie_invalid"]) if raw.get("lie_invalid") else None,
+        positive=_freeze(_check_clauses(code, raw.get("positive"), n_items)),
+        classification=_freeze(classification),
+        lie_invalid=_freeze(dict(raw["lie_invalid"])) if raw.get("lie_invalid") else None,
         identical_run=identical_run,
         prorate_max_allowed=int(raw.get("prorate_max_allowed", 0)),
     )
