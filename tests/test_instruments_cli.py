@@ -53,6 +53,7 @@ def test_scores_and_rejected_rows_are_written(tmp_path, suffix):
     assert by_id.loc["2025004", "classification"] == "class_1"
     formula_safe = "'@2025003" if suffix != ".parquet" else "@2025003"
     assert by_id.loc[formula_safe, "classification"] == "negative"
+    assert "sub_depression" in scored.columns and "sub_loneliness" not in scored.columns  # no MHT in the file
     rejected = reader(rejected_file)
     reason = rejected.loc[0, "reason"]  # in the report language (zh by default)
     assert len(rejected) == 1 and "item_9 = 4" in reason and "0-3" in reason

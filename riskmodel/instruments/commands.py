@@ -27,6 +27,7 @@ from riskmodel.config import Settings
 from riskmodel.errors import ConfigError
 from riskmodel.instruments.rules import stages
 from riskmodel.instruments.scoring import score
+from riskmodel.instruments.specs import all_specs
 from riskmodel.outputs import atomic_path
 
 __all__ = ["score_screenings_file", "write_frame", "rejected_path", "OUTPUT_SUFFIXES"]
@@ -106,8 +107,9 @@ def score_screenings_file(
     Returns
     -------
     scored, rejected, paths
-        The scores, the rejected rows (``table, row, column, value, reason``) and
-        ``{"scores": ..., "rejected": ...}``.
+        The scores (``score``'s columns, ``duration_seconds`` and ``counselling_request`` when the file
+        has them, and ``sub_<scale>`` only for the instruments in the file), the rejected rows
+        (``table, row, column, value, reason``) and ``{"scores": ..., "rejected": ...}``.
 
     Raises
     ------
@@ -128,8 +130,13 @@ def score_screenings_file(
     accepted, rejected = read_table(in_file, "screenings", settings=settings, mapping=mapping)
     stage_of_rows = None if stage is None else pd.Series(stage, index=accepted.index)
     scored = score(accepted, settings=settings.instruments, stage=stage_of_rows)
-    if "duration_seconds" in accepted.columns:
-        scored.insert(3, "duration_seconds", accepted["duration_seconds"])
+    # subscale columns of instruments the file does not hold would only be empty columns
+    present = set(accepted["instrument"].astype(str)) if len(accepted) else set()
+    wanted = {f"sub_{scale}" for code in present for scale in all_specs()[code].subscales}
+    scored = scored.drop(columns=[c for c in scored.columns if c.startswith("sub_") and c not in wanted])
+    for position, column in enumerate(("duration_seconds", "counselling_request"), start=3):
+        if column in accepted.columns:  # the inputs of too_fast and of UPI class 1, shown beside them
+            scored.insert(position, column, accepted[column])
     paths = {"scores": write_frame(scored, out_file), "rejected": write_frame(rejected, rejected_path(out_file))}
     log.info("scored %d administrations, %d rejected rows", len(scored), len(rejected))
     return scored, rejected, paths
