@@ -106,3 +106,12 @@ def test_vectorised_over_a_large_table_quickly():
     df.loc[17, "item_15"] = 6
     out = item_problems(df, settings=DEFAULT)
     assert out[["index", "column"]].values.tolist() == [[17, "item_15"]]
+
+
+def test_yes_no_words_get_a_recoding_hint():
+    df = frame([("UPI", [0] * 64)]).astype({"item_1": object})
+    df.loc[0, "item_1"] = "否"
+    out = item_problems(df, settings=DEFAULT)
+    assert out[["column", "value"]].values.tolist() == [["item_1", "否"]]
+    assert "yes/no items are coded 1 = yes, 0 = no" in out.loc[0, "reason"]
+    assert "是→1" in item_problems(df, settings=DEFAULT, lang="zh").loc[0, "reason"]

@@ -111,7 +111,8 @@ def _detailed_lines(spec: InstrumentSpec, rows: pd.DataFrame, settings: Instrume
     fields = {"code": spec.code, "lo": lo, "hi": hi}
     lines: list[tuple] = []
     lines += _cell_lines(index, *np.nonzero(not_number), columns, rows[columns],
-                         text("instruments.problem.not_number", lang), **fields)
+                         text("instruments.problem.not_number_binary" if spec.binary
+                              else "instruments.problem.not_number", lang), **fields)
     with np.errstate(invalid="ignore"):
         outside = (values < lo) | (values > hi)
         fractional = ~outside & ~np.isnan(values) & (values != np.floor(values))
