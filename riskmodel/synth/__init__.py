@@ -225,11 +225,37 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
     for name, frame in raw.items():
         tables[name] = _with_ids(frame, ids)
     tables["calendar"] = calendar
-    tables = {name: tables[name] for name in _TABLE_ORDER}
+    tables = {name: _canonical(name, tables[name]) for name in _TABLE_ORDER}
     truth = _truth(reg, sim, months, every_outcome, events, in_group)
     log.info("synthetic %s cohort: %d students, %d screenings, %d outcomes", stage, len(reg),
              len(tables["screenings"]), len(tables["outcomes"]))
     return SynthCohort(tables=tables, truth=truth, stage=stage, seed=seed, start=start, end=end)
+
+
+def _canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as ``riskmodel.data.load_dataset`` gives it back (less ``pseudonym``): every contract
+    column in contract order (absent ones empty), ``Int64`` integers, ``None`` for empty text,
+    ``item_1 .. item_100`` on screenings."""
+    from riskmodel.data.dataset import contract
+    from riskmodel.instruments.specs import MAX_ITEMS
+
+    spec = contract()["tables"][name]["columns"]
+    dtypes = {"date": "datetime64[ns]", "bool": "boolean", "int": "Int64", "number": "float64"}
+    columns = {}
+    for column, meta in spec.items():
+        if name == "students" and column == "name":
+            continue
+        kind = dtypes.get(meta["type"], "object")
+        values = frame[column] if column in frame.columns else pd.Series(index=frame.index, dtype=kind)
+        if kind == "object":
+            values = values.astype(object).where(values.notna() & values.ne(""), None)
+        columns[column] = values.astype(kind) if kind != "object" else values
+    if name == "screenings":
+        for k in range(1, MAX_ITEMS + 1):
+            column = f"item_{k}"
+            columns[column] = (frame[column] if column in frame.columns
+                               else pd.Series(np.nan, index=frame.index, dtype=np.float32))
+    return pd.DataFrame(columns, index=frame.index).reset_index(drop=True)
 
 
 def _students_table(reg: pd.DataFrame, exit_date: np.ndarray) -> pd.DataFrame:

@@ -119,7 +119,8 @@ def invented_names(n: int, seed: int) -> np.ndarray:
 
 
 def _as_exported(frame: pd.DataFrame, table: str, seed: int) -> pd.DataFrame:
-    """What the centre's export holds beyond the canonical table: names; integer item answers."""
+    """What the centre's export holds: no all-empty optional column; names; integer item answers."""
+    frame = frame.loc[:, frame.notna().any(axis=0) | (len(frame) == 0)]
     if table == "students":
         frame = frame.copy()
         frame.insert(1, "name", invented_names(len(frame), seed))
