@@ -433,6 +433,9 @@ def test_settings_the_specifications_cannot_use_fail_early():
         item_problems(df, settings=InstrumentSettings(phq9_positive_cutoff={"junior": 28}))
     with pytest.raises(ConfigError, match="SCL90 manual allows prorating at most 18"):
         score(df, settings=InstrumentSettings(prorate_max_missing={"SCL90": 19}))
+    from riskmodel.config import Settings
+    with pytest.raises(TypeError, match="settings.instruments"):
+        score(df, settings=Settings())
     from pydantic import ValidationError
     with pytest.raises(ValidationError):
         InstrumentSettings(scl90_item15_critical=1)  # 1 is "none": everyone would be critical

@@ -79,6 +79,8 @@ def check_settings(settings: InstrumentSettings) -> None:
     ...
     riskmodel.errors.ConfigError: instruments.phq9_positive_cutoff.junior = 30 is outside the PHQ9 total range 0-27.
     """
+    if not isinstance(settings, InstrumentSettings):
+        raise TypeError(f"expected InstrumentSettings (settings.instruments), got {type(settings).__name__}")
     known = stages()
     for spec in all_specs().values():
         prorate_limit(spec, settings)
