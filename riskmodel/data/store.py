@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.errors import ContractError
@@ -107,6 +108,12 @@ def write_store(dataset: Dataset, path: str | Path) -> Path:
     return path
 
 
+def _read(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+    # through Arrow: about twice as fast as .df() for wide tables; nullable flags and counts stay nullable
+    table = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+    return table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}.get)
+
+
 def open_store(path: str | Path, *, lang: str = "en") -> Dataset:
     """The :class:`Dataset` written by :func:`write_store`, tables in canonical form.
 
@@ -130,11 +137,12 @@ def open_store(path: str | Path, *, lang: str = "en") -> Dataset:
         if meta.get("store_version") != STORE_VERSION:
             raise ContractError(text("data.error.store_version", lang, path=path, found=meta.get("store_version"),
                                      expected=STORE_VERSION))
-        tables = {name: canonical_types(con.execute(f'SELECT * FROM "{name}"').df(), name) for name in meta["tables"]}
-        rejected = con.execute('SELECT * FROM "_rejected"').df()
+        tables = {name: canonical_types(_read(con, name), name) for name in meta["tables"]}
+        rejected = _read(con, "_rejected")
     finally:
         con.close()
-    rejected["row"] = rejected["row"].astype("int64")
+    # an empty rejected table comes back with guessed column types: give it its own
+    rejected = rejected.astype({"table": object, "row": "int64", "column": object, "value": object, "reason": object})
     summary = pd.DataFrame(meta["summary"], columns=meta.get("summary_columns") or None)
     return Dataset(tables=tables, checksum=meta["checksum"], files=meta["files"], rejected=rejected,
                    summary=summary, skipped=tuple(meta["skipped"]))
