@@ -58,6 +58,13 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     ------
     ConfigError
         For another suffix.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = write_frame(pd.DataFrame({"id": ["=1+1"]}), Path(tempfile.mkdtemp()) / "x.csv")
+    >>> path.read_text(encoding="utf-8-sig").splitlines()
+    ['id', "'=1+1"]
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -79,7 +86,13 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
 
 
 def rejected_path(out: str | Path) -> Path:
-    """Where the rejected rows of ``out`` go: ``<stem>_rejected<suffix>`` beside it."""
+    """Where the rejected rows of ``out`` go: ``<stem>_rejected<suffix>`` beside it.
+
+    Example
+    -------
+    >>> rejected_path("out/scores.xlsx").as_posix()
+    'out/scores_rejected.xlsx'
+    """
     out = Path(out)
     return out.with_name(f"{out.stem}_rejected{out.suffix}")
 

@@ -60,7 +60,13 @@ def prorate_limit(spec: InstrumentSpec, settings: InstrumentSettings) -> int:
 
 
 def stages() -> tuple[str, ...]:
-    """School stages of the data contract (``primary`` ... ``graduate``)."""
+    """School stages of the data contract (``primary`` ... ``graduate``).
+
+    Example
+    -------
+    >>> stages()[0], stages()[-1]
+    ('primary', 'graduate')
+    """
     from riskmodel.data.dataset import contract  # data is upstream of instruments
 
     return tuple(contract()["enums"]["stage"])

@@ -57,7 +57,13 @@ _BASE_COLUMNS = (
 
 
 def score_columns() -> list[str]:
-    """Columns of :func:`score`'s result, in order: the fixed ones then ``sub_<scale>`` of every instrument."""
+    """Columns of :func:`score`'s result, in order: the fixed ones then ``sub_<scale>`` of every instrument.
+
+    Example
+    -------
+    >>> score_columns()[:4], "sub_depression" in score_columns()
+    (['student_id', 'date', 'instrument', 'total'], True)
+    """
     subs = [f"sub_{scale}" for spec in all_specs().values() for scale in spec.subscales]
     return list(_BASE_COLUMNS) + subs
 
