@@ -119,3 +119,13 @@ def test_specifications_cannot_be_changed_in_place():
     with pytest.raises(TypeError):
         spec.positive[0]["value"] = 20
     assert spec.critical == {9: 1} and dict(spec.critical_thresholds()) == {9: 1}
+
+
+@pytest.mark.parametrize("module", ["specs", "rules", "scoring", "validity", "problems", "commands", "__init__"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    name = "riskmodel.instruments" + ("" if module == "__init__" else f".{module}")
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
