@@ -98,6 +98,7 @@ RULE_CASES = {
     "self_harm_or_attempt_12m": {"outcome_self_harm_or_attempt_365d": 1.0},
     "counsellor_top_rating": {"counsellor_rating_last": 4.0},
 }
+RECENT = {"counsellor_top_rating": {"counsellor_rating_high_365d": 1.0}}
 BELOW = {"phq9_item9": 0.0, "upi_item25": 0.0, "sds_item19": 1.0, "scl90_item15": 1.0,
          "urgent_self_harm_observation": 0.0, "self_harm_or_attempt_12m": 0.0, "counsellor_top_rating": 3.0}
 
@@ -108,6 +109,8 @@ def test_each_hard_rule_puts_a_low_scoring_student_at_level_one(rule, model):
     (feature, value), = RULE_CASES[rule].items()
     frame.loc[0, "phq9_total_latest"] = 0.0  # a low model score
     frame.loc[0, feature] = value
+    for other, recent in RECENT.get(rule, {}).items():
+        frame.loc[:2, other] = recent
     frame.loc[1, feature] = BELOW[rule]  # one step below the critical answer: does not fire
     frame.loc[2, feature] = np.nan  # missing never fires
     fired = evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
@@ -131,6 +134,12 @@ def test_an_old_positive_screening_no_longer_holds_level_one():
     frame = feature_frame(2).assign(phq9_item9_latest=[2.0, 2.0], phq9_date_latest_days=[30.0, 400.0])
     fired = evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
     assert fired["phq9_item9"].tolist() == [True, False]
+
+
+def test_an_old_top_counsellor_rating_no_longer_holds_level_one():
+    frame = feature_frame(2).assign(counsellor_rating_last=[4.0, 4.0], counsellor_rating_high_365d=[1.0, 0.0])
+    fired = evaluate_hard_rules(frame, load_hard_rules(settings=Settings()))
+    assert fired["counsellor_top_rating"].tolist() == [True, False]
 
 
 def test_a_hard_rule_whose_feature_is_missing_is_an_error_not_a_skip():

@@ -38,18 +38,21 @@ _OPS = {">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.l
 
 @dataclass(frozen=True)
 class HardRule:
-    """One hard rule: ``feature op threshold`` (and, optionally, ``age_feature <= max_days``)."""
+    """One hard rule: ``feature op threshold``, and every extra condition ``(feature, op, value)``.
+
+    ``max_age: {feature, days}`` in the YAML becomes the condition ``(feature, "<=", days)``;
+    ``when: [{feature, op, value}, ...]`` adds conditions as written.
+    """
 
     name: str
     feature: str
     op: str
     threshold: float
-    age_feature: str | None = None
-    max_days: float | None = None
+    conditions: tuple[tuple[str, str, float], ...] = ()
 
     def features(self) -> list[str]:
         """Features the rule reads."""
-        return [self.feature] + ([self.age_feature] if self.age_feature else [])
+        return [self.feature] + [c[0] for c in self.conditions]
 
 
 def _critical(rule: dict, settings: Settings, source: str) -> float:
@@ -98,10 +101,17 @@ def load_hard_rules(path: str | Path | None = None, *, settings: Settings) -> li
             raise ConfigError(f"{source}: rule name {rule['name']!r} appears twice; names must be unique.")
         seen.add(rule["name"])
         threshold = _critical(rule, settings, source) if "critical_item" in rule else float(rule["value"])
+        conditions = []
         age = rule.get("max_age") or {}
+        if age.get("feature") and age.get("days") is not None:
+            conditions.append((str(age["feature"]), "<=", float(age["days"])))
+        for cond in rule.get("when") or []:
+            if not isinstance(cond, dict) or not {"feature", "op", "value"} <= set(cond) or cond["op"] not in _OPS:
+                raise ConfigError(f"{source}: rule {rule['name']!r}: each `when` entry needs feature, op "
+                                  f"({'/'.join(_OPS)}) and value.")
+            conditions.append((str(cond["feature"]), cond["op"], float(cond["value"])))
         rules.append(HardRule(name=str(rule["name"]), feature=str(rule["feature"]), op=rule["op"],
-                              threshold=threshold, age_feature=age.get("feature"),
-                              max_days=float(age["days"]) if age.get("days") is not None else None))
+                              threshold=threshold, conditions=tuple(conditions)))
     return rules
 
 
@@ -121,11 +131,15 @@ def evaluate_hard_rules(frame: pd.DataFrame, rules: list[HardRule]) -> pd.DataFr
             "warning.hard_rules file.")
     out = {}
     for rule in rules:
-        values = pd.to_numeric(frame[rule.feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            fires = _OPS[rule.op](values, rule.threshold) & ~np.isnan(values)
-            if rule.age_feature and rule.max_days is not None:
-                age = pd.to_numeric(frame[rule.age_feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                fires &= age <= rule.max_days
+        fires = _holds(frame, rule.feature, rule.op, rule.threshold)
+        for feature, op, value in rule.conditions:
+            fires &= _holds(frame, feature, op, value)
         out[rule.name] = fires
     return pd.DataFrame(out, index=frame.index, dtype=bool)
+
+
+def _holds(frame: pd.DataFrame, feature: str, op: str, value: float) -> np.ndarray:
+    """``feature op value`` per row; a missing value never holds."""
+    values = pd.to_numeric(frame[feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return _OPS[op](values, value) & ~np.isnan(values)
