@@ -556,3 +556,17 @@ def test_rejected_file_never_carries_a_live_formula(tmp_path):
                              "value": ['=HYPERLINK("http://x","y")'], "reason": ["not allowed"]})
     path = write_rejected(rejected, tmp_path / "r.csv")
     assert pd.read_csv(path, encoding="utf-8-sig")["value"].iloc[0].startswith("'=")
+
+
+def test_store_round_trip_without_rejections_and_ignored_names(tmp_path):
+    folder = minimal(tmp_path / "d")
+    (folder / "~$students.xlsx").write_bytes(b"lock")
+    (folder / ".DS_Store").write_bytes(b"x")
+    (folder / "old").mkdir()
+    dataset = load_dataset(folder, settings=EN)
+    assert [n for n in dataset.skipped if "old" in n] == ["old/: a folder, not read (table files go directly in the data folder)"]
+    assert not any("~$" in n or "DS_Store" in n for n in dataset.skipped)
+    back = open_store(write_store(dataset, tmp_path / "s.duckdb"))
+    pd.testing.assert_frame_equal(back.rejected, dataset.rejected, check_index_type=False)
+    for name, frame in dataset.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], frame)

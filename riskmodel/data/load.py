@@ -53,6 +53,7 @@ __all__ = ["load_dataset", "read_table", "REJECTED_COLUMNS", "ITEM_COLUMNS"]
 log = logging.getLogger(__name__)
 
 REJECTED_COLUMNS = ["table", "row", "column", "value", "reason"]
+REJECTED_DTYPES = {"table": object, "row": "int64", "column": object, "value": object, "reason": object}
 ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
 _HEADER_SEARCH = 10  # rows below the first in which a header row is looked for
 
@@ -298,7 +299,7 @@ def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataF
         "column": problems["column"].astype(str).to_numpy(),
         "value": _cell_values(checked, problems),
         "reason": formatted,
-    }, columns=REJECTED_COLUMNS)
+    }, columns=REJECTED_COLUMNS).astype(REJECTED_DTYPES)
     accepted = checked.frame.drop(index=rejected_pos).reset_index(drop=True)
     by_reason = {text(f"data.code.{code}", lang): int(n) for code, n in problems["code"].value_counts().items()}
     summary = {"table": checked.table, "file": checked.raw.path.name, "rows_read": len(checked.frame),

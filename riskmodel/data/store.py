@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from riskmodel.data.dataset import Dataset, contract
+from riskmodel.data.load import REJECTED_DTYPES
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
 from riskmodel.outputs import atomic_path
@@ -142,7 +143,7 @@ def open_store(path: str | Path, *, lang: str = "en") -> Dataset:
     finally:
         con.close()
     # an empty rejected table comes back with guessed column types: give it its own
-    rejected = rejected.astype({"table": object, "row": "int64", "column": object, "value": object, "reason": object})
+    rejected = rejected.astype(REJECTED_DTYPES)
     summary = pd.DataFrame(meta["summary"], columns=meta.get("summary_columns") or None)
     return Dataset(tables=tables, checksum=meta["checksum"], files=meta["files"], rejected=rejected,
                    summary=summary, skipped=tuple(meta["skipped"]))
