@@ -570,3 +570,11 @@ def test_store_round_trip_without_rejections_and_ignored_names(tmp_path):
     pd.testing.assert_frame_equal(back.rejected, dataset.rejected, check_index_type=False)
     for name, frame in dataset.tables.items():
         pd.testing.assert_frame_equal(back.tables[name], frame)
+
+
+def test_validate_verb_reads_the_config_file(mixed, tmp_path):
+    config = tmp_path / "settings.yaml"
+    config.write_text("reports: {lang: en}\ndata: {enrolment_grace_days: 3}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(mixed), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "rejected rows written to" in result.output and "data usable: 5 students" in result.output
