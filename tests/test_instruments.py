@@ -368,7 +368,7 @@ def test_identical_run_rules():
     assert one("SDS", [1] * 20).identical_run and one("SAS", [4] * 20).identical_run
     assert not one("PHQ9", [0] * 9).identical_run and not one("GAD7", [3] * 7).identical_run
     assert one("UPI", [0] * 64).identical_run and not one("UPI", upi({5})).identical_run
-    assert one("MHT", [1] * 100).identical_run
+    assert one("MHT", [1] * 100).identical_run and not one("MHT", [0] * 100).identical_run
     assert not one("SCL90", base, duration_seconds=181.0).careless
 
 

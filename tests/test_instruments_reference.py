@@ -149,9 +149,12 @@ def reference(code, answers, settings, stage, duration, request):
     elif code == "SCL90":  # runs of 1 ("none") do not count on a symptom checklist
         above = [None if a[k] == 1 else a[k] for k in range(1, n + 1)]
         out["identical_run"] = longest_run(above) >= min(settings.identical_run_length, n)
-    elif code in ("UPI", "MHT"):
+    elif code == "UPI":
         given = [v for v in a.values() if v is not None]
         out["identical_run"] = len(given) >= 2 and len(set(given)) == 1
+    elif code == "MHT":  # all "yes" only: all "no" is an honest well student's form
+        given = [v for v in a.values() if v is not None]
+        out["identical_run"] = len(given) >= 2 and set(given) == {1.0}
     else:
         out["identical_run"] = False
     out["careless"] = out["too_fast"] or out["identical_run"]

@@ -115,7 +115,8 @@ class InstrumentSpec:
     lie_invalid
         ``{"op": ">", "value": 7}``: the lie score that makes an administration invalid, or ``None``.
     identical_run
-        ``"run"``, ``"run_above_floor"``, ``"all_identical"`` or ``"none"``: how identical answering
+        ``"run"``, ``"run_above_floor"``, ``"all_identical"``, ``"all_identical_above_floor"`` or
+        ``"none"``: how identical answering
         is detected (riskmodel.instruments.validity).
     prorate_max_allowed
         Most missing items the manual allows to prorate (0: none).
@@ -244,8 +245,9 @@ def _build(code: str, raw: dict) -> InstrumentSpec:
         if not classification[-1].get("otherwise"):
             _fail(code, "the last class of classification must have 'otherwise: true'")
     identical_run = str(raw.get("identical_run", "none"))
-    if identical_run not in {"run", "run_above_floor", "all_identical", "none"}:
-        _fail(code, f"identical_run {identical_run!r} is not run, run_above_floor, all_identical or none")
+    rules = ("run", "run_above_floor", "all_identical", "all_identical_above_floor", "none")
+    if identical_run not in rules:
+        _fail(code, f"identical_run {identical_run!r} is not one of {', '.join(rules)}")
     subscale_kind = str(raw.get("subscale_kind", "sum"))
     if subscale_kind not in {"sum", "mean"}:
         _fail(code, f"subscale_kind {subscale_kind!r} is not sum or mean")

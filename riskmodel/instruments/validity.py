@@ -13,9 +13,12 @@ Rules (documented in docs/instruments.md):
   ``min(settings.identical_run_length, N)`` (SDS, SAS: reverse-keyed items make a long run
   contradictory); ``run_above_floor``: the same, but runs of the lowest answer do not count (SCL-90:
   every item is a symptom, and "none" to fifteen symptoms in a row is what a well student answers);
-  ``all_identical``: every answered item has the same answer (yes/no instruments, where long runs of
-  "no" are the normal answer of a well student); ``none``: never (PHQ-9, GAD-7: short, no
-  reverse-keyed item, so identical answers are plausible).
+  ``all_identical``: every answered item has the same answer (UPI: long runs of "no" are the normal
+  answer of a well student, but "no" also to its positively worded items 5, 20, 35, 50 is not);
+  ``all_identical_above_floor``: every answer the same and not the lowest (MHT: "no" to every content
+  item and to every lie item, which endorse improbable virtues, is an honest well student's form;
+  "yes" to all 100 is not); ``none``: never (PHQ-9, GAD-7: short, no reverse-keyed item, so
+  identical answers are plausible).
 
 Example
 -------
@@ -101,13 +104,16 @@ def identical_run_flags(spec: InstrumentSpec, answers: np.ndarray, *, run_length
     n_rows = answers.shape[1]
     if spec.identical_run == "none" or n_rows == 0:
         return np.zeros(n_rows, dtype=bool)
-    if spec.identical_run == "all_identical":
+    if spec.identical_run in ("all_identical", "all_identical_above_floor"):
         with np.errstate(all="ignore"):
             gap = np.isnan(answers)
             answered = (~gap).sum(axis=0)
             lo = np.where(gap, np.inf, answers).min(axis=0)
             hi = np.where(gap, -np.inf, answers).max(axis=0)
-        return (answered >= 2) & (lo == hi)
+        flagged = (answered >= 2) & (lo == hi)
+        if spec.identical_run == "all_identical_above_floor":
+            flagged &= lo != spec.response_min
+        return flagged
     # run_above_floor: "none" to every symptom is an honest answer on a checklist without
     # reverse-keyed items; runs of the lowest answer do not count, runs of any other answer do
     ignore = float(spec.response_min) if spec.identical_run == "run_above_floor" else None
