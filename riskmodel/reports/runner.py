@@ -310,21 +310,10 @@ def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templ
 def _execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
                  on_done: Callable[[str, dict], None]) -> dict[str, dict]:
     """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt."""
-    global _SESSION
     outcomes: dict[str, dict] = {}
-    if workers <= 1:
-        _SESSION = KernelSession() if reuse_kernels else None
-        try:
-            for job in jobs:
-                key, outcome = _run_job(job)
-                outcomes[key] = outcome
-                on_done(key, outcome)
-        finally:
-            if _SESSION is not None:
-                _SESSION.close()
-            _SESSION = None
-        return outcomes
-    # spawn, not fork: the parent may hold threads (the progress bar) and open kernels' sockets
+    # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
+    # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
+    # spawn, not fork: the parent may hold threads (the progress bar).
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
     try:
         for key, outcome in pool.imap_unordered(_run_job, jobs):
@@ -456,7 +445,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     rs = settings.reports
     lang = lang or rs.lang
     workers = max(1, jobs or rs.jobs)
-    private_dir(out)
+    if not out.exists():
+        private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
     run_id = run_id or _run_id(out, scored.as_of)
     started_at = datetime.now(timezone.utc)
     timings = dict(scored.timings)
