@@ -38,7 +38,7 @@ AR_RHO = 0.75  # month-to-month persistence of the deviation from a student's ow
 AR_SD = 0.70  # stationary SD of the deviation; innovation SD = AR_SD * sqrt(1 - rho^2)
 # calendar effects (added to distress; DOMAIN.md 5: +15-25% term-start months, -35% long holidays)
 SEASON_EXAM = 0.60  # times the share of the month's days in exam weeks
-SEASON_TERM_START = {"university": 0.45, "k12": 0.80}  # times the share of days in a term's first 3 weeks
+SEASON_TERM_START = {"university": 0.30, "k12": 0.80}  # times the share of days in a term's first 3 weeks
 SEASON_HOLIDAY = 0.45  # minus, times the share of days in holidays
 FRESHMAN_EFFECT = 0.30  # first two months after entry (adaptation)
 GRADUATING_EFFECT = 0.25  # the last spring term (job seeking, theses; entrance exams in K-12)
