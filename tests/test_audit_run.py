@@ -180,3 +180,15 @@ def test_verify_run_recomputes_a_recorded_list_and_detects_a_change(cohort, tmp_
     tampered.to_parquet(run / "warning_list.parquet")
     check = verify_run(run, cohort["root"] / "data", cohort["root"] / "model")
     assert not check and not check.list_matches and check.data_matches and check.rows_differing == 1
+
+
+def test_cli_verb_refuses_a_period_inside_the_training_window(cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    result = CliRunner().invoke(app, ["audit", "--data", str(cohort["root"] / "data"), "--model",
+                                      str(cohort["root"] / "model"), "--from", "2024-05-01", "--to", "2024-12-01",
+                                      "--out", str(tmp_path / "audit")])
+    assert result.exit_code == 2, result.output
+    assert "training data end" in result.output and not (tmp_path / "audit").exists()

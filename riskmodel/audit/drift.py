@@ -46,24 +46,33 @@ def _shares(codes: np.ndarray, n_bins: int) -> np.ndarray:
 
 def _codes(expected: pd.Series, actual: pd.Series, n_bins: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Bin codes of both samples; the last code is the missing-value bin."""
+    numeric = pd.api.types.is_numeric_dtype(expected) and not pd.api.types.is_bool_dtype(expected) \
+        and str(expected.dtype) != "boolean"
+    if numeric:
+        e_all = expected.to_numpy(dtype=np.float64, na_value=np.nan)
+        a_all = pd.to_numeric(actual, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        e_missing, a_missing = np.isnan(e_all), np.isnan(a_all)
+        e_num = e_all[~e_missing]
+        edges = np.unique(np.quantile(e_num, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])) if len(e_num) else np.zeros(0)
+        a_num = a_all[~a_missing]
+        # tied quantiles hint at few distinct values: then one bin per value (checked, not assumed)
+        values = np.unique(e_num) if len(edges) < n_bins - 1 else None
+        if values is None or len(values) > n_bins:
+            e_code = np.searchsorted(edges, e_num, side="right")
+            a_code = np.searchsorted(edges, a_num, side="right")
+            return _with_missing(e_code, a_code, len(edges) + 1, e_missing, a_missing)
+        e_code = np.searchsorted(values, e_num)
+        position = np.minimum(np.searchsorted(values, a_num), max(len(values) - 1, 0))
+        seen = values[position] == a_num if len(values) else np.zeros(len(a_num), dtype=bool)
+        a_code = np.where(seen, position, len(values))  # unseen in training: the 'other' bin
+        return _with_missing(e_code, a_code, len(values) + 1, e_missing, a_missing)
     e_missing, a_missing = expected.isna().to_numpy(), actual.isna().to_numpy()
     e_values, a_values = expected[~e_missing], actual[~a_missing]
-    numeric = pd.api.types.is_numeric_dtype(expected) and not pd.api.types.is_bool_dtype(expected)
-    if numeric:
-        e_num = e_values.to_numpy(dtype=np.float64)
-        edges = np.unique(np.quantile(e_num, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])) if len(e_num) else np.zeros(0)
-        # tied quantiles hint at few distinct values: then one bin per value (checked, not assumed)
-        if len(edges) == n_bins - 1 or len(np.unique(e_num)) > n_bins:
-            e_code = np.searchsorted(edges, e_num, side="right")
-            a_code = np.searchsorted(edges, a_values.to_numpy(dtype=np.float64), side="right")
-            n_value_bins = len(edges) + 1
-            return _with_missing(e_code, a_code, n_value_bins, e_missing, a_missing)
     categories = pd.Index(pd.unique(e_values))
     e_code = categories.get_indexer(e_values)
     a_code = categories.get_indexer(a_values)
     a_code = np.where(a_code < 0, len(categories), a_code)  # unseen in training: the 'other' bin
-    n_value_bins = len(categories) + 1
-    return _with_missing(e_code, a_code, n_value_bins, e_missing, a_missing)
+    return _with_missing(e_code, a_code, len(categories) + 1, e_missing, a_missing)
 
 
 def _with_missing(e_code: np.ndarray, a_code: np.ndarray, n_value_bins: int, e_missing: np.ndarray,

@@ -10,7 +10,7 @@ additive, so a family's contribution is the sum of its features'), then averaged
 * ``share``: the family's ``mean_abs`` over the sum of all families' (what part of the movement).
 
 Contributions cost time on a large audit, so they are computed on a seeded random sample of at most
-``max_rows`` rows of the audited period (default 20,000); the table says how many rows it used.
+``max_rows`` rows of the audited period (default 10,000); the table says how many rows it used.
 
 Example
 -------
