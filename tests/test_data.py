@@ -33,6 +33,17 @@ def _pseudonym_key(monkeypatch):
     monkeypatch.setenv("RISKMODEL_PSEUDONYM_KEY", KEY_HEX)
 
 
+@pytest.fixture(params=["calamine", "openpyxl"])
+def excel_engine(request, monkeypatch):
+    """Run an Excel test with each reader: python-calamine (fast, when installed) and openpyxl."""
+    import importlib.util
+
+    if request.param == "calamine" and importlib.util.find_spec("python_calamine") is None:
+        pytest.skip("python-calamine is not installed")
+    monkeypatch.setattr("riskmodel.data.read.excel_engine", lambda: request.param)
+    return request.param
+
+
 @pytest.fixture()
 def mixed(tmp_path):
     return mixed_directory(tmp_path / "export")
@@ -59,7 +70,7 @@ def problems(dataset):
 
 # --- the acceptance test of issue 2 ------------------------------------------------------------------
 
-def test_mixed_directory_reads_every_good_row_and_rejects_only_the_planted_ones(mixed):
+def test_mixed_directory_reads_every_good_row_and_rejects_only_the_planted_ones(mixed, excel_engine):
     dataset = load_dataset(mixed, settings=EN)
     assert problems(dataset) == sorted(PLANTED)  # each planted row once, nothing else
     summary = dataset.summary.set_index("table")
@@ -131,7 +142,7 @@ def test_impossible_or_unknown_dates_are_bad(spelling):
     assert bad.iloc[0] and pd.isna(values.iloc[0])
 
 
-def test_dates_from_parquet_and_excel_cells(tmp_path):
+def test_dates_from_parquet_and_excel_cells(tmp_path, excel_engine):
     native, bad = parse_date(pd.Series(pd.to_datetime(["2024-03-05 13:00"])))
     assert native.iloc[0] == pd.Timestamp("2024-03-05") and not bad.any()
     write_xlsx(tmp_path / "life_events.xlsx", ["学号", "日期", "事件"],
@@ -186,7 +197,7 @@ def test_configured_encoding_wins(tmp_path):
     assert load_dataset(folder, settings=settings).files["students"]["encoding"] == "latin-1"
 
 
-def test_each_format_gives_the_same_table_and_its_own_row_numbers(tmp_path):
+def test_each_format_gives_the_same_table_and_its_own_row_numbers(tmp_path, excel_engine):
     header = ["student_id", "date", "event"]
     rows = [["A", "2024-01-02", "breakup"], ["B", "2024-01-32", "breakup"]]
     write_csv(tmp_path / "life_events.csv", header, rows, "utf-8")
@@ -207,7 +218,7 @@ def test_blank_lines_keep_true_line_numbers(tmp_path):
     assert len(accepted) == 1 and rejected["row"].tolist() == [5]
 
 
-def test_excel_sheet_setting(tmp_path):
+def test_excel_sheet_setting(tmp_path, excel_engine):
     from openpyxl import Workbook
 
     book = Workbook()
@@ -510,7 +521,7 @@ def test_read_table_uses_the_same_checks(tmp_path):
     assert np.isnan(accepted.loc[2, "item_8"])
 
 
-def test_title_rows_above_the_header_are_skipped(tmp_path):
+def test_title_rows_above_the_header_are_skipped(tmp_path, excel_engine):
     write_xlsx(tmp_path / "life_events.xlsx", ["2024级学生生活事件登记表", None, None],
                [[None, None, None], ["学号", "日期", "事件"], ["A", "2024-01-02", "breakup"], ["B", "2024-01-32", "illness"]])
     accepted, rejected = read_table(tmp_path / "life_events.xlsx", "life_events", settings=EN)
