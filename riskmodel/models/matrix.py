@@ -89,15 +89,15 @@ class FeatureSpec:
                 "recorded in the model's model.json."
             )
 
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        """The float64 matrix of ``frame``'s features in model order (NaN for missing values)."""
+    def matrix(self, frame: pd.DataFrame, dtype=np.float64) -> np.ndarray:
+        """The float matrix of ``frame``'s features in model order (NaN for missing values)."""
         self.check(frame)
-        out = np.empty((len(frame), len(self.names)), dtype=np.float64)
+        out = np.empty((len(frame), len(self.names)), dtype=dtype)
         numeric = [j for j, name in enumerate(self.names) if name not in self.categories
                    and (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))]
         if numeric:  # one block copy for the numeric columns (nearly all of them)
             block = frame[[self.names[j] for j in numeric]]
-            out[:, numeric] = block.to_numpy(dtype=np.float64, na_value=np.nan)
+            out[:, numeric] = block.to_numpy(dtype=dtype, na_value=np.nan)
         done = set(numeric)
         for j, name in enumerate(self.names):
             if j in done:
@@ -110,9 +110,9 @@ class FeatureSpec:
                 out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return out
 
-    def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def frame(self, frame: pd.DataFrame, dtype=np.float64) -> pd.DataFrame:
         """:meth:`matrix` as a DataFrame with the feature names (what the estimators read)."""
-        return pd.DataFrame(self.matrix(frame), columns=list(self.names), index=frame.index)
+        return pd.DataFrame(self.matrix(frame, dtype), columns=list(self.names), index=frame.index)
 
     def to_dict(self) -> dict:
         """JSON-ready form for the registry."""

@@ -128,15 +128,16 @@ def _subsample_negatives(rows: np.ndarray, y: np.ndarray, *, max_rows: int, seed
     return keep, weight
 
 
-def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates, settings: Settings) -> RiskModel:
+def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates, settings: Settings,
+                 matrix: tuple[FeatureSpec, pd.DataFrame] | None = None) -> RiskModel:
     """Fit ``kind`` on the rows of ``fit_dates``; stop early and calibrate on ``calibration_dates``.
 
-    ``frame`` holds ``student_id, as_of, label`` and the features (usable rows only).
+    ``frame`` holds ``student_id, as_of, label`` and the features (usable rows only); ``matrix`` is
+    its ``(spec, spec.frame(frame))`` when already computed (the conversion is costly at 700,000 rows).
     """
-    spec = FeatureSpec.from_frame(frame.drop(columns=["label"]))
+    spec, X = matrix if matrix is not None else _matrix(frame)
     fit_rows = frame["as_of"].isin(fit_dates).to_numpy()
     cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
-    X = spec.frame(frame)
     y = frame["label"].to_numpy(dtype=int)
     max_rows = settings.model.max_fit_rows if kind != "logistic" else settings.model.logistic_max_fit_rows
     fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=max_rows, seed=settings.model.seed)
@@ -154,6 +155,11 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
              fit_rows.sum(), y[fit_rows].sum(), time.perf_counter() - start, calibrator.method_, cal_rows.sum(),
              y[cal_rows].sum())
     return RiskModel(kind=kind, spec=spec, estimator=estimator, calibrator=calibrator)
+
+
+def _matrix(frame: pd.DataFrame) -> tuple[FeatureSpec, pd.DataFrame]:
+    spec = FeatureSpec.from_frame(frame.drop(columns=["label"]))
+    return spec, spec.frame(frame, dtype=np.float32)  # features are float32 already; half the memory
 
 
 def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
@@ -220,18 +226,20 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
     present = sorted(frame["as_of"].unique())
     folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
                        holdout_months=ms.holdout_months)
-    model = fit_on_folds(frame, kind=kind, fit_dates=folds.fit, calibration_dates=folds.calibration, settings=settings)
+    matrix = _matrix(frame)
+    model = fit_on_folds(frame, kind=kind, fit_dates=folds.fit, calibration_dates=folds.calibration, settings=settings,
+                         matrix=matrix)
     metrics = {}
     if folds.holdout:
-        test = frame.loc[frame["as_of"].isin(folds.holdout)]
-        pred = model.predict(test)
-        metrics = evaluate(test["label"], pred["score"], pred["raw"], test["as_of"],
+        test = frame["as_of"].isin(folds.holdout).to_numpy()
+        raw = model.estimator.decision_function(matrix[1][test])
+        metrics = evaluate(frame.loc[test, "label"], model.calibrator.predict(raw), raw, frame.loc[test, "as_of"],
                            capacity_per_1000=settings.warning.capacity_per_1000)
     windows = {"evaluation": folds.describe()}
     if ms.refit and folds.holdout:
         refit_folds = time_folds(present, horizon_days=horizon, calibration_months=ms.holdout_months, holdout_months=0)
         model = fit_on_folds(frame, kind=kind, fit_dates=refit_folds.fit, calibration_dates=refit_folds.calibration,
-                             settings=settings)
+                             settings=settings, matrix=matrix)
         windows["model"] = refit_folds.describe()
     else:
         windows["model"] = folds.describe()

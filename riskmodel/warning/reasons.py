@@ -141,23 +141,25 @@ def _lookup(values: pd.DataFrame, pos: np.ndarray, features: np.ndarray) -> np.n
 def _column(values: pd.DataFrame, name: str, pos: int) -> float:
     if name not in values.columns:
         return float("nan")
-    value = values[name].iloc[pos]
+    value = values.iat[pos, values.columns.get_loc(name)]
     return float(value) if pd.notna(value) else float("nan")
 
 
 def _render(long: pd.DataFrame, values: pd.DataFrame, catalogue: pd.DataFrame, lang: str) -> list[str]:
     """Text of each reason row (only listed students' reasons: a few thousand strings at most)."""
+    known = _families()
+    family_names = {f: text(f"warning.family.{f}" if f"warning.family.{f}" in known else "warning.family.other", lang)
+                    for f in long["family"].unique()}
+    columns = [c for c in ("kind", "instrument", lang) if c in catalogue.columns]
+    entries = catalogue.loc[catalogue.index.intersection(long["feature"].unique()), columns].to_dict("index")
     out = []
     for pos, family, feature, value in zip(long["_pos"], long["family"], long["feature"], long["value"]):
-        family_name = text(f"warning.family.{family}", lang) if f"warning.family.{family}" in _families() \
-            else text("warning.family.other", lang)
-        entry = catalogue.loc[feature] if feature in catalogue.index else None
+        entry = entries.get(feature)
         instrument = entry.get("instrument") if entry is not None else None
+        text_ = None
         if family == "screening" and isinstance(instrument, str) and not _ITEM.search(feature):
-            out.append(_screening_text(values, pos, instrument, family_name, lang) or
-                       _feature_text(entry, feature, value, family_name, lang))
-        else:
-            out.append(_feature_text(entry, feature, value, family_name, lang))
+            text_ = _screening_text(values, pos, instrument, family_names[family], lang)
+        out.append(text_ or _feature_text(entry, feature, value, family_names[family], lang))
     return out
 
 
@@ -178,9 +180,9 @@ def _screening_text(values: pd.DataFrame, pos: int, instrument: str, family_name
                 days=_number(days) if not math.isnan(days) else "?")
 
 
-def _feature_text(entry, feature: str, value: float, family_name: str, lang: str) -> str:
-    what = entry[lang] if entry is not None else feature
-    kind = entry["kind"] if entry is not None else "score"
+def _feature_text(entry: dict | None, feature: str, value: float, family_name: str, lang: str) -> str:
+    what = entry.get(lang, feature) if entry is not None else feature
+    kind = entry.get("kind", "score") if entry is not None else "score"
     return text("warning.reason.feature", lang, family=family_name, what=what, value=format_value(value, kind, lang))
 
 
