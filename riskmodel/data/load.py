@@ -41,9 +41,9 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.data import parse
 from riskmodel.data.dataset import Dataset, contract
+from riskmodel.data.integrity import integrity_problems, student_reference
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
 from riskmodel.data.read import RawFile, discover, read_raw
-from riskmodel.data.integrity import integrity_problems, student_reference
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
@@ -354,6 +354,12 @@ def read_table(
     return accepted, rejected
 
 
+def _file_info(checked: _Checked) -> dict:
+    raw = checked.raw
+    return {"path": str(raw.path), "sha256": raw.sha256, "format": raw.format, "encoding": raw.encoding,
+            "rows": len(checked.frame)}
+
+
 def _checksum(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths, key=lambda p: p.name):
@@ -411,8 +417,10 @@ def load_dataset(
     )
     students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file, lang=lang))
     reference = student_reference(students_checked.frame, students_checked.raw.rows, students, rejected_pos)
-    checked_all, tables, rejected, summaries = [students_checked], {"students": students}, [students_rejected], \
-        [students_summary]
+    tables, rejected, summaries = {"students": students}, [students_rejected], [students_summary]
+    file_info = {"students": _file_info(students_checked)}
+    skipped += students_checked.notes
+    del students_checked  # the raw cells of each file are let go as soon as the file is done
     for name in [t for t in contract()["tables"] if t in files and t != "students"]:
         checked = _check_file(files[name], name, settings, mapping)
         accepted, table_rejected, summary, _ = _finish(
@@ -421,14 +429,9 @@ def load_dataset(
         tables[name] = accepted
         rejected.append(table_rejected)
         summaries.append(summary)
-        checked_all.append(checked)
-    for checked in checked_all:
+        file_info[name] = _file_info(checked)
         skipped += checked.notes
-    file_info = {
-        c.table: {"path": str(c.raw.path), "sha256": c.raw.sha256, "format": c.raw.format,
-                  "encoding": c.raw.encoding, "rows": len(c.frame)}
-        for c in checked_all
-    }
+        del checked
     dataset = Dataset(
         tables=tables,
         checksum=_checksum(list(files.values())),
