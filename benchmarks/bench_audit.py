@@ -62,8 +62,9 @@ def main() -> None:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
         print(f"run {i + 1}: wall {walls[-1]:.1f} s, cpu {cpus[-1]:.1f} s ({steps})")
     rows = result.summary["rows"]
-    print(f"audit of {args.students} students x {result.summary['period']['dates']} as-of dates "
-          f"({rows['usable']} usable rows): median wall {statistics.median(walls):.1f} s, "
+    print(f"audit of a {args.students}-student register x {result.summary['period']['dates']} as-of dates "
+          f"({rows['rows']} scored rows, {rows['rows'] // result.summary['period']['dates']} enrolled per date; "
+          f"{rows['usable']} usable): median wall {statistics.median(walls):.1f} s, "
           f"median cpu {statistics.median(cpus):.1f} s over {args.repeat} run(s); target < 60 s")
     groups = result.tables["groups"]
     planted = groups.query("grouping == 'left_behind' and group == 'yes' and metric == 'observed_expected'")

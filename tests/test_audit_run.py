@@ -25,7 +25,7 @@ def _settings(**audit) -> Settings:
     return Settings.model_validate({
         "model": {"history_months": 12, "calibration_months": 3, "holdout_months": 0, "refit": False,
                   "n_estimators": 40, "early_stopping_rounds": 10},
-        "audit": {"bootstrap": 200, **audit},
+        "audit": {"bootstrap": 100, **audit},
     })
 
 

@@ -93,7 +93,8 @@ def _labels(values: pd.Series) -> np.ndarray:
         out = np.where(values.fillna(False).astype(bool), "yes", "no").astype(object)
         out[values.isna().to_numpy()] = MISSING
         return out
-    return values.astype("string").fillna(MISSING).to_numpy(dtype=object)
+    text_values = values.astype("string").str.strip()
+    return text_values.mask(text_values == "").fillna(MISSING).to_numpy(dtype=object)  # "" (a school without colleges) too
 
 
 def _safe(metric):
