@@ -137,7 +137,7 @@ def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = Non
     part = groups if metric is None else groups.loc[groups["metric"] == metric]
     scorer = part["scorer"] if "scorer" in part.columns else pd.Series("model", index=part.index)
     fmt = (lambda v: "–" if not np.isfinite(v) else f"{v:.3f}")
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "scorer": [text(f"audit.scorer.{v}", lang) for v in scorer],
         "group": [_group_name(g, v, lang) for g, v in zip(part["grouping"], part["group"])],
         "metric": [metric_label(m, lang) for m in part["metric"]],
@@ -148,6 +148,7 @@ def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = Non
         "gap": [f"{fmt(e)} ({fmt(lo)}–{fmt(hi)})" for e, lo, hi in zip(part["gap"], part["gap_low"], part["gap_high"])],
         "flagged": part["flagged"].to_numpy(),
     })
+    return table.rename(columns={c: text(f"audit.col.{c}", lang) for c in table.columns})
 
 
 def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, scorer: str = "model", ax=None):
@@ -176,12 +177,20 @@ def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, scorer: str
     return ax
 
 
+def _variable_labels(variables: pd.Series, lang: str) -> list[str]:
+    """Feature descriptions from the feature catalogue in ``lang`` (the name itself if not catalogued)."""
+    from riskmodel.features import catalogue
+
+    words = catalogue()[lang] if lang in ("zh", "en") else pd.Series(dtype=object)
+    return [text("audit.plot.score", lang) if v == "score" else str(words.get(v, v)) for v in variables]
+
+
 def plot_drift(drift: pd.DataFrame, *, lang: str, top: int = 15, flag: float = 0.25, ax=None):
     """The variables with the largest PSI over the whole audited period, and the score's."""
     part = drift.loc[drift["period"] == "all"].sort_values("psi", ascending=False)
     part = pd.concat([part.head(top), part.loc[part["variable"] == "score"]]).drop_duplicates("variable")
     ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(part) + 1)))
-    ax.barh(part["variable"], part["psi"], color=np.where(part["flagged"], "#b2182b", "#4393c3"))
+    ax.barh(_variable_labels(part["variable"], lang), part["psi"], color=np.where(part["flagged"], "#b2182b", "#4393c3"))
     ax.axvline(flag, color="#b2182b", linestyle=":", label=text("audit.plot.psi_threshold", lang))
     ax.invert_yaxis()
     ax.set_xlabel(text("audit.plot.psi", lang))
