@@ -416,6 +416,14 @@ def test_mixed_table_keeps_index_and_columns():
         score(frame([("BDI", [1] * 9)]), settings=DEFAULT)
 
 
+@pytest.mark.parametrize("answers, first", [([0] + [1] * 89, "item_1 = 0"), ([1] * 89 + [2.5], "item_90 = 2.5")])
+def test_answers_the_engine_would_misscore_are_refused(answers, first):
+    df = frame([("SCL90", [1] * 90), ("SCL90", answers)])
+    df.index = [11, 12]
+    with pytest.raises(ContractError, match=f"outside 1-5 or not whole numbers, the first at row 12, {first}"):
+        score(df, settings=DEFAULT)
+
+
 def test_stage_aligned_by_index():
     df = frame([("PHQ9", with_total("PHQ9", 10, avoid=(9,)))] * 2)
     df.index = ["a", "b"]

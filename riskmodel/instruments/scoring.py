@@ -91,6 +91,34 @@ def _answers(screenings: pd.DataFrame, spec: InstrumentSpec, positions: np.ndarr
     return out
 
 
+def _check_answers(spec: InstrumentSpec, raw: np.ndarray, labels: pd.Index) -> None:
+    """Refuse answers outside the range or not whole: they would be scored silently wrong.
+
+    Two NaN-ignoring reductions over the whole block; the offending cell is looked up only on error.
+    """
+    if raw.size == 0:
+        return
+    lowest, highest = np.fmin.reduce(raw, axis=None), np.fmax.reduce(raw, axis=None)
+    fractional = 0.0
+    buffer = np.empty(raw.shape[1], dtype=raw.dtype)
+    with np.errstate(invalid="ignore"):
+        for answers in raw:  # item by item: a small buffer instead of two table-sized temporaries
+            np.rint(answers, out=buffer)
+            np.subtract(answers, buffer, out=buffer)
+            fractional = max(fractional, float(np.fmax.reduce(np.abs(buffer, out=buffer))))
+    if not (lowest < spec.response_min or highest > spec.response_max or fractional > 0):
+        return
+    with np.errstate(invalid="ignore"):
+        bad = (raw < spec.response_min) | (raw > spec.response_max) | (raw != np.rint(raw))
+    row = int(np.flatnonzero(bad.any(axis=0))[0])
+    item = int(np.flatnonzero(bad[:, row])[0])
+    raise ContractError(
+        f"screenings: {int(bad.sum())} {spec.code} answers are outside {spec.response_min}-{spec.response_max} "
+        f"or not whole numbers, the first at row {labels[row]}, item_{item + 1} = {raw[item, row]:g}; "
+        "reject such rows first (riskmodel.instruments.item_problems names every one)."
+    )
+
+
 def _keyed(spec: InstrumentSpec, raw: np.ndarray) -> np.ndarray:
     """Answers as scored: reverse-keyed items become ``min + max - answer`` (a copy only when needed)."""
     if not spec.reverse_items:
@@ -180,6 +208,7 @@ def _score_group(spec: InstrumentSpec, screenings: pd.DataFrame, positions: np.n
     """Every output column for the rows ``positions`` of one instrument (module docstring, steps 1-7)."""
     n = len(positions)
     raw = _answers(screenings, spec, positions)
+    _check_answers(spec, raw, screenings.index[positions])
     keyed = _keyed(spec, raw)
     any_missing = bool(np.isnan(raw).any())
     thresholds = spec.critical_thresholds(settings)
@@ -255,7 +284,9 @@ def score(screenings: pd.DataFrame, *, settings: InstrumentSettings, stage: pd.S
     Raises
     ------
     ContractError
-        When a column ``instrument`` is missing or holds a code no specification knows.
+        When a column ``instrument`` is missing or holds a code no specification knows, or an answer
+        is outside its instrument's range or not a whole number (reject those rows first with
+        :func:`item_problems`: they would otherwise be scored silently wrong).
     ConfigError
         When ``settings.prorate_max_missing`` asks for more proration than a manual allows.
 
