@@ -56,9 +56,11 @@ class Dataset:
     files
         Table name -> {"path", "sha256", "format", "encoding", "rows"} for every file read.
     rejected
-        Every rejected input row: columns ``table, row, column, value, reason``.
+        Every rejected input row: columns ``table, row, column, value, reason``, one line per problem
+        (docs/data.md section 4).
     summary
-        One row per table: ``table, file, rows_read, accepted, rejected``.
+        One row per table: ``table, file, rows_read, accepted, rejected`` (rows), and ``by_reason``
+        (reason label -> number of problems; a row may have several).
     skipped
         Human-readable notes on what was not used and why (a missing optional table, an unknown file).
     """
