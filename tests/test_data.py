@@ -589,3 +589,15 @@ def test_validate_verb_reads_the_config_file(mixed, tmp_path):
     result = CliRunner().invoke(app, ["validate", str(mixed), "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "rejected rows written to" in result.output and "data usable: 5 students" in result.output
+
+
+def test_answers_written_as_words_through_the_mapping_file(tmp_path):
+    items = [f"题{k}" for k in range(1, 65)]  # UPI: 60 items and 4 supplementary questions
+    answers = ["是", "否"] * 32
+    write_csv(tmp_path / "screenings.csv", ["学号", "测评日期", "量表", *items],
+              [["A1", "2023-10-01", "UPI", *answers], ["A2", "2023-10-01", "UPI", *answers[:-1], "也许"]], "utf-8")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("values:\n  items: {是: 1, 否: 0}\n", encoding="utf-8")
+    accepted, rejected = read_table(tmp_path / "screenings.csv", "screenings", settings=EN, mapping=mapping)
+    assert accepted.loc[0, ["item_1", "item_2", "item_64"]].tolist() == [1.0, 0.0, 0.0]
+    assert rejected[["row", "column", "value"]].values.tolist() == [[3, "item_64", "也许"]]

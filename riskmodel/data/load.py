@@ -195,10 +195,16 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
             found.append(problem_rows(np.flatnonzero(bad.to_numpy()), name, code))
         columns[name] = values
     if "items" in spec:
+        # answers written as words (a questionnaire platform's 是/否): the mapping file's values: items:
+        answer_words = {str(k).strip(): float(v) for k, v in mapping.spellings("items", None).items()}
         for item in ITEM_COLUMNS:
             if item in cells:
+                answers = cells[item]
+                if answer_words and answers.dtype == object:
+                    as_text = parse.to_text(answers)
+                    answers = as_text.map(answer_words).where(lambda mapped: mapped.notna(), as_text)
                 # answers stay as read here; riskmodel.instruments reports what cannot be scored
-                columns[item] = pd.to_numeric(cells[item], errors="coerce").astype(ITEM_DTYPE)
+                columns[item] = pd.to_numeric(answers, errors="coerce").astype(ITEM_DTYPE)
             else:
                 columns[item] = pd.Series(np.nan, index=index, dtype=ITEM_DTYPE)
     frame = pd.DataFrame(columns, index=index)
@@ -228,7 +234,9 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
                                    lang=lang))
     dirty = known & unreadable
     if dirty.any():
-        as_read = cells.loc[dirty, items].apply(parse.to_text)
+        numbers = frame.loc[dirty, items]
+        # numbers where the cell was read as one (or mapped from a word), the cell as written elsewhere
+        as_read = numbers.astype(object).where(numbers.notna(), cells.loc[dirty, items].apply(parse.to_text))
         parts.append(item_problems(pd.concat([frame.loc[dirty, ["instrument"]], as_read], axis=1),
                                    settings=settings.instruments, lang=lang))
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["index", "column", "value", "reason"])
