@@ -40,8 +40,8 @@ ITEM_MODEL: dict[str, dict] = {
     "PHQ9": {"loc": 0.55, "step": 0.95, "critical_shift": 1.90, "disc": (1.4, 2.1)},
     "GAD7": {"loc": 0.85, "step": 0.95, "critical_shift": 0.0, "disc": (1.4, 2.1)},
     "SCL90": {"loc": 1.40, "step": 0.85, "critical_shift": 1.0, "disc": (1.2, 1.9)},
-    "SDS": {"loc": 0.10, "step": 1.00, "critical_shift": 0.9, "disc": (1.2, 1.8)},
-    "SAS": {"loc": 0.40, "step": 1.00, "critical_shift": 0.0, "disc": (1.2, 1.8)},
+    "SDS": {"loc": 0.30, "step": 1.00, "critical_shift": 1.9, "disc": (1.2, 1.8)},  # item 19 as rare as PHQ-9 item 9
+    "SAS": {"loc": 0.55, "step": 1.00, "critical_shift": 0.0, "disc": (1.2, 1.8)},
     "UPI": {"loc": 1.90, "step": 0.0, "critical_shift": 1.60, "disc": (1.3, 2.0)},
     "MHT": {"loc": 1.05, "step": 0.0, "critical_shift": 0.0, "disc": (1.0, 1.6)},
 }
