@@ -126,6 +126,13 @@ def test_stability_drift_and_importance(audit, cohort):
     assert {"gender", "left_behind"} <= set(importance["grouping"])
 
 
+def test_feedback_table_splits_listed_students_by_counselling(audit):
+    feedback = audit.tables["feedback"]
+    assert set(feedback.columns) == {"listed", "counselled", "n", "outcomes", "outcome_rate"}
+    assert feedback["n"].sum() == audit.summary["rows"]["usable"]
+    assert feedback["listed"].any() and (~feedback["listed"]).any()
+
+
 def test_model_card_says_what_the_model_is_not_for(audit):
     card = (audit.out_dir / "model_card.md").read_text(encoding="utf-8")
     for words in ("decision support", "not a diagnosis", "Feedback effect of interventions", "gender",

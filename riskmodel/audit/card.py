@@ -168,6 +168,15 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
         sections += ["## " + text("audit.card.stability", lang),
                      text("audit.card.stability_text", lang, jaccard=f"{stability['jaccard'].mean():.0%}",
                           by_rule=share("entered_rule"), by_score=share("entered_score"))]
+    feedback = tables.get("feedback")
+    if feedback is not None and len(feedback):
+        listed = feedback.loc[feedback["listed"]]
+        counselled = listed.loc[listed["counselled"]]
+        rate = (lambda rows: _fmt(float(rows["outcome_rate"].iloc[0]), 3) if len(rows) else "–")
+        share = listed.loc[listed["counselled"], "n"].sum() / max(int(listed["n"].sum()), 1)
+        sections += ["## " + text("audit.card.feedback", lang),
+                     text("audit.card.feedback_text", lang, share=f"{share:.0%}", with_contact=rate(counselled),
+                          without_contact=rate(listed.loc[~listed["counselled"]]))]
     sections += ["## " + text("audit.card.limitations", lang), text("audit.card.limitations_text", lang),
                  "## " + text("audit.card.reproducibility", lang), text("audit.card.reproducibility_text", lang)]
     return "\n\n".join(sections) + "\n"

@@ -17,7 +17,8 @@
    atomically, owner-only, into a new folder ``out_dir`` (never overwriting an earlier audit):
    ``performance`` (ranking, alerting at capacity, calibration; pooled and by month; model and
    rules), ``calibration`` (reliability curves), ``groups`` (per group, gaps, flags),
-   ``stability`` (month-to-month churn and why), ``drift`` (PSI of each feature and of the score,
+   ``stability`` (month-to-month churn and why), ``feedback`` (outcome rates of listed and unlisted
+   students with and without counselling in the outcome window), ``drift`` (PSI of each feature and of the score,
    training against each month), ``importance`` (factor families overall and by group); plus
    ``model_card.md`` and ``audit_summary.json``.
 
@@ -47,7 +48,7 @@ from riskmodel.audit.explain import importance_table
 from riskmodel.audit.groups import _labels, group_columns, group_table
 from riskmodel.audit.metrics import Bootstrap
 from riskmodel.audit.performance import SCORERS, calibration_table, performance_table
-from riskmodel.audit.stability import stability_table
+from riskmodel.audit.stability import feedback_table, stability_table
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, write_bytes, write_text
@@ -56,7 +57,7 @@ __all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "run_aud
 
 log = logging.getLogger(__name__)
 
-TABLES: tuple[str, ...] = ("performance", "calibration", "groups", "stability", "drift", "importance")
+TABLES: tuple[str, ...] = ("performance", "calibration", "groups", "stability", "feedback", "drift", "importance")
 MAX_EXPLAIN_ROWS = 10_000  # contributions are computed on a seeded sample of at most this many rows
 DRIFT_REFERENCE_DATES = 12  # the model's last training dates used as the drift reference
 DRIFT_REFERENCE_ROWS = 60_000  # at most this many reference rows (seeded sample)
@@ -316,6 +317,7 @@ def compute_tables(frame: pd.DataFrame, features: pd.DataFrame, model, *, settin
     timings["groups"] = time.perf_counter() - start
     start = time.perf_counter()
     tables["stability"] = stability_table(scored)
+    tables["feedback"] = feedback_table(frame, small_cell=settings.reports.small_cell)
     variables = list(model.features)
     reference = reference.assign(score=model.predict(reference)["score"].to_numpy())
     current = features.assign(score=scored["score"].to_numpy())

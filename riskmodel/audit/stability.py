@@ -29,7 +29,7 @@ import pandas as pd
 
 from riskmodel.audit.performance import LEVELS
 
-__all__ = ["stability_table", "transitions"]
+__all__ = ["feedback_table", "stability_table", "transitions"]
 
 _ORDER = {lvl: i for i, lvl in enumerate(reversed(LEVELS), start=1)}  # III=1, II=2, I=3
 
@@ -113,3 +113,34 @@ def stability_table(scores: pd.DataFrame) -> pd.DataFrame:
     either = table["stayed"] + table["entered"] + table["left"]
     table["jaccard"] = np.where(either > 0, table["stayed"] / either.where(either > 0, 1), np.nan)
     return table[columns]
+
+
+def feedback_table(frame: pd.DataFrame, *, small_cell: int = 0) -> pd.DataFrame:
+    """Listed or not, counselled within the outcome window or not: rows, outcomes and outcome rate.
+
+    The feedback effect of interventions made visible: listed students are seen and helped, which
+    may prevent the very outcome the list anticipates (and a crisis also brings counselling, so the
+    two directions are mixed). Descriptive only; a lower outcome rate among counselled listed
+    students is not proof that counselling worked. Counts below ``small_cell`` are left empty.
+
+    Parameters
+    ----------
+    frame
+        Usable audit rows with ``level``, ``label`` and ``counselling_after`` (contacts in the window).
+
+    Example
+    -------
+    >>> f = pd.DataFrame({"level": ["I", "I", "none"], "label": [0, 1, 0], "counselling_after": [2, 0, 0]})
+    >>> feedback_table(f)[["listed", "counselled", "n", "outcomes"]].values.tolist()
+    [[False, False, 1, 0], [True, False, 1, 1], [True, True, 1, 0]]
+    """
+    parts = pd.DataFrame({"listed": frame["level"].isin(LEVELS).to_numpy(),
+                          "counselled": frame["counselling_after"].fillna(0).to_numpy() > 0,
+                          "label": frame["label"].to_numpy()})
+    table = parts.groupby(["listed", "counselled"]).agg(n=("label", "size"), outcomes=("label", "sum")).reset_index()
+    table["outcome_rate"] = table["outcomes"] / table["n"]
+    if small_cell:
+        small = table["outcomes"] < small_cell
+        table["outcomes"] = table["outcomes"].astype("Int64").mask(small)
+        table["outcome_rate"] = table["outcome_rate"].mask(small)
+    return table
