@@ -89,3 +89,10 @@ def test_key_file_readable_by_others_is_refused(tmp_path):
 def test_key_id_does_not_reveal_the_key():
     key = os.urandom(32)
     assert len(key_id(key)) == 12 and key.hex()[:12] != key_id(key)
+
+
+def test_key_file_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the key's folder should be")
+    with pytest.raises(ConfigError, match="cannot create the pseudonym key file"):
+        load_key(blocker / "riskmodel" / "pseudonym.key")

@@ -111,8 +111,11 @@ def load_key(path: str | Path | None = None, *, lang: str = "en") -> bytes:
         if key_file.stat().st_mode & 0o077:
             raise ConfigError(text("data.error.key_readable", lang, path=key_file))
         return _decode(key_file.read_text(encoding="ascii"), str(key_file), lang)
-    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_text(key_file, secrets.token_hex(32) + "\n", encoding="ascii")
+    try:
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_text(key_file, secrets.token_hex(32) + "\n", encoding="ascii")
+    except OSError as exc:
+        raise ConfigError(text("data.error.key_unwritable", lang, path=key_file, detail=exc.strerror, env=ENV_VAR)) from None
     log.warning(
         "created a new pseudonym key at %s (mode 0600). Keep it and back it up: losing or replacing it "
         "changes every student's pseudonym, so earlier lists and reports no longer match.", key_file,
