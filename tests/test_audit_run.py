@@ -126,6 +126,17 @@ def test_stability_drift_and_importance(audit, cohort):
     assert {"gender", "left_behind"} <= set(importance["grouping"])
 
 
+def test_levels_table_counts_rule_listings_against_capacity(audit, cohort):
+    from riskmodel.warning import capacities
+
+    levels = audit.tables["levels"]
+    assert len(levels) == len(audit_dates(AUDIT_FROM, AUDIT_TO))
+    first = levels.iloc[0]
+    assert first["capacity_II"] == capacities(int(first["scored"]), settings=cohort["settings"])["II"]
+    assert (levels["listed_by_rule"] <= levels["listed_I"]).all()
+    assert audit.summary["months_rules_over_level_I_capacity"] == int((levels["listed_by_rule"] > levels["capacity_I"]).sum())
+
+
 def test_feedback_table_splits_listed_students_by_counselling(audit):
     feedback = audit.tables["feedback"]
     assert set(feedback.columns) == {"listed", "counselled", "n", "outcomes", "outcome_rate"}

@@ -161,6 +161,13 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
         overall = importance.loc[importance["grouping"] == "all"].head(5)
         families = ", ".join(f"{_family_label(f, lang)} {s:.0%}" for f, s in zip(overall["family"], overall["share"]))
         sections += ["## " + text("audit.card.factors", lang), text("audit.card.factors_text", lang, families=families)]
+    levels = tables.get("levels")
+    if levels is not None and len(levels):
+        over = levels["listed_by_rule"] > levels["capacity_I"]
+        sections += ["## " + text("audit.card.levels", lang),
+                     text("audit.card.levels_text", lang, over=int(over.sum()), months=len(levels),
+                          by_rule=int(levels["listed_by_rule"].median()),
+                          capacity=int(levels["capacity_I"].median()) if levels["capacity_I"].notna().any() else "–")]
     stability = tables.get("stability")
     if stability is not None and len(stability):
         entered = stability["entered"].sum()

@@ -17,7 +17,8 @@
    atomically, owner-only, into a new folder ``out_dir`` (never overwriting an earlier audit):
    ``performance`` (ranking, alerting at capacity, calibration; pooled and by month; model and
    rules), ``calibration`` (reliability curves), ``groups`` (per group, gaps, flags),
-   ``stability`` (month-to-month churn and why), ``feedback`` (outcome rates of listed and unlisted
+   ``levels`` (listed per level and by hard rule against capacity, by month), ``stability``
+   (month-to-month churn and why), ``feedback`` (outcome rates of listed and unlisted
    students with and without counselling in the outcome window), ``drift`` (PSI of each feature and of the score,
    training against each month), ``importance`` (factor families overall and by group); plus
    ``model_card.md`` and ``audit_summary.json``.
@@ -48,16 +49,16 @@ from riskmodel.audit.explain import importance_table
 from riskmodel.audit.groups import _labels, group_columns, group_table
 from riskmodel.audit.metrics import Bootstrap
 from riskmodel.audit.performance import SCORERS, calibration_table, performance_table
-from riskmodel.audit.stability import feedback_table, stability_table
+from riskmodel.audit.stability import feedback_table, levels_table, stability_table
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, write_bytes, write_text
 
-__all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "run_audit", "write_table"]
+__all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
 
 log = logging.getLogger(__name__)
 
-TABLES: tuple[str, ...] = ("performance", "calibration", "groups", "stability", "feedback", "drift", "importance")
+TABLES: tuple[str, ...] = ("performance", "calibration", "groups", "levels", "stability", "feedback", "drift", "importance")
 MAX_EXPLAIN_ROWS = 10_000  # contributions are computed on a seeded sample of at most this many rows
 DRIFT_REFERENCE_DATES = 12  # the model's last training dates used as the drift reference
 DRIFT_REFERENCE_ROWS = 60_000  # at most this many reference rows (seeded sample)
@@ -316,6 +317,11 @@ def compute_tables(frame: pd.DataFrame, features: pd.DataFrame, model, *, settin
     tables["groups"] = tables["groups"][["scorer", *[c for c in tables["groups"].columns if c != "scorer"]]]
     timings["groups"] = time.perf_counter() - start
     start = time.perf_counter()
+    from riskmodel.warning import capacities
+
+    counts = scored.groupby("as_of").size()
+    capacity = {pd.Timestamp(d).strftime("%Y-%m-%d"): capacities(int(n), settings=settings) for d, n in counts.items()}
+    tables["levels"] = levels_table(scored, capacity)
     tables["stability"] = stability_table(scored)
     tables["feedback"] = feedback_table(frame, small_cell=settings.reports.small_cell)
     variables = list(model.features)
@@ -356,5 +362,7 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "insufficient_groups": groups.loc[(groups["status"] == "insufficient") & (groups["scorer"] == "model"),
                                           ["grouping", "group"]]
         .drop_duplicates().to_dict(orient="records"),
+        "months_rules_over_level_I_capacity": int((tables["levels"]["listed_by_rule"]
+                                                   > tables["levels"]["capacity_I"]).sum()),
         "drifted_variables": sorted(drift.loc[drift["flagged"] & (drift["period"] == "all"), "variable"].tolist()),
     }

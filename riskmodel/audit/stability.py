@@ -29,7 +29,7 @@ import pandas as pd
 
 from riskmodel.audit.performance import LEVELS
 
-__all__ = ["feedback_table", "stability_table", "transitions"]
+__all__ = ["feedback_table", "levels_table", "stability_table", "transitions"]
 
 _ORDER = {lvl: i for i, lvl in enumerate(reversed(LEVELS), start=1)}  # III=1, II=2, I=3
 
@@ -144,3 +144,35 @@ def feedback_table(frame: pd.DataFrame, *, small_cell: int = 0) -> pd.DataFrame:
         table["outcomes"] = table["outcomes"].astype("Int64").mask(small)
         table["outcome_rate"] = table["outcome_rate"].mask(small)
     return table
+
+
+def levels_table(scores: pd.DataFrame, capacity: dict[str, dict[str, int]] | None = None) -> pd.DataFrame:
+    """Per as-of date: students scored, listed at each level, listed by a hard rule, and each level's capacity.
+
+    When the hard rules alone fill level I past its capacity, the list is the rules' list and the
+    model decides only levels II and III; the audit makes that visible month by month.
+
+    Parameters
+    ----------
+    scores
+        Every scored row: ``as_of, level, path``.
+    capacity
+        As-of date (ISO) -> level -> capacity, as ``riskmodel.warning.capacities`` gives it.
+
+    Example
+    -------
+    >>> s = pd.DataFrame({"as_of": pd.to_datetime(["2026-03-01"] * 3), "level": ["I", "II", "none"],
+    ...                   "path": ["rule:x", "score", ""]})
+    >>> levels_table(s)[["scored", "listed_I", "listed_by_rule"]].values.tolist()
+    [[3, 1, 1]]
+    """
+    frame = pd.DataFrame({"as_of": pd.to_datetime(scores["as_of"]).dt.strftime("%Y-%m-%d"),
+                          "by_rule": scores["path"].fillna("").astype(str).str.startswith("rule:")})
+    for lvl in LEVELS:
+        frame[f"listed_{lvl}"] = (scores["level"] == lvl).to_numpy()
+    table = frame.groupby("as_of").agg(scored=("by_rule", "size"), listed_by_rule=("by_rule", "sum"),
+                                       **{f"listed_{lvl}": (f"listed_{lvl}", "sum") for lvl in LEVELS}).reset_index()
+    for lvl in LEVELS:
+        table[f"capacity_{lvl}"] = [(capacity or {}).get(d, {}).get(lvl, np.nan) for d in table["as_of"]]
+    return table[["as_of", "scored", *(f"listed_{lvl}" for lvl in LEVELS), "listed_by_rule",
+                  *(f"capacity_{lvl}" for lvl in LEVELS)]]
