@@ -12,6 +12,7 @@ so no report can show them.
   those not listed;
 * ``history.parquet``: the same columns for this run and every earlier run of the same school(s);
 * ``contributions.parquet``: pseudonym + one float32 column per model feature (log-odds contribution);
+* ``factors.parquet``: each cohort's mean (and mean absolute) contribution per feature;
 * ``screenings/observations/life_events/counselling.parquet``: one student's file (no notes);
 * ``summary.parquet``, ``rejected.parquet`` (counts by table, column and reason, no values),
   ``coverage.parquet`` (records per table and month) and ``skipped.json``: the data-quality report;
@@ -31,6 +32,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskmodel.outputs import atomic_path, private_dir, write_text
@@ -105,6 +107,24 @@ def cohort_table(report_list: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["key", "level", "school", "name", "slug", "students"])
 
 
+def _cohort_factors(report_list: pd.DataFrame, contrib: pd.DataFrame, cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Mean contribution of every feature over each cohort's students (long: key, feature, mean, mean_abs).
+
+    Computed once here so that each cohort report reads a small table instead of every student's
+    contributions.
+    """
+    values = contrib.to_numpy(dtype="float64")
+    rows = []
+    for cohort in cohorts.itertuples(index=False):
+        mask = (report_list["school"] == cohort.school).to_numpy()
+        if cohort.level != "school":
+            mask &= (report_list[cohort.level] == cohort.name).to_numpy()
+        part = values[mask]
+        rows.append(pd.DataFrame({"key": cohort.key, "feature": contrib.columns, "mean": part.mean(axis=0),
+                                  "mean_abs": np.abs(part).mean(axis=0)}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def _student_table(name: str, table: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(columns=["pseudonym", "date"])
@@ -123,7 +143,7 @@ def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     for name, table in tables.items():
         col = date_column.get(name, "date")
-        if name in ("students", "outcomes") or col not in table.columns or table.empty:
+        if name in ("students", "outcomes", "calendar") or col not in table.columns or table.empty:
             continue
         months = pd.to_datetime(table[col]).dt.to_period("M").dt.to_timestamp()
         counts = months.value_counts().rename_axis("month").reset_index(name="records")
@@ -131,7 +151,12 @@ def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         parts.append(counts)
     if not parts:
         return pd.DataFrame(columns=["table", "month", "records"])
-    return pd.concat(parts, ignore_index=True).sort_values(["table", "month"])
+    counts = pd.concat(parts, ignore_index=True).pivot_table(index="month", columns="table", values="records",
+                                                             aggfunc="sum", fill_value=0)
+    # every month from the first to the last, zero where a source sent nothing: a gap must show as a gap
+    counts = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq="MS"), fill_value=0)
+    return (counts.rename_axis("month").reset_index().melt(id_vars="month", var_name="table", value_name="records")
+            [["table", "month", "records"]].sort_values(["table", "month"], ignore_index=True))
 
 
 def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[str, pd.DataFrame],
@@ -183,6 +208,9 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
     write_text(data_dir / "skipped.json", json.dumps(list(skipped), ensure_ascii=False, indent=1))
     cohorts = cohort_table(report_list)
     write_parquet(cohorts, data_dir / "cohorts.parquet")
+    if contributions is not None:
+        write_parquet(_cohort_factors(report_list, contrib.drop(columns="pseudonym"), cohorts),
+                      data_dir / "factors.parquet")
     write_text(data_dir / "run.json", json.dumps(run_info, ensure_ascii=False, indent=1, default=str))
     log.info("report data written: %d students, %d cohorts", len(report_list), len(cohorts))
     return cohorts

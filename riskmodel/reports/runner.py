@@ -282,7 +282,8 @@ def _init_worker(reuse_kernel: bool) -> None:
 
 
 def _run_job(job: dict) -> tuple[str, dict]:
-    outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]), job["parameters"],
+    outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]) if job["html"] else None,
+                      job["parameters"],
                       title=job["title"], timeout=job["timeout"], session=_SESSION)
     return job["key"], outcome
 
@@ -307,16 +308,23 @@ def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templ
     return jobs
 
 
-def _execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
-                 on_done: Callable[[str, dict], None]) -> dict[str, dict]:
-    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt."""
+def _execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool, on_done: Callable[[str, dict], None],
+                 meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
+    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
+
+    ``meanwhile`` runs in this process once the jobs are submitted (work the notebooks do not need,
+    such as the spreadsheet exports, overlaps with them).
+    """
     outcomes: dict[str, dict] = {}
     # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
     # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
     # spawn, not fork: the parent may hold threads (the progress bar).
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
     try:
-        for key, outcome in pool.imap_unordered(_run_job, jobs):
+        results = pool.imap_unordered(_run_job, jobs)
+        if meanwhile is not None:
+            meanwhile()
+        for key, outcome in results:
             outcomes[key] = outcome
             on_done(key, outcome)
         pool.close()
@@ -464,8 +472,14 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info)
-                lists = _write_lists(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
-                timings["lists_and_report_data"] = time.perf_counter() - t0
+                timings["report_data"] = time.perf_counter() - t0
+                lists: dict[str, list[Path]] = {}
+
+                def write_lists() -> None:  # while the pool runs the notebooks, which do not read them
+                    t_lists = time.perf_counter()
+                    lists.update(_write_lists(work, scored, cohorts, lang=lang,
+                                              horizon_days=settings.labels.horizon_days))
+                    timings["lists"] = time.perf_counter() - t_lists
                 job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
                                  timeout=rs.notebook_timeout)
                 t0 = time.perf_counter()
@@ -477,8 +491,9 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = _execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done)
-                timings["reports"] = time.perf_counter() - t0
+                    outcomes = _execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
+                                            meanwhile=write_lists)
+                timings["reports_and_lists"] = time.perf_counter() - t0
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
                 write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},
                             lists=lists, info=run_info, lang=lang)

@@ -125,12 +125,11 @@ def factor_summary(run: RunData, level: str, cohort_id: str, lang: str, *, top: 
     Columns ``feature`` (name), localised factor text (from the feature catalogue) and mean
     contribution; empty when the run holds no contributions.
     """
-    contrib = run.table("contributions")
-    if contrib.empty:
+    factors = run.table("factors")
+    if factors.empty:
         return pd.DataFrame()
-    members = run.members(run.warning_list, level, cohort_id)
-    rows = contrib.loc[contrib["pseudonym"].isin(members["pseudonym"])].drop(columns="pseudonym")
-    means = rows.mean().sort_values(ascending=False).head(top)
+    key = run.cohort(level, cohort_id)["key"]
+    means = factors.loc[factors["key"] == key].set_index("feature")["mean"].sort_values(ascending=False).head(top)
     means = means[means > 0]
     return pd.DataFrame({"feature": means.index, text("reports.col.factor", lang): _feature_text(means.index, lang),
                          text("reports.col.contribution", lang): means.round(3).to_numpy()})
