@@ -326,7 +326,9 @@ def compute_tables(frame: pd.DataFrame, features: pd.DataFrame, model, *, settin
     tables["feedback"] = feedback_table(frame, small_cell=settings.reports.small_cell)
     variables = list(model.features)
     reference = reference.assign(score=model.predict(reference)["score"].to_numpy())
-    current = features.assign(score=scored["score"].to_numpy())
+    # like for like: the training frame holds usable rows only (no censored negatives), so does `current`
+    usable = scored["usable"].to_numpy(dtype=bool)
+    current = features.loc[usable].assign(score=scored.loc[usable, "score"].to_numpy())
     families = catalogue()["family"]
     seasonal = tuple(name for name in variables if families.get(name) == "calendar")
     tables["drift"] = psi_table(reference, current, columns=[*variables, "score"], n_bins=audit.psi_bins,
