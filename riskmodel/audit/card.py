@@ -86,11 +86,14 @@ def _grouping_label(grouping: str, lang: str) -> str:
     return grouping
 
 
-def _group_label(group: str, lang: str) -> str:
-    try:
-        return text(f"audit.group.{group}", lang) if group in ("yes", "no", "missing") else group
-    except KeyError:
-        return group
+def _group_label(group: str, lang: str, grouping: str = "") -> str:
+    """Words for a group: yes/no/missing, a gender or a stage from the catalogue; a name from the data as is."""
+    from riskmodel.i18n import catalogue
+
+    for key in (f"audit.group.{group}", f"{grouping}.{group}"):
+        if key in catalogue() and (key.startswith("audit.group.") or grouping in ("gender", "stage")):
+            return text(key, lang)
+    return group
 
 
 def _groups_section(summary: dict, lang: str) -> str:
@@ -102,12 +105,12 @@ def _groups_section(summary: dict, lang: str) -> str:
     for item in flagged:
         lines.append("- " + text(f"audit.scorer.{item.get('scorer', 'model')}", lang) + ": "
                      + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
-                                 group=_group_label(item["group"], lang), metric=metric_label(item["metric"], lang),
+                                 group=_group_label(item["group"], lang, item["grouping"]), metric=metric_label(item["metric"], lang),
                                  gap=_fmt(item["gap"]), low=_fmt(item.get("gap_low", np.nan)),
                                  high=_fmt(item.get("gap_high", np.nan))))
     insufficient = summary.get("insufficient_groups", [])
     if insufficient:
-        names = ", ".join(f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang)}"
+        names = ", ".join(f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang, g['grouping'])}"
                           for g in insufficient)
         lines.append(text("audit.card.groups_insufficient", lang, groups=names))
     return "\n\n".join(lines)

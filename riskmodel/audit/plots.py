@@ -129,7 +129,7 @@ def plot_reliability(calibration: pd.DataFrame, *, lang: str, scorer: str = "mod
 def _group_name(grouping: str, group: str, lang: str) -> str:
     from riskmodel.audit.card import _group_label, _grouping_label
 
-    return f"{_grouping_label(grouping, lang)}: {_group_label(group, lang)}"
+    return f"{_grouping_label(grouping, lang)}: {_group_label(group, lang, grouping)}"
 
 
 def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = None) -> pd.DataFrame:
