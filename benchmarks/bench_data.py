@@ -44,12 +44,32 @@ def _line(label: str, times: list[float]) -> str:
     return f"{label:<28} median {statistics.median(times):6.2f} s  (min {min(times):.2f}, max {max(times):.2f}, n={len(times)})"
 
 
+def _corrupt(folder: Path, share: float, seed: int) -> None:
+    """Break ``share`` of the rows of the Parquet tables the generator writes (screenings, attendance)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    for name, column, bad in (("screenings", "item_1", 9), ("attendance", "student_id", "X-unknown")):
+        path = folder / f"{name}.parquet"
+        if not path.exists():
+            continue
+        frame = pd.read_parquet(path)
+        hit = rng.random(len(frame)) < share
+        frame[column] = frame[column].astype(object).where(~hit, bad)
+        frame.to_parquet(path)
+        print(f"  corrupted {int(hit.sum()):,} rows of {path.name} ({column} = {bad!r})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30_000)
     parser.add_argument("--years", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20260301)
+    parser.add_argument("--corrupt", type=float, default=0.0,
+                        help="share of screening and attendance rows to break (out-of-range answer, unknown "
+                             "student), to time the rejection path too")
     args = parser.parse_args()
     os.environ.setdefault("RISKMODEL_PSEUDONYM_KEY", "00" * 32)  # a throwaway key: no key file is created
     settings = Settings()
@@ -59,6 +79,8 @@ def main() -> None:
         synth.write(synth.generate(students=args.students, years=args.years, seed=args.seed), folder)
         print(f"generated and wrote {args.students:,} students x {args.years} years in "
               f"{time.perf_counter() - start:.1f} s (not part of the figure)")
+        if args.corrupt:
+            _corrupt(folder, args.corrupt, args.seed)
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         print(f"input: {size / 1e6:.1f} MB in {sum(1 for p in folder.iterdir() if p.is_file())} files")
         load_times, dataset = _timed(lambda: load_dataset(folder, settings=settings), args.repeat)
