@@ -347,3 +347,13 @@ def test_headless_chromium_renders_index_and_cohort_report(first, tmp_path):
         assert pixels.std() > 0.02, f"{name}: the screenshot is blank"
         dark = (pixels[..., :3].mean(axis=2) < 0.5).mean()
         assert dark > 0.005, f"{name}: almost no text or plot drawn ({dark:.4f} dark pixels)"
+
+
+@pytest.mark.parametrize("name", ["20_cohort_report"])
+def test_notebooks_run_with_their_defaults_as_in_jupyterlab(first, reports_dir, tmp_path, name):
+    """Opened from notebooks/ beside reports/ (what `riskmodel demo` makes), the defaults just work."""
+    (tmp_path / "reports").symlink_to(reports_dir, target_is_directory=True)
+    (tmp_path / "notebooks").mkdir()
+    out = tmp_path / "notebooks" / f"{name}.ipynb"
+    outcome = execute(NOTEBOOK_DIR / f"{name}.ipynb", out, None, {})
+    assert outcome["status"] == "ok", outcome["error"]

@@ -364,16 +364,32 @@ def _log_to(path: Path) -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     logger = logging.getLogger("riskmodel")
-    old_level = logger.level
+    old_level, old_propagate = logger.level, logger.propagate
+    console_level = logger.getEffectiveLevel()
+    # run.log gets INFO; the console keeps the level it had (-v or not): records reach the usual
+    # handlers through a relay at that level instead of through propagation
+    relay = _Relay(console_level)
     logger.addHandler(handler)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
+    logger.addHandler(relay)
+    logger.setLevel(min(console_level, logging.INFO))
+    logger.propagate = False
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.removeHandler(relay)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
         handler.close()
+
+
+class _Relay(logging.Handler):
+    """Hands records at or above ``level`` to the root logger's handlers (what propagation did)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for handler in logging.getLogger().handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
 
 
 class RunInterrupted(KeyboardInterrupt):
