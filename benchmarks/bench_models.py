@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from riskmodel.config import Settings
+from riskmodel.config import load_settings
 from riskmodel.data import Dataset
 from riskmodel.features import build_features
 from riskmodel.labels import build_labels
@@ -56,18 +56,19 @@ def ceiling(truth: dict, frame: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=45_000, help="students over the window (~20,000 enrolled)")
-    parser.add_argument("--score-students", type=int, default=68_000, help="~30,000 enrolled on the scoring date")
+    parser.add_argument("--score-students", type=int, default=84_000, help="~30,000 enrolled on the scoring date")
     parser.add_argument("--years", type=int, default=6)
     parser.add_argument("--until", default="2026-09-01")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--repeat", type=int, default=1, help="repeat the timings; medians are printed")
     parser.add_argument("--quick", action="store_true", help="small cohort, for a smoke run")
+    parser.add_argument("--config", default=None, help="settings YAML (defaults when omitted)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     if args.quick:
         args.students, args.score_students = 4000, 6000
-    settings = Settings()
+    settings = load_settings(args.config)
     until = pd.Timestamp(args.until)
 
     t0 = time.perf_counter()
@@ -122,7 +123,7 @@ def main() -> None:
         rows[name] = evaluate(test["label"], np.clip(risk, 0, 1), risk, test["as_of"], capacity_per_1000=cap)
     table = pd.DataFrame(rows).T[["average_precision", "roc_auc", "recall_at_I", "recall_at_I_II",
                                   "recall_at_I_II_III", "brier", "ece_quantile", "ece_uniform", "mean_probability"]]
-    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(table)
     booster = models["lightgbm"].estimator.booster_
     gain = pd.Series(booster.feature_importance("gain"), index=booster.feature_name()).sort_values(ascending=False)
