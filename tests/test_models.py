@@ -250,3 +250,17 @@ def test_feature_spec_codes_text_columns_and_unseen_categories():
     spec = FeatureSpec.from_frame(train)
     new = train.assign(dorm_kind=["B", "C"])
     np.testing.assert_array_equal(spec.matrix(new)[:, 1], [1.0, np.nan])
+
+
+@pytest.mark.parametrize("module", [
+    "riskmodel.models.matrix", "riskmodel.models.rules", "riskmodel.models.logistic", "riskmodel.models.gbm",
+    "riskmodel.models.calibration", "riskmodel.models.metrics", "riskmodel.models.pipeline",
+    "riskmodel.models.training", "riskmodel.warning.hard_rules", "riskmodel.warning.levels",
+    "riskmodel.warning.reasons", "riskmodel.warning.export",
+])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

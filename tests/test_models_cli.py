@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from riskmodel.cli import app
 from riskmodel.synth import generate, write
 
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 CONFIG = """
 model:
