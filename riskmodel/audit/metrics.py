@@ -137,7 +137,8 @@ class Replicates:
         """``(R, n_bins)``: sum of ``values`` per bin over ``rows`` for every replicate."""
         codes, values = self._select(values, rows)
         chosen = bins if rows is None else bins[rows]
-        per_bin = sparse.csr_matrix((values, (chosen, codes)), shape=(n_bins, self.n_students))
+        nonzero = values != 0  # outcome-weighted histograms touch only the few rows with an outcome
+        per_bin = sparse.csr_matrix((values[nonzero], (chosen[nonzero], codes[nonzero])), shape=(n_bins, self.n_students))
         return np.asarray(per_bin @ self._counts_by_student).T
 
     def _select(self, values: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
