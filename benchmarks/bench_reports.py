@@ -39,7 +39,7 @@ def trivial_notebook(folder: Path) -> Path:
 
 def floor_seconds(n: int, *, jobs: int, reuse_kernels: bool) -> float:
     """Wall time of ``n`` trivial notebooks through the run's pool (no HTML export)."""
-    from riskmodel.reports import runner
+    from riskmodel.reports.pool import execute_all
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -49,7 +49,7 @@ def floor_seconds(n: int, *, jobs: int, reuse_kernels: bool) -> float:
                       "ipynb": str(folder / "notebooks" / f"t{i}.ipynb"), "html": None, "title": "t", "timeout": 600}
                      for i in range(n)]
         started = time.perf_counter()
-        outcomes = runner._execute_all(jobs_list, workers=jobs, reuse_kernels=reuse_kernels,
+        outcomes = execute_all(jobs_list, workers=jobs, reuse_kernels=reuse_kernels,
                                        on_done=lambda key, outcome: None)
         elapsed = time.perf_counter() - started
     assert all(o["status"] == "ok" for o in outcomes.values()), outcomes

@@ -24,17 +24,13 @@ Example
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import platform
 import shutil
-import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from importlib import metadata
@@ -46,7 +42,9 @@ from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
 from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
 from riskmodel.reports.index import write_index
-from riskmodel.reports.notebooks import KernelSession, check_parameters, execute, template
+from riskmodel.reports.notebooks import check_parameters, template
+from riskmodel.reports.pool import execute_all
+from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
@@ -267,27 +265,6 @@ def _write_lists(run_dir: Path, scored: Scored, cohorts: pd.DataFrame, *, lang: 
     return lists
 
 
-_SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
-
-
-def _init_worker(reuse_kernel: bool) -> None:
-    global _SESSION
-    os.umask(0o077)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
-    if reuse_kernel:
-        from multiprocessing.util import Finalize
-
-        _SESSION = KernelSession()
-        Finalize(_SESSION, _SESSION.close, exitpriority=10)
-
-
-def _run_job(job: dict) -> tuple[str, dict]:
-    outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]) if job["html"] else None,
-                      job["parameters"],
-                      title=job["title"], timeout=job["timeout"], session=_SESSION)
-    return job["key"], outcome
-
-
 def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templates: Path | None,
           timeout: int) -> list[dict]:
     cohort_template = template(COHORT_NOTEBOOK, templates)
@@ -308,34 +285,6 @@ def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templ
     return jobs
 
 
-def _execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool, on_done: Callable[[str, dict], None],
-                 meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
-    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
-
-    ``meanwhile`` runs in this process once the jobs are submitted (work the notebooks do not need,
-    such as the spreadsheet exports, overlaps with them).
-    """
-    outcomes: dict[str, dict] = {}
-    # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
-    # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
-    # spawn, not fork: the parent may hold threads (the progress bar).
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
-    try:
-        results = pool.imap_unordered(_run_job, jobs)
-        if meanwhile is not None:
-            meanwhile()
-        for key, outcome in results:
-            outcomes[key] = outcome
-            on_done(key, outcome)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return outcomes
-
-
 def _versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -353,87 +302,6 @@ def _run_id(out: Path, as_of: date) -> str:
         n += 1
         run_id = f"run-{as_of.isoformat()}-{stamp}-{n}"
     return run_id
-
-
-@contextlib.contextmanager
-def _log_to(path: Path) -> Iterator[None]:
-    """Copy riskmodel's log records to ``path`` (mode 0600) while the run is made."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    handler = logging.FileHandler(path, encoding="utf-8", delay=True)
-    os.close(fd)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    logger = logging.getLogger("riskmodel")
-    old_level, old_propagate = logger.level, logger.propagate
-    console_level = logger.getEffectiveLevel()
-    # run.log gets INFO; the console keeps the level it had (-v or not): records reach the usual
-    # handlers through a relay at that level instead of through propagation
-    relay = _Relay(console_level)
-    logger.addHandler(handler)
-    logger.addHandler(relay)
-    logger.setLevel(min(console_level, logging.INFO))
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.removeHandler(relay)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-        handler.close()
-
-
-class _Relay(logging.Handler):
-    """Hands records at or above ``level`` to the root logger's handlers (what propagation did)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        for handler in logging.getLogger().handlers:
-            if record.levelno >= handler.level:
-                handler.handle(record)
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """SIGTERM during a run (cron's timeout, a shutdown): treated as Ctrl-C, nothing is left behind."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise RunInterrupted(f"signal {signum}")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
-
-
-def _point_latest(out: Path, run_id: str) -> None:
-    """Point ``out/latest`` at the new run (a relative symlink, replaced atomically)."""
-    link = out / "latest"
-    if link.exists() and not link.is_symlink():
-        log.warning("%s exists and is not a link; left as it is", link)
-        return
-    tmp = out / f".latest.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    os.symlink(run_id, tmp)
-    os.replace(tmp, link)
 
 
 def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | None = None, jobs: int | None = None,
@@ -476,9 +344,9 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     timings = dict(scored.timings)
     old_umask = os.umask(0o077)  # papermill and nbconvert write through open(): keep it owner-only
     try:
-        with _terminate_as_interrupt(), atomic_dir(out / run_id) as work:
+        with terminate_as_interrupt(), atomic_dir(out / run_id) as work:
             work.chmod(DIR_MODE)
-            with _log_to(work / "run.log"):
+            with log_to(work / "run.log"):
                 log.info("run %s of %s: %d students scored", run_id, scored.as_of, len(scored.everyone))
                 t0 = time.perf_counter()
                 run_info = {"as_of": scored.as_of.isoformat(), "run_id": run_id, "lang": lang,
@@ -499,7 +367,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
                                  timeout=rs.notebook_timeout)
                 t0 = time.perf_counter()
-                with _progress(len(job_list), progress) as bar:
+                with progress_bar(len(job_list), progress) as bar:
                     task = bar.add_task("reports", total=len(job_list)) if bar is not None else None
 
                     def done(key: str, outcome: dict) -> None:
@@ -507,7 +375,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = _execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
+                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
                                             meanwhile=write_lists)
                 timings["reports_and_lists"] = time.perf_counter() - t0
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
@@ -535,7 +403,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 log.info("run %s complete: %d reports, %d failed", run_id, len(outcomes), len(failed))
     finally:
         os.umask(old_umask)
-    _point_latest(out, run_id)
+    point_latest(out, run_id)
     return RunResult(run_dir=out / run_id, run_id=run_id, outcomes=outcomes, manifest=manifest)
 
 

@@ -1,0 +1,71 @@
+"""The process pool that runs a run's notebooks, each worker reusing one kernel.
+
+A worker (spawned, never forked) starts one :class:`~riskmodel.reports.notebooks.KernelSession` and
+runs its share of the notebooks in it; on an interrupt the parent terminates the pool. Always a
+pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in the process
+that runs a notebook, which would undo the parent's.
+
+Example
+-------
+>>> # outcomes = execute_all(jobs, workers=2, reuse_kernels=True, on_done=lambda key, outcome: None)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from riskmodel.reports.notebooks import KernelSession, execute
+
+__all__ = ["execute_all"]
+
+_SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
+
+
+def _init_worker(reuse_kernel: bool) -> None:
+    global _SESSION
+    os.umask(0o077)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
+    if reuse_kernel:
+        from multiprocessing.util import Finalize
+
+        _SESSION = KernelSession()
+        Finalize(_SESSION, _SESSION.close, exitpriority=10)
+
+
+def _run_job(job: dict) -> tuple[str, dict]:
+    outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]) if job["html"] else None,
+                      job["parameters"],
+                      title=job["title"], timeout=job["timeout"], session=_SESSION)
+    return job["key"], outcome
+
+
+def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool, on_done: Callable[[str, dict], None],
+                 meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
+    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
+
+    ``meanwhile`` runs in this process once the jobs are submitted (work the notebooks do not need,
+    such as the spreadsheet exports, overlaps with them).
+    """
+    outcomes: dict[str, dict] = {}
+    # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
+    # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
+    # spawn, not fork: the parent may hold threads (the progress bar).
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
+    try:
+        results = pool.imap_unordered(_run_job, jobs)
+        if meanwhile is not None:
+            meanwhile()
+        for key, outcome in results:
+            outcomes[key] = outcome
+            on_done(key, outcome)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return outcomes
