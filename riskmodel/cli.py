@@ -266,6 +266,8 @@ def demo(
     years: Annotated[int, typer.Option("--years", help="Years of synthetic data (the last one is left for testing).",
                                        min=2)] = 4,
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
+    months: Annotated[int, typer.Option("--months", help="Monthly runs to make, ending with the demo's as-of date "
+                                        "(2 or more: the reports show change and trend).", min=1)] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
@@ -273,7 +275,7 @@ def demo(
 
     try:
         result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
-                           progress=True)
+                           progress=True, months=months)
     except KeyboardInterrupt:
         console.print("interrupted: no run folder was written", highlight=False)
         raise typer.Exit(130) from None

@@ -50,13 +50,16 @@ def plan(out: Path, *, years: int) -> DemoPlan:
 
 
 def demo(out: Path, *, students: int = 20000, years: int = 4, settings: Settings, jobs: int | None = None,
-         lang: str | None = None, progress: bool = False, seed: int = 0) -> RunResult:
+         lang: str | None = None, progress: bool = False, seed: int = 0, months: int = 1) -> RunResult:
     """Generate (or reuse) the synthetic cohort, train (or reuse) a model, make a monthly run.
+
+    With ``months`` > 1 the runs of the months before are made first, so that the last run's reports
+    show the change since the previous run and a trend.
 
     Returns
     -------
     RunResult
-        The run; ``result.run_dir / "index.html"`` is the page to open.
+        The last run; ``result.run_dir / "index.html"`` is the page to open.
     """
     from riskmodel.models.commands import train_command
     from riskmodel.synth import generate, write
@@ -72,5 +75,10 @@ def demo(out: Path, *, students: int = 20000, years: int = 4, settings: Settings
         train_command(steps.data_dir, steps.until, steps.model_dir, settings=settings)
     else:
         log.info("reusing the demo model in %s", steps.model_dir)
-    return run(steps.data_dir, steps.model_dir, steps.as_of, steps.reports_dir, settings=settings, lang=lang,
-               jobs=jobs, progress=progress)
+    result = None
+    for back in range(max(months, 1) - 1, -1, -1):
+        month = steps.as_of.month - back - 1
+        as_of = date(steps.as_of.year + month // 12, month % 12 + 1, 1)
+        result = run(steps.data_dir, steps.model_dir, as_of, steps.reports_dir, settings=settings, lang=lang,
+                     jobs=jobs, progress=progress)
+    return result
