@@ -29,7 +29,7 @@ from riskmodel.reports.notebooks import NOTEBOOK_DIR, execute
 from riskmodel.reports.runner import publish
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reports_fixtures import make_scored  # noqa: E402
+from test_reports_fixtures import make_scored  # noqa: E402
 
 HOSTILE_SCHOOL = "=cmd|' /C calc'!A0"
 HOSTILE_COLLEGES = ("计算机学院", "../../etc", "<script>alert(1)</script>$x")
@@ -207,7 +207,7 @@ def test_sigterm_during_the_pool_leaves_nothing(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from reports_fixtures import make_scored
+        from test_reports_fixtures import make_scored
         from riskmodel.config import Settings
         from riskmodel.reports.runner import publish
         publish(make_scored(students=40), {str(tmp_path)!r}, settings=Settings(), jobs=2)
