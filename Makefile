@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lock clean benchmarks
+.PHONY: install system demo test lock clean benchmarks
 
 install: $(STAMP)
 
@@ -17,10 +17,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-demo: install
+# A CJK font (Chinese in plots and reports) and Debian's chromium (the browser test); as root it
+# installs them with apt-get, otherwise it prints the command. Skips what is present.
+system:
+	sh scripts/setup_system.sh
+
+demo: install system
 	$(BIN)/riskmodel demo
 
-test: install
+test: install system
 	$(BIN)/python -m pytest -n 2 -q
 
 benchmarks: install
