@@ -20,6 +20,7 @@ from riskmodel.i18n import text
 
 __all__ = ["markdown_table", "metric_label", "model_card"]
 
+MAX_CARD_GAPS = 12  # the card lists the largest flagged gaps; groups.csv has them all
 CARD_METRICS: tuple[str, ...] = ("auc", "average_precision", "recall_I", "precision_I", "recall_II", "precision_II",
                                  "recall_III", "precision_III", "brier", "ece", "observed_expected", "base_rate")
 
@@ -102,12 +103,24 @@ def _groups_section(summary: dict, lang: str) -> str:
     flagged = summary.get("flagged_gaps", [])
     if not flagged:
         lines.append(text("audit.card.groups_none", lang))
-    for item in flagged:
+    else:
+        lines.append(text("audit.card.groups_count", lang, flagged=len(flagged), tested=summary.get("gaps_tested", "?")))
+    thresholds = audit.get("gap_thresholds", {})
+
+    def severity(item: dict) -> float:  # how many thresholds the gap spans
+        stem, _, level = item["metric"].rpartition("_")
+        threshold = thresholds.get(stem if level in ("I", "II", "III") else item["metric"], 1.0) or 1.0
+        return abs(item["gap"]) / threshold
+
+    shown = sorted(flagged, key=severity, reverse=True)[:MAX_CARD_GAPS]
+    for item in shown:
         lines.append("- " + text(f"audit.scorer.{item.get('scorer', 'model')}", lang) + ": "
                      + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
                                  group=_group_label(item["group"], lang, item["grouping"]), metric=metric_label(item["metric"], lang),
                                  gap=_fmt(item["gap"]), low=_fmt(item.get("gap_low", np.nan)),
                                  high=_fmt(item.get("gap_high", np.nan))))
+    if len(flagged) > len(shown):
+        lines.append(text("audit.card.groups_more", lang, more=len(flagged) - len(shown)))
     insufficient = summary.get("insufficient_groups", [])
     if insufficient:
         names = ", ".join(f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang, g['grouping'])}"

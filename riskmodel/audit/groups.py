@@ -15,6 +15,9 @@ metric against it, and the notebook can show both side by side. It is not on the
 because MetricFrame stacks its inputs element by element: measured 60 s of a 73 s group table for
 20,000 students x 12 months, against a 60 s budget for the whole audit (docs/audit.md).
 
+For a family flag, the ``no`` group against the rest is the mirror image of ``yes`` against the rest;
+it is reported but only ``yes`` (and ``missing``) can be flagged, so one difference is one flag.
+
 A group with fewer than ``min_group_size`` rows or fewer than ``min_group_positives`` recorded
 outcomes is reported as ``insufficient``: its metrics are left empty, never a fake 0 or 1. A group
 whose recorded outcomes are fewer than ``small_cell`` has its count of outcomes suppressed in the
@@ -194,9 +197,13 @@ def group_table(frame: pd.DataFrame, *, groupings: dict[str, str], boot: Bootstr
             rest = complement(total, part)
             if "_exact" in total:
                 rest["_exact"] = ranking_exact(y[~mask], p[~mask])
-            rows += _group_rows(grouping, group, finish(part), finish(rest), metric_names,
-                                boot=boot, min_size=min_group_size, min_positives=min_group_positives,
-                                thresholds=thresholds)
+            group_rows = _group_rows(grouping, group, finish(part), finish(rest), metric_names,
+                                     boot=boot, min_size=min_group_size, min_positives=min_group_positives,
+                                     thresholds=thresholds)
+            if group == "no" and "yes" in labels:  # "no" vs rest mirrors "yes" vs rest: reported, flagged once
+                for row in group_rows:
+                    row["flagged"] = False
+            rows += group_rows
     table = pd.DataFrame(rows)
     if small_cell and len(table):
         table["positives"] = table["positives"].astype("Int64").mask(table["positives"] < small_cell)

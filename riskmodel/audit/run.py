@@ -361,6 +361,7 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "settings": {"audit": settings.audit.model_dump(mode="json"), "warning": settings.warning.model_dump(mode="json"),
                      "labels": settings.labels.model_dump(mode="json")},
         "flagged_gaps": flagged.to_dict(orient="records"),
+        "gaps_tested": int((groups["status"] == "ok").sum() - groups.loc[groups["status"] == "ok", "threshold"].isna().sum()),
         "insufficient_groups": groups.loc[(groups["status"] == "insufficient") & (groups["scorer"] == "model"),
                                           ["grouping", "group"]]
         .drop_duplicates().to_dict(orient="records"),
