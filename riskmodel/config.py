@@ -40,7 +40,7 @@ class DataSettings(_Section):
     mapping: Path | None = None  # column-mapping YAML; None: the shipped Chinese-header example is tried
     encoding: str | None = None  # CSV encoding; None: detected (UTF-8, UTF-8 with BOM, GB18030)
     excel_sheet: str | int = 0  # first sheet unless configured
-    gpa_scale: Literal[4, 5] = 4
+    gpa_scale: Literal[4, 5] = 4  # the academics table's GPA is out of 4 or out of 5
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
     pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
 
@@ -48,6 +48,7 @@ class DataSettings(_Section):
 class InstrumentSettings(_Section):
     """Documented choices where sources differ (riskmodel.instruments, INSTRUMENTS.md)."""
 
+    # PHQ-9 positive screen per stage: >= 11 for adolescents (Richardson 2010), >= 10 adults (Kroenke 2001)
     phq9_positive_cutoff: dict[str, int] = Field(
         default_factory=lambda: {
             "primary": 11, "junior": 11, "senior": 11, "vocational": 11,  # Richardson 2010, 13-17 y
@@ -56,8 +57,8 @@ class InstrumentSettings(_Section):
     )
     scl90_total_rule: Literal[">", ">="] = ">"  # total > 160 (Chinese norm); some centres use >=
     scl90_item15_critical: int = Field(2, ge=2, le=5)  # item 15 >= 2 ("a little") is critical; 1 is "none"
-    sds_convention: Literal["chinese_53", "zung_50"] = "chinese_53"
-    upi_class2_connective: Literal["or", "and"] = "or"
+    sds_convention: Literal["chinese_53", "zung_50"] = "chinese_53"  # SDS bands: Chinese norm 53/63/73 or Zung 50/60/70
+    upi_class2_connective: Literal["or", "and"] = "or"  # UPI class 2: total 20-24 OR/AND a key item (published text ambiguous)
     # e.g. {SCL90: 9}; at most what the manual allows (specs.yaml prorate_max_allowed: SCL90 18, others 0)
     prorate_max_missing: dict[str, int] = Field(default_factory=dict)
     seconds_per_item_floor: float = Field(2.0, ge=0.0)  # faster than this per item: careless answering
@@ -85,6 +86,7 @@ class LabelSettings(_Section):
     """Outcome labels (riskmodel.labels; docs/features.md)."""
 
     horizon_days: int = 90  # label = an outcome in (as_of, as_of + horizon_days]
+    # outcome events that make a label positive (the contract's outcome kinds)
     outcome_events: tuple[str, ...] = (
         "suicide_attempt", "self_harm", "suicidal_ideation_confirmed", "crisis_intervention",
         "psychiatric_admission", "psychiatric_diagnosis", "medical_leave",
@@ -97,14 +99,14 @@ class LabelSettings(_Section):
 class ModelSettings(_Section):
     """Model training (riskmodel.models)."""
 
-    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"
-    seed: int = 20260301
-    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
+    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
+    seed: int = 20260301  # seed of every random choice in training; same data, settings and seed give the same model
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"  # probability calibration on a later fold; auto picks by the number of positives
     isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
     n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
     max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
-    early_stopping_rounds: int = 50
+    early_stopping_rounds: int = 50  # stop when the later fold's loss has not improved for this many rounds
     num_threads: int = 1  # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model
     logistic_max_fit_rows: int = 80_000  # the logistic model's subsampling budget (lbfgs is slower than LightGBM)
@@ -120,16 +122,17 @@ class WarningSettings(_Section):
     """Warning levels and the list (riskmodel.warning)."""
 
     capacity: dict[str, int] | None = None  # students a centre can see per level per month, e.g. {I: 20, II: 60, III: 150}
+    # without `capacity`: students per level per month for every 1,000 students scored
     capacity_per_1000: dict[str, float] = Field(default_factory=lambda: {"I": 5.0, "II": 15.0, "III": 30.0})
     thresholds: dict[str, float] | None = None  # probability thresholds instead of capacity
     hard_rules: Path | None = None  # YAML of hard rules; None: the shipped defaults
-    top_factors: int = 3
+    top_factors: int = 3  # reasons shown per listed student (factor families raising the score)
 
 
 class ReportSettings(_Section):
     """Reports and the scheduled run (riskmodel.reports)."""
 
-    lang: Literal["zh", "en"] = "zh"
+    lang: Literal["zh", "en"] = "zh"  # language of lists, reasons and reports (--lang overrides)
     jobs: int = Field(2, ge=1)  # notebooks run at once (a process pool); the machine's cores is a good choice
     small_cell: int = Field(5, ge=1)  # aggregate counts below this show as "<n" in cohort tables
     min_free_disk_mb: int = Field(500, ge=0)  # pre-flight: refuse to start with less free disk than this

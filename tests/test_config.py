@@ -49,3 +49,22 @@ def test_settings_are_json_ready_for_manifests():
     import json
 
     json.dumps(Settings().as_dict())
+
+
+def test_configuration_page_is_generated_from_config_py_and_explains_every_key():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("config_doc", root / "scripts" / "config_doc.py")
+    config_doc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config_doc)
+    page = config_doc.render()
+    assert (root / "docs" / "configuration.md").read_text(encoding="utf-8") == page, (
+        "docs/configuration.md is out of date: run `.venv/bin/python scripts/config_doc.py`"
+    )
+    undocumented = [line.split("|")[1].strip() for line in page.splitlines() if line.endswith("|  |")]
+    assert not undocumented, f"settings without a comment in riskmodel/config.py: {undocumented}"
+    for section, field in Settings.model_fields.items():
+        for key in field.annotation.model_fields:
+            assert f"| `{key}` |" in page, f"{section}.{key} missing from docs/configuration.md"
