@@ -30,15 +30,21 @@ The generative story (docs/synthetic.md tells it at length; every number is in
    distress and the outcome hazard for six months: **the intervention effect** -- a model trained on
    this data sees positive screens followed by fewer outcomes than their distress implies, which the
    model audit must document.
-6. **Outcomes.** Each month an outcome (suicidal ideation confirmed at interview, self-harm, crisis
+6. **Acute phases.** Each month a student may enter an acute phase (a crisis state of a few weeks,
+   :mod:`riskmodel.synth.acute`), more likely at high distress, after a life event, less under
+   treatment. It is part of the latent path: it raises the outcome hazard about twentyfold while it
+   lasts, and the people around the student write observation entries during it, whether or not an
+   outcome follows. About half of all outcomes fall in an acute phase.
+7. **Outcomes.** Each month an outcome (suicidal ideation confirmed at interview, self-harm, crisis
    intervention, attempt, psychiatric diagnosis or admission, medical leave) occurs with probability
-   sigmoid(a + 1.1 * distress + history - treatment); an earlier outcome raises the hazard for a year.
+   sigmoid(a + 1.1 * distress + history - treatment + 3 on acute days); an earlier outcome raises the
+   hazard for a year. No record is ever drawn given a later outcome, so the truth is the ceiling.
    About 0.5-2% of students have one in a 90-day window. Outcomes bring follow-ups, hospital stays and
    leaves of absence into the counselling records.
-7. **Signals.** Observation-log entries, unexcused absences and leave thicken with distress; an
-   acute phase before many outcomes is noticed (entries in the preceding weeks); term grades fall and
-   failed courses rise with distress.
-8. **Under-recording** (optional): ``under_recorded=("left_behind", 0.3)`` records the outcomes of a
+8. **Signals.** Observation-log entries, unexcused absences and leave thicken with distress; about
+   half of the acute phases are noticed (entries of high severity during the phase); term grades fall
+   and failed courses rise with distress.
+9. **Under-recording** (optional): ``under_recorded=("left_behind", 0.3)`` records the outcomes of a
    group only with that probability (the truth keeps them), to plant an unfairness for the audit.
 
 Example
@@ -90,9 +96,10 @@ class SynthCohort:
         ``name`` column and integer items, as exports do.
     truth
         ``students`` (latent vulnerability, trait, ability, under-recorded group, outcome counts),
-        ``student_months`` (distress, monthly hazard, 90-day risk on the realised path and from the
-        month's state, treatment, the year after an outcome, leave; enrolled months only),
-        ``outcomes`` and ``life_events`` (every one, with ``recorded``).
+        ``student_months`` (distress, share of the month in an acute phase, monthly hazard, 90-day risk
+        on the realised path and from the month's state, treatment, the year after an outcome, leave;
+        enrolled months only), ``outcomes`` (every one, with ``recorded`` and ``in_acute``) and
+        ``life_events`` (every one, with ``recorded``).
     stage, seed, start, end
         How it was generated (``end`` exclusive).
     """
@@ -212,13 +219,13 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
     events = keep(records.life_events(sim, rng))
     raw = {
         "screenings": keep(records.screenings(sim)).drop_duplicates(["idx", "date", "instrument"]),
-        # the acute phase before a crisis is seen whether or not the crisis is recorded later
-        "observations": keep(records.observations(sim, family, every_outcome, rng)),
+        # acute-phase entries are seen whether or not an outcome follows or is recorded
+        "observations": keep(records.observations(sim, family, rng)),
         "life_events": events[events["recorded"]].drop(columns="recorded"),
         "academics": keep(records.academics(sim, reg, months, mc.term_ends, stage, rng), "term_end"),
         "attendance": keep(records.attendance(sim)),
         "counselling": counselling.drop(columns="outcome_id"),
-        "outcomes": outcome_table.drop(columns=["outcome_id", "recorded"]),
+        "outcomes": outcome_table.drop(columns=["outcome_id", "recorded", "in_acute"]),
     }
     ids = reg["student_id"].to_numpy()
     tables = {"students": _students_table(reg, sim.exit_date)}
@@ -284,7 +291,7 @@ def _truth(reg: pd.DataFrame, sim, months: np.ndarray, outcomes: pd.DataFrame, e
     rows, cols = np.nonzero(sim.active)
     student_months = pd.DataFrame({
         "student_id": ids[rows], "month": pd.to_datetime(months[cols]).astype("datetime64[ns]"),
-        "distress": sim.distress[rows, cols], "hazard": sim.hazard[rows, cols],
+        "distress": sim.distress[rows, cols], "acute": sim.acute[rows, cols], "hazard": sim.hazard[rows, cols],
         "risk_90d": window[rows, cols].astype(np.float32),
         "risk_90d_state": (1.0 - survive[rows, cols] ** 3).astype(np.float32),
         "treated": sim.treated[rows, cols], "after_outcome": sim.after_outcome[rows, cols],

@@ -70,7 +70,7 @@ EVENT_RECORDED = 0.60  # share of life events the centre learns of and records
 # --- outcomes ----------------------------------------------------------------------------------------
 # monthly hazard = sigmoid(HAZARD_INTERCEPT + HAZARD_SLOPE * distress + history - treatment);
 # tuned so 0.5-2% of students have an outcome in a 90-day window (issue 3)
-HAZARD_INTERCEPT = {"university": -6.30, "k12": -6.10}
+HAZARD_INTERCEPT = {"university": -6.65, "k12": -6.45}
 HAZARD_SLOPE = 1.10
 HISTORY_EFFECT = 1.20  # log-odds, for 12 months after an earlier outcome (prior SI/attempt strongest)
 HISTORY_MONTHS = 12
@@ -80,6 +80,17 @@ OUTCOME_MIX: dict[str, float] = {
     "medical_leave": 0.09,
 }
 OUTCOME_DISTRESS_JUMP = 0.30  # an outcome is itself a shock
+
+# --- the acute phase (riskmodel.synth.acute): a short crisis state, causal, in the latent path ---------
+# monthly onset probability = sigmoid(ACUTE_INTERCEPT + ACUTE_SLOPE * distress + ACUTE_AFTER_EVENT if a
+# life event struck this month); tuned so about half of all outcomes fall inside an acute phase
+ACUTE_INTERCEPT = -5.2
+ACUTE_SLOPE = 1.4
+ACUTE_AFTER_EVENT = 1.0
+ACUTE_MEAN_DAYS = 35  # geometric duration in days (about 1.15 months)
+ACUTE_HAZARD = 3.0  # outcome log-odds added on acute days (odds x 20)
+ACUTE_OBS_RATE = 0.9  # observation entries per 30 acute days: ~half of the phases are noticed
+ACUTE_OBS_LEVEL = 2.2  # the distress level the entries' category and severity are drawn at
 
 # --- the centre's response -----------------------------------------------------------------------------
 INTERVIEW_PROB = 0.85  # a positive screen leads to an interview (访谈)
@@ -94,7 +105,6 @@ LEAVE_MONTHS = (3, 6)  # a medical leave lasts this many months
 # --- observations, attendance, academics -------------------------------------------------------------
 OBS_RATE = {"university": 0.025, "k12": 0.045}  # per student-month at mean distress
 OBS_SLOPE = 1.0  # rate times exp(slope * distress)
-PRODROME_PROB = 0.55  # an outcome is preceded by observations of an acute phase with this probability
 ABSENCE_RATES = {  # per month at mean distress: (rate, distress slope)
     "absent_unexcused": (0.06, 0.90), "absent_excused": (0.10, 0.30), "late": (0.25, 0.35), "leave": (0.05, 0.50),
 }

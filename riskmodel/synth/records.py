@@ -89,8 +89,9 @@ def counselling(sim: Simulation) -> pd.DataFrame:
 
 
 def outcomes(sim: Simulation) -> pd.DataFrame:
-    """Every outcome of the simulation (recorded or not), with ``idx`` and ``outcome_id``."""
-    frame = _frame(sim.outcomes, {"idx": "idx", "date": "date", "event": "event", "outcome_id": "outcome_id"})
+    """Every outcome of the simulation (recorded or not), with ``idx``, ``outcome_id`` and ``in_acute``."""
+    frame = _frame(sim.outcomes, {"idx": "idx", "date": "date", "event": "event", "outcome_id": "outcome_id",
+                                  "in_acute": "in_acute"})
     frame["event"] = frame["event"].astype(object)
     return frame
 
@@ -114,19 +115,12 @@ def _category(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (cumulative < u[:, None]).sum(axis=1)
 
 
-def observations(sim: Simulation, family: str, recorded_outcomes: pd.DataFrame,
-                 rng: np.random.Generator) -> pd.DataFrame:
-    """Observation log: routine entries that follow distress, plus an acute phase before outcomes."""
-    routine = _frame(sim.observations, {"idx": "idx", "date": "date", "d": "d"})
-    # the acute phase before a crisis: 1-3 entries in the 3-50 days before it, often noticed
-    before = recorded_outcomes[rng.random(len(recorded_outcomes)) < params.PRODROME_PROB]
-    row, _ = _expand_counts(1 + rng.poisson(0.8, len(before)))
-    prodrome = pd.DataFrame({
-        "idx": before["idx"].to_numpy()[row],
-        "date": before["date"].to_numpy().astype("datetime64[D]")[row]
-        - rng.integers(3, 51, row.size).astype("timedelta64[D]"),
-        "d": 2.2 + rng.normal(0.0, 0.5, row.size)})
-    frame = pd.concat([routine, prodrome], ignore_index=True)
+def observations(sim: Simulation, family: str, rng: np.random.Generator) -> pd.DataFrame:
+    """Observation log: routine entries that follow distress, and the entries of acute phases.
+
+    Both kinds were drawn in the simulation from the latent state only (never from a later outcome).
+    """
+    frame = _frame(sim.observations, {"idx": "idx", "date": "date", "d": "d"})
     d = frame.pop("d").to_numpy()
     category = _category(d, rng)
     frame["category"] = np.asarray(OBS_CATEGORIES, dtype=object)[category]
@@ -138,11 +132,6 @@ def observations(sim: Simulation, family: str, recorded_outcomes: pd.DataFrame,
     frame["source"] = np.asarray(names, dtype=object)[rng.choice(len(names), len(frame), p=np.asarray(weights))]
     frame["note"] = frame["category"].map(_NOTES).where(rng.random(len(frame)) < 0.7, "")
     return frame[["idx", "date", "source", "category", "severity", "note"]]
-
-
-def _expand_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    index = np.repeat(np.arange(counts.size), counts)
-    return index, np.arange(index.size) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def attendance(sim: Simulation) -> pd.DataFrame:

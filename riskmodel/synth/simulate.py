@@ -2,9 +2,10 @@
 
 One pass over the months of the window; every step inside a month is vectorised over all students (no
 per-student Python loop). Each month, in this order: life events strike (their jumps enter the AR(1)
-deviation), treatment lowers it, distress is formed (student mean + deviation + calendar), the month's
-screening waves are answered, positive screens lead to interviews, SDS/SAS, sessions and referrals,
-outcomes are drawn from the hazard, then withdrawals, observations and absences. The raw draws are kept
+deviation), treatment lowers it, distress is formed (student mean + deviation + calendar), an acute
+phase may begin (:mod:`riskmodel.synth.acute`), the month's screening waves are answered, positive
+screens lead to interviews, SDS/SAS, sessions and referrals, outcomes are drawn from the hazard (acute
+days included), then withdrawals, observations (acute-phase entries too) and absences. The raw draws are kept
 as index arrays and turned into tables by :mod:`riskmodel.synth.records`.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.instruments.specs import get as get_spec
-from riskmodel.synth import params
+from riskmodel.synth import acute, params
 from riskmodel.synth.calendar import MonthCalendar
 from riskmodel.synth.items import answer, durations, make_careless
 from riskmodel.synth.screening import centre_positive, counselling_request, missed, waves
@@ -37,6 +38,7 @@ class Simulation:
     exit_date: np.ndarray
     distress: np.ndarray  # (students, months) float32
     hazard: np.ndarray
+    acute: np.ndarray  # (students, months) float32: share of the month's days in an acute phase
     active: np.ndarray
     treated: np.ndarray
     on_leave: np.ndarray
@@ -90,6 +92,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
     end_of_window = (mc.months[-1].astype("datetime64[M]") + 1).astype("datetime64[D]")
     sim = Simulation(mu=mu, trait=trait, ability=ability, exit_date=exit_date,
                      distress=np.zeros((n, n_months), np.float32), hazard=np.zeros((n, n_months), np.float32),
+                     acute=np.zeros((n, n_months), np.float32),
                      active=np.zeros((n, n_months), bool), treated=np.zeros((n, n_months), bool),
                      on_leave=np.zeros((n, n_months), bool), after_outcome=np.zeros((n, n_months), bool))
     x = rng.normal(0.0, params.AR_SD, n)
@@ -97,12 +100,14 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
     treated_until = np.full(n, -1)
     history_until = np.full(n, -1)
     leave_until = np.full(n, -1)
+    acute_start, acute_end = np.zeros(n, np.int64), np.zeros(n, np.int64)  # day numbers, end exclusive
     d = mu + x
     outcome_count = 0
     for t in range(n_months):
         m0 = mc.months[t]
         m1 = (m0.astype("datetime64[M]") + 1).astype("datetime64[D]")
         n_days = int((m1 - m0).astype(int))
+        day0, day1 = int(np.datetime64(m0, "D").astype(np.int64)), int(m1.astype(np.int64))
         month, year = int(str(m0)[5:7]), int(str(m0)[:4])
         academic_year = year if month >= 9 else year - 1
         year_of_study = academic_year - entry_year + 1
@@ -111,6 +116,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
         x = params.AR_RHO * x + innovation_sd * rng.standard_normal(n)
 
         # life events: their jumps persist through the AR(1)
+        struck = np.zeros(n, bool)
         for event, (p, jump) in params.LIFE_EVENTS.items():
             prob = p * (params.K12_EVENT_SCALE.get(event, 1.0) if family == "k12" else 1.0)
             if event == "exam_failure":
@@ -120,6 +126,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
             hit = active & (rng.random(n) < prob * np.exp(params.EVENT_VULNERABILITY * mu))
             idx = np.flatnonzero(hit)
             x[idx] += jump
+            struck[idx] = True
             sim.events.append({"idx": idx, "date": _days(m0, rng.integers(0, n_days, idx.size)), "event": event})
 
         treated = treated_until >= t
@@ -129,6 +136,10 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
              + params.GRADUATING_EFFECT * ((year_of_study == programme) & (month >= 3) & (month <= 6)))
         if family == "k12":
             d = d + params.K12_GRADE_EFFECT * (grade0 + year_of_study - 1 - 7)
+
+        # the acute phase: onset rises steeply with distress and after a life event; it is part of the latent path
+        acute.onsets(d, struck, treated, active & (acute_end <= day0), day0, n_days, acute_start, acute_end, rng)
+        acute_share = acute.share(acute_start, acute_end, day0, day1) * active
 
         # screening waves and the centre's response
         positives = np.zeros(n, bool)
@@ -141,21 +152,24 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
         _respond(sim, np.flatnonzero(positives), wave_day, d, anxiety_offset, family, t, treated_until, rng)
         _self_referrals(sim, active, d, m0, n_days, t, treated_until, rng)
 
-        # outcomes drawn from the latent hazard
+        # outcomes drawn from the latent hazard, acute days included
         treated = treated_until >= t
         logit = (params.HAZARD_INTERCEPT[family] + params.HAZARD_SLOPE * d
                  + params.HISTORY_EFFECT * (history_until >= t) - params.TREATMENT_HAZARD * treated)
-        p = np.where(active, 1.0 / (1.0 + np.exp(-logit)), 0.0)
+        p, acute_part = acute.mix(logit, acute_share)
+        p = np.where(active, p, 0.0)
         sim.distress[:, t], sim.hazard[:, t], sim.active[:, t] = d, p, active
+        sim.acute[:, t] = acute_share
         sim.treated[:, t], sim.on_leave[:, t] = treated & active, leave & active
         sim.after_outcome[:, t] = (history_until >= t) & active
         idx = np.flatnonzero(rng.random(n) < p)
         kinds = np.asarray(list(params.OUTCOME_MIX))[
             rng.choice(len(params.OUTCOME_MIX), idx.size, p=np.asarray(list(params.OUTCOME_MIX.values())))]
-        dates = _days(m0, rng.integers(0, n_days, idx.size))
+        days, in_acute = acute.outcome_days(idx, p, acute_part, acute_start, acute_end, day0, day1, rng)
+        dates = days.astype("datetime64[D]")
         ids = outcome_count + np.arange(idx.size)
         outcome_count += idx.size
-        sim.outcomes.append({"idx": idx, "date": dates, "event": kinds, "outcome_id": ids})
+        sim.outcomes.append({"idx": idx, "date": dates, "event": kinds, "outcome_id": ids, "in_acute": in_acute})
         history_until[idx] = t + params.HISTORY_MONTHS
         treated_until[idx] = np.maximum(treated_until[idx], t + params.TREATMENT_MONTHS)
         x[idx] += params.OUTCOME_DISTRESS_JUMP
@@ -171,6 +185,7 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
         counts = rng.poisson(params.OBS_RATE[family] * np.exp(params.OBS_SLOPE * d) * active)
         idx, _ = _expand(counts)
         sim.observations.append({"idx": idx, "date": _days(m0, rng.integers(0, n_days, idx.size)), "d": d[idx]})
+        sim.observations.append(acute.entries(acute_start, acute_end, active, day0, day1, rng))
         school_days = mc.school_days[t]
         if school_days.size:
             present = active & ~leave
