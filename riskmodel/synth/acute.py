@@ -30,9 +30,20 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def onsets(d: np.ndarray, struck: np.ndarray, treated: np.ndarray, free: np.ndarray, m0: int, n_days: int, start: np.ndarray,
-           end: np.ndarray, rng: np.random.Generator) -> None:
+def onsets(d: np.ndarray, struck: np.ndarray, treated: np.ndarray, free: np.ndarray, m0: int, n_days: int,
+           start: np.ndarray, end: np.ndarray, rng: np.random.Generator) -> None:
     """Draw this month's onsets among the ``free`` students; update ``start`` and ``end`` (end exclusive) in place.
+
+    Parameters
+    ----------
+    d, struck, treated
+        The month's distress, whether a life event struck this month, whether the student is treated.
+    free
+        Students who may start a phase (enrolled and not in one on the month's first day).
+    m0, n_days
+        The month's first day number and its length.
+    start, end
+        Each student's latest phase as day numbers; overwritten for the new onsets.
 
     Example
     -------
