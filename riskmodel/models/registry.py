@@ -7,7 +7,10 @@ A model folder holds only data, never code:
 * ``features.json``: the feature list and the categories of text features;
 * ``estimator.json``: the estimator's numbers (logistic coefficients, scaling; rules);
 * ``booster.txt``: the LightGBM model text (LightGBM models only);
-* ``calibrator.json``: the calibration map.
+* ``calibrator.json``: the calibration map and what its uncertainty interval needs (isotonic: the
+  Wilson bounds of each step and the step's counts; sigmoid: the covariance of its two
+  parameters). A folder saved before intervals were stored has none: it loads and scores, and
+  ``score_low``/``score_high`` are left empty (logged).
 
 The version is a SHA-256 over the content files (not the metadata), so the same fit gives the same
 version and any change of a byte in them is detected on loading. No pickle is written or read: a
@@ -124,8 +127,12 @@ def load(model_dir: str | Path, features: pd.DataFrame | list[str] | None = None
         estimator = LightGBMRisk.from_dict(state, files["booster.txt"])
     else:
         estimator = _ESTIMATORS[kind].from_dict(state)
-    model = RiskModel(kind=kind, spec=spec, estimator=estimator,
-                      calibrator=ProbabilityCalibrator.from_dict(json.loads(files["calibrator.json"])), meta=meta)
+    try:
+        calibrator = ProbabilityCalibrator.from_dict(json.loads(files["calibrator.json"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelMismatchError(f"{model_dir}/calibrator.json: not a calibration this riskmodel reads ({exc}); "
+                                 "retrain the model.") from None
+    model = RiskModel(kind=kind, spec=spec, estimator=estimator, calibrator=calibrator, meta=meta)
     if features is not None:
         if isinstance(features, pd.DataFrame):
             model.check(features)
