@@ -330,3 +330,65 @@ def test_same_inputs_give_the_same_list(model):
     two = score_features(frame.sample(frac=1, random_state=1), model, AS_OF, students=students_table(frame),
                          settings=Settings(), run_id="x")
     pd.testing.assert_frame_equal(one.warning_list, two.warning_list)
+
+
+# -- the score's uncertainty interval (score_low, score_high) ---------------------------------------------
+
+def test_the_list_and_the_scores_carry_the_calibration_interval(model):
+    frame = feature_frame(1500)
+    result = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), run_id="x")
+    for table in (result.warning_list, result.scores):
+        low, score, high = (table[c].to_numpy(dtype=float) for c in ("score_low", "score", "score_high"))
+        assert np.isfinite(low).all() and np.isfinite(high).all()
+        assert ((0 <= low) & (low <= score) & (score <= high) & (high <= 1)).all()
+        assert (high > low).all()  # a sigmoid fitted on 4,000 rows is never exact
+    lst = result.warning_list
+    np.testing.assert_array_equal(lst["score_low"], lst["score_low"].round(4))
+    assert list(lst.columns[len(LIST_COLUMNS):len(LIST_COLUMNS) + 2]) == ["score_low", "score_high"]
+    expected = model.calibrator.predict_interval(model.raw_score(frame))
+    by_id = result.scores.set_index("student_id").loc[frame["student_id"]]
+    np.testing.assert_allclose(by_id["score_low"], expected[0])
+    np.testing.assert_allclose(by_id["score_high"], expected[1])
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_exports_show_the_interval_and_explain_every_column_in_the_language(model, tmp_path, lang):
+    from riskmodel.i18n import catalogue as i18n_catalogue
+    from riskmodel.i18n import text
+
+    frame = feature_frame(600)
+    lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang=lang,
+                         run_id="r").warning_list
+    paths = write_warning_list(lst, tmp_path / lang, lang=lang, horizon_days=90)
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
+    assert float(rows[0]["score_low"]) <= float(rows[0]["score"]) <= float(rows[0]["score_high"])
+    assert all(len(r["score_high"].split(".")[-1]) <= 4 for r in rows)
+    back = pd.read_parquet(paths["parquet"])
+    pd.testing.assert_series_equal(back["score_high"], lst["score_high"].reset_index(drop=True))
+    book = openpyxl.load_workbook(paths["xlsx"])
+    header = [c.value for c in book.worksheets[0][1]]
+    assert {"score", "score_low", "score_high"} <= set(header)
+    assert book.worksheets[0].cell(row=2, column=header.index("score_low") + 1).data_type == "n"
+    about = {row[0]: row[1] for row in book.worksheets[1].iter_rows(values_only=True)}
+    about_text = " ".join(str(v) for row in book.worksheets[1].iter_rows(values_only=True) for v in row if v)
+    assert text("warning.about.interval", lang) in about_text
+    known = i18n_catalogue()
+    for column in lst.columns:  # every column of the list is explained, in this language
+        assert f"warning.column.{column}" in known, column
+        assert about[column] == known[f"warning.column.{column}"][lang]
+    assert ("下限" in about["score_low"]) == (lang == "zh") and ("low" in about["score_low"]) == (lang == "en")
+
+
+def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_path):
+    from riskmodel.models import ProbabilityCalibrator
+
+    state = model.calibrator.to_dict()
+    state.pop("interval")
+    old = RiskModel(kind=model.kind, spec=model.spec, estimator=model.estimator,
+                    calibrator=ProbabilityCalibrator.from_dict(state), meta=model.meta)
+    frame = feature_frame(400)
+    lst = score_features(frame, old, AS_OF, students=students_table(frame), settings=Settings()).warning_list
+    assert lst["score_low"].isna().all() and lst["score_high"].isna().all() and lst["score"].notna().all()
+    paths = write_warning_list(lst, tmp_path / "old", lang="en")
+    rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
+    assert rows[0]["score_low"] == "" and rows[0]["score_high"] == "" and rows[0]["score"] != ""

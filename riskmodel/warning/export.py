@@ -27,6 +27,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.outputs import private_dir, write_bytes
 
@@ -147,9 +148,14 @@ def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = 
         (text("warning.about.run_id", lang), str(first.get("run_id", "")) if len(frame) else ""),
         ("", text("disclaimer", lang)),
         ("", text("warning.about.score", lang, days=horizon_days if horizon_days is not None else "?")),
+        ("", text("warning.about.interval", lang)),
         ("", text("warning.about.levels", lang)),
         ("", text("warning.about.confidential", lang)),
     ]
+    known = i18n_catalogue()
+    glossary = [(str(c), text(f"warning.column.{c}", lang)) for c in frame.columns if f"warning.column.{c}" in known]
+    if glossary:
+        about += [("", ""), (text("warning.about.columns", lang), ""), *glossary]
     stamp = datetime.fromisoformat(as_of) if as_of else datetime(2000, 1, 1)
     xlsx = _xlsx_bytes(frame, lang=lang, about=about, stamp=stamp)
     paths = {

@@ -7,7 +7,10 @@ the list alone (the contract's columns, then useful extras).
 
 Columns (DATA_CONTRACT.md "What riskmodel hands back"): ``as_of, student_id, pseudonym, school,
 college, class_id, level, score, rank, rules, factors, change, model_version, run_id``; extras:
-``grade, dorm_id, path`` (``rule:<codes>`` or ``score``), ``previous_level``, ``factors_lowering``.
+``score_low, score_high`` (the 95% uncertainty of the calibrated score: how well the calibration
+fold pinned down the probability at this raw score, see riskmodel.models.calibration; empty for a
+model saved before intervals were stored), ``grade, dorm_id, path`` (``rule:<codes>`` or ``score``),
+``previous_level``, ``factors_lowering``.
 Rows: the listed students (levels I, II, III) by level then rank, then the students the previous
 list had and this one clears (``level`` none, ``change`` cleared). Without a previous list every
 listed student is ``new``.
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 
 LIST_COLUMNS = ["as_of", "student_id", "pseudonym", "school", "college", "class_id", "level", "score", "rank",
                 "rules", "factors", "change", "model_version", "run_id"]
-EXTRA_COLUMNS = ["grade", "dorm_id", "path", "previous_level", "factors_lowering"]
+EXTRA_COLUMNS = ["score_low", "score_high", "grade", "dorm_id", "path", "previous_level", "factors_lowering"]
 _STUDENT_COLUMNS = ["pseudonym", "school", "college", "grade", "class_id", "dorm_id"]
 
 
@@ -58,7 +61,8 @@ class ScoreResult:
         Long table of the listed students' reasons: ``student_id, as_of, direction`` (raise/lower),
         ``order, family, feature, contribution`` (log-odds), ``value, text``.
     scores
-        Every scored student: ``student_id, as_of, score, raw, rank, level, path, rule_codes``.
+        Every scored student: ``student_id, as_of, score, score_low, score_high, raw, rank, level, path,
+        rule_codes``.
     model_version
         The model's version.
     """
@@ -133,7 +137,10 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     model.check(features, source=f"the features of {as_of:%Y-%m-%d}")
     rules = load_hard_rules(settings=settings)
     fired = evaluate_hard_rules(features, rules)
-    scored = assign_levels(model.predict(features), fired, as_of=as_of, settings=settings)
+    predicted = model.predict(features)
+    low, high = model.calibrator.predict_interval(predicted["raw"].to_numpy())
+    predicted = predicted.assign(score_low=low, score_high=high)
+    scored = assign_levels(predicted, fired, as_of=as_of, settings=settings)
     listed = scored["level"] != "none"
     if feature_catalogue is None:
         from riskmodel.features import catalogue as feature_catalogue_fn
@@ -158,7 +165,8 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
         table[column] = table["student_id"].map(info[column]) if column in info.columns else ""
         table[column] = table[column].astype(object).where(table[column].notna(), "")
     table["as_of"] = as_of
-    table["score"] = table["score"].round(4)
+    for column in ("score", "score_low", "score_high"):
+        table[column] = table[column].round(4)  # rounding is monotone: low <= score <= high still holds
     table["rank"] = table["rank"].astype("Int64")
     table["model_version"] = model.version
     table["run_id"] = run_id
@@ -168,8 +176,8 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     reasons_out = reasons.assign(student_id=features.loc[reasons["row"], "student_id"].to_numpy(), as_of=as_of)
     reasons_out = reasons_out[["student_id", "as_of", "direction", "order", "family", "feature", "contribution",
                                "value", "text"]]
-    all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "raw", "rank", "level", "path",
-                                            "rule_codes"]]
+    all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "score_low", "score_high", "raw",
+                                            "rank", "level", "path", "rule_codes"]]
     log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
              int(fired.any(axis=1).sum()), len(cleared))
     return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version)
