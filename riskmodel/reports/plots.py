@@ -47,6 +47,24 @@ def setup(*, dpi: int = 80) -> str | None:
     return use_cjk_font()
 
 
+def _risk_axis(axis) -> None:
+    """A log-scaled risk axis labelled in plain percentages (``0.1%``, ``1%``, ``10%``).
+
+    Matplotlib's default log labels are mathtext (``$10^{-2}$``): parsing them cost about half a
+    second per figure in the profile of a cohort report, and staff read percentages more easily.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(_percent))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _percent(value: float, _pos=None) -> str:
+    """``0.01`` -> ``"1%"``, ``0.001`` -> ``"0.1%"`` (no trailing zeros, no mathtext)."""
+    return f"{value * 100:.4g}%"
+
+
 def _axes(ax, figsize=None):
     if ax is not None:
         return ax
@@ -84,6 +102,7 @@ def plot_risk_distribution(run: RunData, level: str, cohort_id: str, lang: str, 
     ax.hist(stacks, bins=bins, stacked=True, histtype="stepfilled", color=[LEVEL_COLOURS[lv] for lv in reversed(LEVELS)],
             label=[text(f"level.{lv}", lang) for lv in reversed(LEVELS)])
     ax.set_xscale("log")
+    _risk_axis(ax.xaxis)
     ax.set_xlabel(text("reports.plot.score", lang))
     ax.set_ylabel(text("reports.plot.students", lang))
     ax.legend(frameon=False, fontsize="small")
@@ -120,6 +139,7 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
                    whis=(5, 95))  # whiskers at the 5th and 95th percentiles; no per-student points
         ax.invert_yaxis()
         ax.set_xscale("log")
+        _risk_axis(ax.xaxis)
     ax.set_xlabel(text("reports.plot.score", lang))
     ax.set_ylabel(text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang))
     return ax

@@ -357,13 +357,11 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info)
                 timings["report_data"] = time.perf_counter() - t0
-                lists: dict[str, list[Path]] = {}
-
-                def write_lists() -> None:  # while the pool runs the notebooks, which do not read them
-                    t_lists = time.perf_counter()
-                    lists.update(_write_lists(work, scored, cohorts, lang=lang,
-                                              horizon_days=settings.labels.horizon_days))
-                    timings["lists"] = time.perf_counter() - t_lists
+                # The lists before the pool, not meanwhile: on two cores the spreadsheet export competed with
+                # the notebooks for the CPU and slowed both (docs/reports.md, Performance). Timed apart.
+                t0 = time.perf_counter()
+                lists = _write_lists(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
+                timings["lists"] = time.perf_counter() - t0
                 job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
                                  timeout=rs.notebook_timeout)
                 t0 = time.perf_counter()
@@ -375,9 +373,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
-                                            meanwhile=write_lists)
-                timings["reports_and_lists"] = time.perf_counter() - t0
+                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done)
+                timings["reports"] = time.perf_counter() - t0
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
                 write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},
                             lists=lists, info=run_info, lang=lang)

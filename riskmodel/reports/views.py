@@ -22,7 +22,7 @@ from riskmodel.reports.report_data import LEVELS, RunData
 __all__ = ["Heading", "Table", "heading", "title", "level_counts", "group_summary", "factor_summary",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
-           "student_title", "rejected_section", "skipped_section"]
+           "student_title", "rejected_section", "skipped_section", "list_section", "Section"]
 
 
 class Heading:
@@ -51,6 +51,23 @@ class Table:
 
     def __repr__(self) -> str:
         return self.frame.to_string(index=False)
+
+
+class Section:
+    """Several displayable parts (headings, tables, raw links built here) shown one after another."""
+
+    def __init__(self, *parts: object) -> None:
+        self.parts = parts
+
+    def _repr_html_(self) -> str:
+        return "\n".join(p if isinstance(p, _Trusted) else p._repr_html_() for p in self.parts)
+
+    def __repr__(self) -> str:
+        return "\n".join(repr(p) for p in self.parts)
+
+
+class _Trusted(str):
+    """HTML built in this module from escaped parts (never raw text from the data)."""
 
 
 def heading(key: str, lang: str, *, level: int = 2, **values: object) -> Heading:
@@ -162,6 +179,27 @@ def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataF
     if level == "school":
         out.insert(3, text("reports.col.college", lang), listed["college"].to_numpy())
     return out
+
+
+def list_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: int = 200) -> Section:
+    """The cohort's list (:func:`cohort_list`), its first ``rows`` ranks in the page when it is longer.
+
+    The whole list is always in the cohort's list files (``lists/<key>/warning_list.xlsx`` and
+    ``.csv``, which the index page links); a page of thousands of rows is slow to make and to read.
+    With more listed students than ``rows``, a note says how many are shown and links the files
+    (relative to ``reports/<key>.html`` and ``notebooks/<key>.ipynb``). ``rows=0`` shows every row.
+    """
+    from urllib.parse import quote
+
+    table = cohort_list(run, level, cohort_id, lang)
+    total = len(table)
+    if rows <= 0 or total <= rows:
+        return Section(Table(table))
+    key = str(run.cohort(level, cohort_id)["key"])
+    links = ", ".join(f'<a href="{html_text("../lists/" + quote(key) + "/warning_list." + ext)}">'
+                      f"{html_text('warning_list.' + ext)}</a>" for ext in ("xlsx", "csv"))
+    shown = note("reports.cohort.list_top", lang, shown=rows, total=total)
+    return Section(shown, _Trusted(f"<p>{links}</p>"), Table(table.head(rows)))
 
 
 def _change_keys() -> frozenset[str]:

@@ -1,0 +1,150 @@
+"""A reused kernel carries no cohort's data into the next cohort's report (issue 7, reuse_kernels).
+
+The run's pool keeps one kernel per worker and clears it (``%reset -f``, figures closed) before each
+notebook (riskmodel.reports.notebooks.KernelSession). What ``%reset`` cannot clear is module state:
+a cache in an imported module. These tests run real cohort reports in one real kernel, then a probe
+notebook through the same session (so after the same reset the next report would get), and look
+in that kernel for anything that still holds the first cohort's students.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from riskmodel.config import Settings
+from riskmodel.reports.notebooks import KernelSession, execute, template
+from riskmodel.reports.runner import publish
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_reports_fixtures import make_scored  # noqa: E402
+
+# lru_caches in riskmodel a report kernel may fill: each keyed by static inputs (the package's own
+# catalogues, specs, schema, the font). A new cache must be added here only after checking that it
+# never holds data of a run; otherwise it could carry one cohort's students into another's report.
+STATIC_CACHES = {
+    "riskmodel.i18n.catalogue", "riskmodel.features.catalogue.raw_catalogue",
+    "riskmodel.features.catalogue._catalogue_cached", "riskmodel.reports.fonts.find_cjk_font",
+    "riskmodel.data.dataset.contract", "riskmodel.data.schema.table_schema", "riskmodel.data.schema.key_schema",
+    "riskmodel.instruments.specs.all_specs",
+}
+
+PROBE = r'''
+import gc, json, sys, functools
+import pandas as pd
+
+_wanted = frozenset(json.loads(open(probe_in, encoding="utf-8").read()))
+gc.collect()
+_found, _caches = [], []
+
+def _strings(obj):
+    if isinstance(obj, str):
+        return (obj,)
+    if isinstance(obj, (pd.DataFrame,)):
+        return [v for col in obj.columns for v in obj[col].astype("string").dropna().unique()]
+    if isinstance(obj, (pd.Series, pd.Index)):
+        return obj.astype("string").dropna().unique()
+    if isinstance(obj, dict):
+        return [v for kv in obj.items() for v in kv if isinstance(v, str)]
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [v for v in obj if isinstance(v, str)]
+    return ()
+
+for _obj in gc.get_objects():  # every live container, including what module caches hold
+    if _obj is _wanted or _obj is _found:
+        continue
+    try:
+        _hit = any(s in _wanted for s in _strings(_obj))
+    except Exception:
+        continue
+    if _hit:
+        _found.append(type(_obj).__name__)
+
+for _name, _mod in list(sys.modules.items()):  # module globals (dicts of strings are not gc-tracked)
+    if not _name.startswith("riskmodel"):
+        continue
+    for _attr, _value in list(vars(_mod).items()):
+        if isinstance(_value, functools._lru_cache_wrapper) and _value.cache_info().currsize:
+            _caches.append(f"{_value.__module__}.{_value.__qualname__}")
+        try:
+            if any(s in _wanted for s in _strings(_value)):
+                _found.append(f"{_name}.{_attr}")
+        except Exception:
+            pass
+
+open(probe_out, "w", encoding="utf-8").write(json.dumps({"found": _found, "caches": sorted(set(_caches))}))
+'''
+
+
+def _probe_notebook(folder: Path) -> Path:
+    book = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('probe_in: str = ""  # JSON list of pseudonyms\nprobe_out: str = ""  # result file'),
+        nbformat.v4.new_code_cell(PROBE)])
+    book.cells[0].metadata["tags"] = ["parameters"]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "probe.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("kernels")
+    scored = make_scored(students=60, colleges=("计算机学院", "外国语学院"), as_of=date(2026, 3, 1))
+    return publish(scored, folder, settings=Settings(), jobs=1).run_dir
+
+
+def test_a_reused_kernel_holds_no_earlier_cohort(run_dir, tmp_path):
+    everyone = pd.read_parquet(run_dir / "report_data" / "list.parquet")
+    cohorts = pd.read_parquet(run_dir / "report_data" / "cohorts.parquet")
+    (tmp_path / "notebooks").mkdir()
+    probe = _probe_notebook(tmp_path)
+    probe_in = tmp_path / "pseudonyms.json"
+    probe_in.write_text(json.dumps(everyone["pseudonym"].tolist()), encoding="utf-8")
+    with KernelSession() as session:
+        for cohort in cohorts.itertuples(index=False):  # the school and each college, as a worker would
+            outcome = execute(template("20_cohort_report"), tmp_path / "notebooks" / f"{cohort.key}.ipynb", None,
+                              {"run_dir": str(run_dir), "cohort_level": cohort.level, "cohort_id": cohort.key},
+                              session=session)
+            assert outcome["status"] == "ok", outcome
+        page = (tmp_path / "notebooks" / f"{cohorts['key'].iloc[-1]}.ipynb").read_text(encoding="utf-8")
+        assert any(p in page for p in everyone.loc[everyone["level"] != "none", "pseudonym"]), \
+            "the reports ran with students in them (else the probe proves nothing)"
+        result = tmp_path / "probe.json"
+        outcome = execute(probe, tmp_path / "notebooks" / "probe.ipynb", None,
+                          {"probe_in": str(probe_in), "probe_out": str(result)}, session=session)
+        assert outcome["status"] == "ok", outcome
+        assert session.used == len(cohorts) + 1, "every notebook ran in the one kernel"
+    found = json.loads(result.read_text(encoding="utf-8"))
+    assert found["found"] == [], f"after the reset, still holding the earlier cohorts' students: {found['found']}"
+    unknown = sorted(set(found["caches"]) - STATIC_CACHES)
+    assert not unknown, f"module caches filled by a report that are not known to be static: {unknown}"
+
+
+def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
+    """The probe is not blind: a cohort's pseudonyms parked in a riskmodel module survive %reset and are found."""
+    everyone = pd.read_parquet(run_dir / "report_data" / "list.parquet")
+    (tmp_path / "notebooks").mkdir()
+    probe = _probe_notebook(tmp_path)
+    probe_in = tmp_path / "pseudonyms.json"
+    probe_in.write_text(json.dumps(everyone["pseudonym"].tolist()), encoding="utf-8")
+    leaky = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('run_dir: str = ""  # run folder'),
+        nbformat.v4.new_code_cell("import riskmodel.reports.views as v\nimport riskmodel.reports as rp\n"
+                                  "v._LEAK = {p: 1 for p in rp.open_run(run_dir).warning_list['pseudonym']}")])
+    leaky.cells[0].metadata["tags"] = ["parameters"]
+    leaky.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(leaky, tmp_path / "leaky.ipynb")
+    with KernelSession() as session:
+        assert execute(tmp_path / "leaky.ipynb", tmp_path / "notebooks" / "leaky.ipynb", None,
+                       {"run_dir": str(run_dir)}, session=session)["status"] == "ok"
+        execute(probe, tmp_path / "notebooks" / "probe.ipynb", None,
+                {"probe_in": str(probe_in), "probe_out": str(tmp_path / "probe.json")}, session=session)
+    found = json.loads((tmp_path / "probe.json").read_text(encoding="utf-8"))
+    assert "riskmodel.reports.views._LEAK" in found["found"]
