@@ -65,6 +65,11 @@ def test_score_writes_the_list_and_never_overwrites(workspace):
     listed = pd.read_parquet(folder / "warning_list.parquet")
     assert len(listed) > 0 and set(listed["level"]) <= {"I", "II", "III"}
     assert listed["factors"].str.len().gt(0).all()
+    # the calibration's 95% interval, from what train stored in calibrator.json
+    interval = json.loads((workspace / "model" / "calibrator.json").read_text())["interval"]
+    assert interval["level"] == 0.95 and interval["method"] in ("wilson", "delta_logit")
+    low, score, high = (listed[c].to_numpy(dtype=float) for c in ("score_low", "score", "score_high"))
+    assert ((0 <= low) & (low <= score) & (score <= high) & (high <= 1)).all() and (high > low).any()
     again = _score(workspace, "list1")
     assert again.exit_code == 3 and "never overwritten" in again.output
 
