@@ -45,6 +45,19 @@ def test_isotonic_interval_is_the_wilson_interval_of_the_step_the_raw_score_fall
     assert mid_high[0] == pytest.approx((0.5098 + 0.8318) / 2, abs=1e-4)
 
 
+def test_tied_raw_scores_like_the_rules_baselines_count_in_their_step():
+    raw = np.repeat([0.0, 1.0, 1.1, 2.0], [10, 5, 5, 10])  # ordinal scores, many ties
+    y = np.array([1, 1] + [0] * 8 + [1, 0, 0, 0, 1] + [1, 1, 0, 0, 1] + [1] * 9 + [0])
+    cal = ProbabilityCalibrator("isotonic").fit(raw, y)
+    # 2/10 at 0; 2/5 at 1 and 3/5 at 1.1 are in order, so three steps are 2/10, 2/5, 3/5 and then 9/10
+    assert cal.interval_["step_rows"] == [10, 5, 5, 10] and cal.interval_["step_positives"] == [2, 2, 3, 9]
+    low, high = cal.predict_interval(np.array([0.0, 1.0, 1.1, 2.0]))
+    expected = wilson_interval(np.array([2, 2, 3, 9]), np.array([10, 5, 5, 10]))
+    np.testing.assert_allclose(low, expected[0])
+    np.testing.assert_allclose(high, expected[1])
+    np.testing.assert_allclose([low[1], high[1]], [0.1176, 0.7693], atol=5e-5)  # Wilson 2 of 5, published
+
+
 def test_rows_of_one_student_count_once():
     groups = np.repeat(np.arange(10), 2)  # two rows per student: 5 students per step
     cal = ProbabilityCalibrator("isotonic").fit(RAW, Y, groups=[f"S{g}" for g in groups])
