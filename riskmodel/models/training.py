@@ -150,7 +150,9 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
     raw_cal = estimator.decision_function(X[cal_rows])
     calibrator = ProbabilityCalibrator(settings.model.calibration,
                                        isotonic_min_positives=settings.model.isotonic_min_positives)
-    calibrator.fit(raw_cal, y[cal_rows])
+    # one count per student: a student sits at several monthly dates of the fold and their label
+    # windows overlap, so rows are not independent evidence for the interval (docs/models.md)
+    calibrator.fit(raw_cal, y[cal_rows], groups=frame.loc[cal_rows, "student_id"].to_numpy())
     log.info("%s fitted on %d rows (%d positives) in %.1fs; calibration %s on %d rows (%d positives)", kind,
              fit_rows.sum(), y[fit_rows].sum(), time.perf_counter() - start, calibrator.method_, cal_rows.sum(),
              y[cal_rows].sum())
