@@ -52,25 +52,58 @@ def _risk_axis(axis) -> None:
 
     Matplotlib's default log labels are mathtext (``$10^{-2}$``): parsing them cost about half a
     second per figure in the profile of a cohort report, and staff read percentages more easily.
+    Minor ticks are labelled too when the axis spans about a decade or less (as matplotlib does).
     """
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import LogFormatter, LogLocator
+
+    class _PercentLog(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return _percent(x)
 
     axis.set_major_locator(LogLocator(base=10))
-    axis.set_major_formatter(FuncFormatter(_percent))
-    axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(_PercentLog(base=10))
+    axis.set_minor_formatter(_PercentLog(base=10, labelOnlyBase=False, minor_thresholds=(1.2, 0.5)))
 
 
 def _percent(value: float, _pos=None) -> str:
     """``0.01`` -> ``"1%"``, ``0.001`` -> ``"0.1%"`` (no trailing zeros, no mathtext)."""
-    return f"{value * 100:.4g}%"
+    return f"{value * 100:.2g}%"
 
 
-def _axes(ax, figsize=None):
+def _label_inches(labels, fontsize: float) -> float:
+    """A generous estimate of the widest label's width (inches): wide (CJK) characters 1 em, others 0.62 em."""
+    import unicodedata
+
+    em = fontsize / 72
+    widths = [sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.62 for ch in str(label)) * em
+              for label in labels]
+    return max(widths, default=0.0)
+
+
+def _date_bottom(ax) -> float:
+    """Bottom margin (figure fraction) for rotated date labels and the axis label under them."""
+    return min(1.2 / ax.figure.get_size_inches()[1], 0.45)
+
+
+def _axes(ax, figsize=None, *, ylabels=()):
+    """A new figure's Axes with margins set from the labels (``ylabels``: the category tick labels).
+
+    Fixed margins instead of matplotlib's constrained layout: the layout engine measured every text
+    and drew each figure twice, about 40% of a cohort report's plotting time in the profile
+    (docs/reports.md, Performance). Long category labels (classes, factors) widen the left margin.
+    """
     if ax is not None:
         return ax
+    import matplotlib as mpl
     import matplotlib.pyplot as plt
+    from matplotlib.font_manager import FontProperties
 
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize)
+    width, height = fig.get_size_inches()
+    tick_size = FontProperties(size=mpl.rcParams["ytick.labelsize"]).get_size_in_points()
+    left = 0.75 + (_label_inches(ylabels, tick_size) if len(ylabels) else 0.0)  # tick labels + axis label
+    fig.subplots_adjust(left=min(left / width, 0.6), right=1 - 0.25 / width, bottom=min(0.6 / height, 0.3),
+                        top=1 - 0.2 / height)
     return ax
 
 
@@ -123,7 +156,7 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.share_listed", lang) + " (%)")
     ax.legend(frameon=False, fontsize="small")
-    ax.figure.autofmt_xdate()
+    ax.figure.autofmt_xdate(bottom=_date_bottom(ax))
     return ax
 
 
@@ -132,7 +165,7 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
     members = run.members(run.warning_list, level, cohort_id)
     members = members[members[by] != ""]
     order = members.groupby(by)["score"].mean().sort_values(ascending=False).head(top).index
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)))
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)), ylabels=[plot_text(name) for name in order])
     data = [members.loc[members[by] == name, "score"].to_numpy() for name in order]
     if data:
         ax.boxplot(data, orientation="horizontal", tick_labels=[plot_text(name) for name in order], showfliers=False,
@@ -147,7 +180,8 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
 
 def plot_factors(factors: pd.DataFrame, lang: str, ax=None):
     """Horizontal bars of a :func:`~riskmodel.reports.views.factor_summary` table."""
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.35 * len(factors) + 1)))
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.35 * len(factors) + 1)),
+               ylabels=[] if factors.empty else [plot_text(v) for v in factors[text("reports.col.factor", lang)]])
     if not factors.empty:
         labels = [plot_text(v) for v in factors[text("reports.col.factor", lang)]]
         ax.barh(labels, factors[text("reports.col.contribution", lang)], color="#b2182b")
@@ -169,7 +203,7 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.score", lang))
     ax.legend(frameon=False, fontsize="small")
-    ax.figure.autofmt_xdate()
+    ax.figure.autofmt_xdate(bottom=_date_bottom(ax))
     return ax
 
 
@@ -191,7 +225,8 @@ def plot_coverage(run: RunData, lang: str, ax=None):
 
 def plot_importance(importance: pd.DataFrame, lang: str, ax=None):
     """Horizontal bars of a feature-importance table (``factor`` text, mean absolute contribution)."""
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.3 * len(importance) + 1)))
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.3 * len(importance) + 1)),
+               ylabels=[] if importance.empty else [plot_text(v) for v in importance[text("reports.col.factor", lang)]])
     if not importance.empty:
         ax.barh([plot_text(v) for v in importance[text("reports.col.factor", lang)]],
                 importance[text("reports.plot.importance", lang)], color="#2166ac")

@@ -22,7 +22,7 @@ from riskmodel.reports.report_data import LEVELS, RunData
 __all__ = ["Heading", "Table", "heading", "title", "level_counts", "group_summary", "factor_summary",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
-           "student_title", "rejected_section", "skipped_section", "list_section", "Section"]
+           "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section"]
 
 
 class Heading:
@@ -49,8 +49,10 @@ class Table:
     def _repr_html_(self) -> str:
         return self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel")
 
-    def __repr__(self) -> str:
-        return self.frame.to_string(index=False)
+    def __repr__(self) -> str:  # the plain-text twin Jupyter stores beside the HTML: kept short
+        if len(self.frame) <= 30:
+            return self.frame.to_string(index=False)
+        return f"{self.frame.head(30).to_string(index=False)}\n... ({len(self.frame)} rows)"
 
 
 class Section:
@@ -288,10 +290,27 @@ def history_note(run: RunData, level: str, cohort_id: str, lang: str) -> Heading
     return Heading("" if earlier else text("reports.cohort.no_history", lang), 0)
 
 
-def dorm_section(run: RunData, level: str, cohort_id: str, lang: str) -> Table | Heading:
+def group_section(run: RunData, level: str, cohort_id: str, lang: str, *, by: str = "class_id",
+                  rows: int = 50) -> Section:
+    """The classes (or ``by="dorm_id"``) side by side (:func:`group_summary`), the ``rows`` of highest
+    mean risk when there are more, with a note saying how many of how many are shown.
+
+    A school has hundreds of classes and dorms: the whole table made the school's page several
+    hundred kilobytes (and its export slow) without helping the review. ``rows=0`` shows all.
+    """
+    summary = group_summary(run, level, cohort_id, lang, by=by)
+    if summary.empty:
+        return Section(note("reports.cohort.no_dorms", lang)) if by == "dorm_id" else Section(Table(summary))
+    if rows <= 0 or len(summary) <= rows:
+        return Section(Table(summary))
+    kind = text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang)
+    return Section(note("reports.cohort.groups_top", lang, shown=rows, total=len(summary), kind=kind),
+                   Table(summary.head(rows)))
+
+
+def dorm_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: int = 0) -> Section:
     """The dorms side by side, or a note saying the data holds no dorms (the section never vanishes)."""
-    summary = group_summary(run, level, cohort_id, lang, by="dorm_id")
-    return Table(summary) if not summary.empty else note("reports.cohort.no_dorms", lang)
+    return group_section(run, level, cohort_id, lang, by="dorm_id", rows=rows)
 
 
 def pick_student(run: RunData, pseudonym: str) -> str:
