@@ -43,12 +43,12 @@ def _run_job(job: dict) -> tuple[str, dict]:
     return job["key"], outcome
 
 
-def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool, on_done: Callable[[str, dict], None],
-                 meanwhile: Callable[[], None] | None = None) -> dict[str, dict]:
+def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
+                on_done: Callable[[str, dict], None]) -> dict[str, dict]:
     """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
 
-    ``meanwhile`` runs in this process once the jobs are submitted (work the notebooks do not need,
-    such as the spreadsheet exports, overlaps with them).
+    Nothing else runs in this process meanwhile: on a two-core machine the spreadsheet exports
+    competed with the notebooks and slowed both, so the run writes them before (docs/reports.md).
     """
     outcomes: dict[str, dict] = {}
     # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
@@ -57,8 +57,6 @@ def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool, on_done:
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
     try:
         results = pool.imap_unordered(_run_job, jobs)
-        if meanwhile is not None:
-            meanwhile()
         for key, outcome in results:
             outcomes[key] = outcome
             on_done(key, outcome)
