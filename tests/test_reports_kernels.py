@@ -18,9 +18,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from riskmodel.config import Settings
 from riskmodel.reports.notebooks import KernelSession, execute, template
-from riskmodel.reports.runner import publish
+from riskmodel.reports.report_data import write_report_data
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reports_fixtures import make_scored  # noqa: E402
@@ -95,9 +94,13 @@ def _probe_notebook(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
+    """A run folder's report_data only (what the notebooks read), written directly: no notebook runs here."""
     folder = tmp_path_factory.mktemp("kernels")
     scored = make_scored(students=60, colleges=("计算机学院", "外国语学院"), as_of=date(2026, 3, 1))
-    return publish(scored, folder, settings=Settings(), jobs=1).run_dir
+    write_report_data(folder, warning_list=scored.everyone, tables=scored.tables, history=None,
+                      contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
+                      skipped=list(scored.skipped), run_info={"as_of": "2026-03-01", "small_cell": 5})
+    return folder
 
 
 def test_a_reused_kernel_holds_no_earlier_cohort(run_dir, tmp_path):
@@ -128,7 +131,8 @@ def test_a_reused_kernel_holds_no_earlier_cohort(run_dir, tmp_path):
 
 
 def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
-    """The probe is not blind: a cohort's pseudonyms parked in a riskmodel module survive %reset and are found."""
+    """The probe is not blind: a cohort's pseudonyms parked where %reset does not reach (a riskmodel
+    module global, a DataFrame hung on builtins) survive the reset and are found."""
     everyone = pd.read_parquet(run_dir / "report_data" / "list.parquet")
     (tmp_path / "notebooks").mkdir()
     probe = _probe_notebook(tmp_path)
@@ -136,8 +140,9 @@ def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
     probe_in.write_text(json.dumps(everyone["pseudonym"].tolist()), encoding="utf-8")
     leaky = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('run_dir: str = ""  # run folder'),
-        nbformat.v4.new_code_cell("import riskmodel.reports.views as v\nimport riskmodel.reports as rp\n"
-                                  "v._LEAK = {p: 1 for p in rp.open_run(run_dir).warning_list['pseudonym']}")])
+        nbformat.v4.new_code_cell("import builtins\nimport riskmodel.reports.views as v\nimport riskmodel.reports as rp\n"
+                                  "v._LEAK = {p: 1 for p in rp.open_run(run_dir).warning_list['pseudonym']}\n"
+                                  "builtins._LEAK_FRAME = rp.open_run(run_dir).warning_list[['pseudonym']]")])
     leaky.cells[0].metadata["tags"] = ["parameters"]
     leaky.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(leaky, tmp_path / "leaky.ipynb")
@@ -147,4 +152,5 @@ def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
         execute(probe, tmp_path / "notebooks" / "probe.ipynb", None,
                 {"probe_in": str(probe_in), "probe_out": str(tmp_path / "probe.json")}, session=session)
     found = json.loads((tmp_path / "probe.json").read_text(encoding="utf-8"))
-    assert "riskmodel.reports.views._LEAK" in found["found"]
+    assert "riskmodel.reports.views._LEAK" in found["found"], "a module global holding students is found"
+    assert "DataFrame" in found["found"], "a DataFrame outside the namespace %reset clears is found"
