@@ -219,6 +219,11 @@ def plot_coverage(run: RunData, lang: str, ax=None):
     ax.set_xlabel(text("reports.col.month", lang))
     ax.set_ylabel(text("reports.plot.records", lang))
     ax.set_yscale("symlog")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))  # plain counts, not mathtext
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(bottom=0)  # counts: symlog's margins would otherwise show negative records
     ax.legend(frameon=False, fontsize="small", ncol=2)
     return ax
 
