@@ -85,10 +85,13 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]],
     if "level" in safe.columns and len(safe):
         level_col = list(safe.columns).index("level") + 1
         fills = {lv: PatternFill("solid", start_color=color, end_color=color) for lv, color in LEVEL_FILL.items()}
+        n_columns = len(safe.columns)
         for i, level in enumerate(safe["level"], start=2):
             if level in fills:
-                for cell in ws[i]:
-                    cell.fill = fills[level]
+                # ws.cell over the known columns: `ws[i]` rescans the sheet for its width on every
+                # row, which made colouring the school's list quadratic (3.5 s of 5.7 s)
+                for j in range(1, n_columns + 1):
+                    ws.cell(row=i, column=j).fill = fills[level]
         ws.column_dimensions[get_column_letter(level_col)].width = 8.0
     info = wb.create_sheet(text("warning.sheet.about", lang))
     for key, value in about:
