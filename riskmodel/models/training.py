@@ -45,6 +45,7 @@ from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.metrics import evaluate
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.models.rules import RulesBaseline
+from riskmodel.validation import check_gap
 
 __all__ = ["monthly_as_of_dates", "time_folds", "Folds", "make_estimator", "fit_on_folds", "train_model",
            "training_frame"]
@@ -94,6 +95,9 @@ def time_folds(dates: list[pd.Timestamp], *, horizon_days: int, calibration_mont
             f"{len(dates)} monthly as-of dates are too few for a fit fold, {calibration_months} calibration and "
             f"{holdout_months} held-out months with {horizon_days}-day label windows; train with a later "
             "--until, or lower model.calibration_months / model.holdout_months in the settings.")
+    # the one guard of riskmodel.validation: no label window of a fold reaches into the next
+    check_gap(fit, calibration, horizon_days=horizon_days)
+    check_gap(fit + calibration, holdout, horizon_days=horizon_days)
     return Folds(fit=fit, calibration=calibration, holdout=holdout)
 
 
