@@ -264,3 +264,16 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_baseline_and_hard_rules_files_with_a_yaml_typo_name_the_file(tmp_path):
+    from riskmodel.config import Settings
+    from riskmodel.errors import ConfigError
+    from riskmodel.models.rules import load_rules
+    from riskmodel.warning.hard_rules import load_hard_rules
+
+    broken = tmp_path / "centre_rules.yaml"
+    broken.write_text("rules: [ {name: phq9\n", encoding="utf-8")
+    for load in (load_rules, lambda path: load_hard_rules(path, settings=Settings())):
+        with pytest.raises(ConfigError, match="centre_rules.yaml: not valid YAML"):
+            load(broken)

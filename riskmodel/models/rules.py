@@ -28,11 +28,40 @@ from sklearn.utils.validation import check_is_fitted
 
 from riskmodel.errors import ConfigError
 
-__all__ = ["RulesBaseline", "load_rules"]
+__all__ = ["OPERATORS", "RulesBaseline", "load_rules", "read_rules_yaml"]
 
 log = logging.getLogger(__name__)
 
 OPERATORS = {">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.le, "<": operator.lt}
+
+
+def read_rules_yaml(path: str | Path | None, *, package: str, shipped: str, what: str) -> tuple[list, str]:
+    """The ``rules:`` list of a rules YAML file (or of the shipped ``package/shipped``) and its name.
+
+    Shared by the baseline rules here and the warning stage's hard rules, so both read files the
+    same way and fail the same way: one message naming the file and what is wrong.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or is not valid YAML.
+    """
+    if path is None:
+        text = resources.files(package).joinpath(shipped).read_text(encoding="utf-8")
+        source = f"{shipped} (shipped)"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
+        source = str(path)
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({exc}).") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{source}: expected a `rules:` list at the top level.")
+    return loaded.get("rules") or [], source
 
 
 def load_rules(path: str | Path | None = None) -> list[dict]:
@@ -43,18 +72,10 @@ def load_rules(path: str | Path | None = None) -> list[dict]:
     ConfigError
         A rule without name/feature/op/value/tier or with an unknown comparison.
     """
-    if path is None:
-        text = resources.files("riskmodel.models").joinpath("rules_baseline.yaml").read_text(encoding="utf-8")
-        source = "rules_baseline.yaml (shipped)"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the baseline rules ({exc.strerror}).") from None
-        source = str(path)
-    rules = (yaml.safe_load(text) or {}).get("rules", [])
+    rules, source = read_rules_yaml(path, package="riskmodel.models", shipped="rules_baseline.yaml",
+                                    what="baseline rules")
     for i, rule in enumerate(rules, start=1):
-        missing = {"name", "feature", "op", "value", "tier"} - set(rule)
+        missing = {"name", "feature", "op", "value", "tier"} - set(rule if isinstance(rule, dict) else {})
         if missing:
             raise ConfigError(f"{source}: rule {i} lacks {sorted(missing)}; see docs/models.md.")
         if rule["op"] not in OPERATORS:

@@ -19,21 +19,19 @@ Example
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ModelMismatchError
+from riskmodel.models.rules import OPERATORS, read_rules_yaml
 
 __all__ = ["HardRule", "load_hard_rules", "evaluate_hard_rules"]
 
-_OPS = {">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.le, "<": operator.lt}
+_OPS = OPERATORS  # one table of comparisons for the baseline and the hard rules
 
 
 @dataclass(frozen=True)
@@ -77,19 +75,8 @@ def load_hard_rules(path: str | Path | None = None, *, settings: Settings) -> li
         A rule lacks a field, has an unknown comparison, or names a critical item that does not exist.
     """
     path = path if path is not None else settings.warning.hard_rules
-    if path is None:
-        text = resources.files("riskmodel.warning").joinpath("hard_rules.yaml").read_text(encoding="utf-8")
-        source = "hard_rules.yaml (shipped)"
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the hard rules ({exc.strerror}); check warning.hard_rules.") from None
-        source = str(path)
-    try:
-        raw = (yaml.safe_load(text) or {}).get("rules") or []
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc}).") from None
+    raw, source = read_rules_yaml(path, package="riskmodel.warning", shipped="hard_rules.yaml",
+                                  what="hard rules (settings: warning.hard_rules)")
     rules, seen = [], set()
     for i, rule in enumerate(raw, start=1):
         if not isinstance(rule, dict) or not {"name", "feature", "op"} <= set(rule) or \
