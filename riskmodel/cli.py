@@ -32,6 +32,9 @@ console = Console(stderr=True)
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
 ]
+ModelDirOption = Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")]
+AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")]
+LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
 
 
 def verb(func):
@@ -95,7 +98,7 @@ def validate(
 @verb
 def features(
     data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb).")],
-    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="Matrix to write: .parquet or .csv (UTF-8 with BOM).")],
     config: ConfigOption = None,
 ) -> None:
@@ -136,10 +139,10 @@ def train(
 @verb
 def score(
     data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
-    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    model: ModelDirOption,
+    as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
-    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    lang: LangOption = "",
     previous: Annotated[Optional[Path], typer.Option(
         "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
     config: ConfigOption = None,
@@ -209,11 +212,11 @@ def synth(
 @verb
 def audit(
     data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store, outcomes included.")],
-    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
+    model: ModelDirOption,
     date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
     date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
-    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    lang: LangOption = "",
     config: ConfigOption = None,
 ) -> None:
     """Audit a model on a later period: ranking, calibration, groups, stability, drift, model card (docs/audit.md)."""
@@ -231,10 +234,10 @@ def audit(
 @verb
 def run(
     data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
-    model: Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")],
-    as_of: Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")],
+    model: ModelDirOption,
+    as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="Reports folder; each run gets a new folder in it.")],
-    lang: Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")] = "",
+    lang: LangOption = "",
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     config: ConfigOption = None,
 ) -> None:
