@@ -129,7 +129,8 @@ def train(
 
     if model and model not in ("lightgbm", "logistic", "rules"):
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
-    fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
+    with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
+        fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
     m = fitted.meta.get("metrics_holdout", {})
     console.print(f"{out}: {fitted.kind} model {fitted.version}; held-out AP {m.get('average_precision', float('nan')):.3f}, "
                   f"recall at I+II {m.get('recall_at_I_II', float('nan')):.3f}, ECE {m.get('ece_quantile', float('nan')):.4f}",
@@ -224,8 +225,9 @@ def audit(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
-    result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
-                           lang=lang or None)
+    with console.status(f"auditing {model} from {date_from} to {date_to}"):
+        result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
+                               lang=lang or None)
     flagged = result.summary["flagged_gaps"]
     console.print(f"{out}: {result.summary['period']['dates']} months audited; {len(flagged)} group gap(s) flagged, "
                   f"{len(result.summary['drifted_variables'])} variable(s) drifted; model_card.md", highlight=False)
