@@ -154,3 +154,32 @@ def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
     found = json.loads((tmp_path / "probe.json").read_text(encoding="utf-8"))
     assert "riskmodel.reports.views._LEAK" in found["found"], "a module global holding students is found"
     assert "DataFrame" in found["found"], "a DataFrame outside the namespace %reset clears is found"
+
+
+def _notebook(folder: Path, name: str, code: str) -> Path:
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('out: str = ""  # result file'),
+                                           nbformat.v4.new_code_cell(code)])
+    book.cells[0].metadata["tags"] = ["parameters"]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+def test_a_notebook_that_kills_its_kernel_fails_alone(tmp_path):
+    """The next notebook in the same worker gets a new kernel instead of failing on the dead one."""
+    (tmp_path / "notebooks").mkdir()
+    pid = _notebook(tmp_path, "pid", "import os\nopen(out, 'w').write(str(os.getpid()))")
+    crash = _notebook(tmp_path, "crash", "import os\nos._exit(1)")
+    with KernelSession() as session:
+        first = execute(pid, tmp_path / "notebooks" / "a.ipynb", None, {"out": str(tmp_path / "a")}, session=session)
+        again = execute(pid, tmp_path / "notebooks" / "b.ipynb", None, {"out": str(tmp_path / "b")}, session=session)
+        crashed = execute(crash, tmp_path / "notebooks" / "c.ipynb", None, {}, session=session)
+        after = execute(pid, tmp_path / "notebooks" / "d.ipynb", None, {"out": str(tmp_path / "d")}, session=session)
+        assert session.restarts == 1
+    assert [first["status"], again["status"], crashed["status"], after["status"]] == ["ok", "ok", "failed", "ok"]
+    pids = [(tmp_path / name).read_text() for name in "abd"]
+    assert pids[0] == pids[1], "a session runs its notebooks in one kernel"
+    assert pids[2] != pids[0], "after the crash, a new kernel"
+    copy = (tmp_path / "notebooks" / "c.ipynb").read_text(encoding="utf-8")  # papermill itself writes none here
+    assert "did not finish" in copy and "DeadKernelError" in copy, "the failed notebook keeps a copy with the error"

@@ -151,6 +151,47 @@ def _figure_alt(nb) -> str:
     return text("reports.figure_alt", lang if lang in LANGUAGES else "zh")
 
 
+def _session_classes():
+    """A kernel manager that hands out one client, and that client made ready once.
+
+    nbclient asks the manager for a new client for every notebook and waits until it is ready;
+    jupyter_client's ``wait_for_ready`` then listens for stray IOPub messages until 0.2 s pass in
+    silence. With a kernel per notebook that is noise; with one kernel for a dozen reports it was a
+    third of a trivial notebook's cost (docs/reports.md, Performance). Keeping one client, its
+    sockets connected, also means no notebook can miss its first outputs to a late-joining socket.
+    nbclient filters IOPub messages by the request that caused them, so an earlier notebook's late
+    messages on the shared client are ignored.
+    """
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SessionClient(AsyncKernelClient):
+        _ready = False
+
+        def start_channels(self, *args, **kwargs) -> None:
+            if not self.channels_running:  # a second start would restart the heartbeat thread: an error
+                super().start_channels(*args, **kwargs)
+
+        async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+            if not self._ready:
+                await super()._async_wait_for_ready(timeout)
+                self._ready = True
+
+        wait_for_ready = _async_wait_for_ready
+
+    class SessionManager(AsyncKernelManager):
+        _shared = None
+
+        def client(self, **kwargs):
+            shared = self._shared
+            if shared is None or (shared._ready and not shared.channels_running):  # none yet, or stopped by nbclient
+                self._shared = shared = SessionClient(parent=self, **{**self.get_connection_info(session=True),
+                                                                      **kwargs})
+            return shared
+
+    return SessionManager
+
+
 class KernelSession:
     """One kernel that runs several notebooks in turn, its namespace cleared between them.
 
@@ -159,7 +200,8 @@ class KernelSession:
     notebook still gets an empty namespace (``%reset -f`` and every figure closed before it starts),
     and its parameters cell sets every parameter, so no report sees another's variables. The kernel
     talks over IPC sockets in a private temporary folder rather than TCP ports on localhost (no port
-    races between parallel kernels, nothing listening for other accounts).
+    races between parallel kernels, nothing listening for other accounts). A notebook that kills its
+    kernel (a crash, ``os._exit``) fails alone: the next one gets a new kernel.
 
     Example
     -------
@@ -168,37 +210,57 @@ class KernelSession:
     """
 
     def __init__(self, kernel_name: str = "python3") -> None:
-        from jupyter_client.manager import AsyncKernelManager
-
+        self._kernel_name = kernel_name
         self._folder = tempfile.mkdtemp(prefix="riskmodel-kernel-")
-        self.km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(self._folder, "k"))
         self.used = 0
+        self.restarts = 0  # kernels replaced after a notebook killed one
+        self.km = self._manager()
+
+    def _manager(self):
+        return _session_classes()(kernel_name=self._kernel_name, transport="ipc",
+                                  ip=os.path.join(self._folder, f"k{self.restarts}"))
 
     def reset(self) -> None:
-        """Clear the kernel's namespace and figures (no-op before the first notebook)."""
+        """Before a notebook: clear the namespace and figures, or replace a kernel that has died.
+
+        A no-op before the first notebook (papermill starts the kernel, in that notebook's folder).
+        """
         from jupyter_core.utils import run_sync
 
-        if not run_sync(self.km.is_alive)():
+        if not self.km.has_kernel:
             return
-        client = self.km.blocking_client()
+        if not run_sync(self.km.is_alive)():
+            log.warning("a report kernel stopped while running a notebook; the next notebook gets a new one")
+            self._shutdown()
+            self.restarts += 1
+            self.km = self._manager()
+            return
+        client = self.km.client()
         client.start_channels()
+        run_sync(client.wait_for_ready)(timeout=60)
+        msg_id = client.execute("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
+                                silent=True, store_history=False)
+        while True:  # wait for this request's reply: the next notebook must start clean
+            reply = run_sync(client.get_shell_msg)(timeout=60)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+
+    def _shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        shared = self.km._shared
         try:
-            msg_id = client.execute("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
-                                    silent=True, store_history=False)
-            while True:  # wait for this request's reply: the next notebook must start clean
-                reply = client.get_shell_msg(timeout=60)
-                if reply["parent_header"].get("msg_id") == msg_id:
-                    break
-        finally:
-            client.stop_channels()
+            if shared is not None and shared.channels_running:
+                shared.stop_channels()
+            if self.km.has_kernel:
+                run_sync(self.km.shutdown_kernel)(now=True)
+        except Exception as exc:  # noqa: BLE001 - a dead kernel may refuse a clean shutdown; its folder goes anyway
+            log.info("kernel shutdown: %s", type(exc).__name__)
 
     def close(self) -> None:
         """Shut the kernel down and remove its sockets' folder."""
-        from jupyter_core.utils import run_sync
-
         try:
-            if self.km.has_kernel:
-                run_sync(self.km.shutdown_kernel)(now=True)
+            self._shutdown()
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -207,6 +269,27 @@ class KernelSession:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _write_unfinished(path: Path, output_ipynb: Path, parameters: dict, error: str) -> None:
+    """The parametrised notebook with the error on top, where papermill left no executed copy.
+
+    papermill writes the executed copy when a cell fails, but not when the kernel itself dies (killed
+    for memory, a crash): the run's promise that a failed notebook keeps its copy with the error is
+    kept with what is known, the parameters it ran with and how it ended.
+    """
+    import nbformat
+    import papermill as pm
+
+    try:
+        pm.execute_notebook(str(path), str(output_ipynb), parameters=parameters, prepare_only=True, progress_bar=False)
+        node = nbformat.read(output_ipynb, as_version=4)
+        node.cells.insert(0, nbformat.v4.new_markdown_cell(
+            f"**riskmodel: this notebook did not finish.** {html_text(error)}\n\n"
+            "The kernel stopped before papermill could save its outputs; the cells below were not run."))
+        nbformat.write(node, output_ipynb)
+    except Exception as exc:  # noqa: BLE001 - the outcome already says it failed
+        log.warning("could not write the unfinished copy of %s: %s", Path(path).name, type(exc).__name__)
 
 
 def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters: dict, *,
@@ -249,6 +332,8 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
         message = str(getattr(exc, "evalue", exc))
         outcome.update(status="failed", error=f"{name}: {message[:500]}")
         log.warning("notebook %s failed with %s", Path(path).name, name)  # never the message: it may name a student
+        if not output_ipynb.exists():  # the kernel died (or never started): papermill wrote nothing
+            _write_unfinished(path, output_ipynb, parameters, outcome["error"])
     finally:
         if output_ipynb.exists():
             output_ipynb.chmod(FILE_MODE)
