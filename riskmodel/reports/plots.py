@@ -47,22 +47,32 @@ def setup(*, dpi: int = 80) -> str | None:
     return use_cjk_font()
 
 
-def _risk_axis(axis) -> None:
-    """A log-scaled risk axis labelled in plain percentages (``0.1%``, ``1%``, ``10%``).
+_RISK_TICKS = np.array([1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0])
+_RISK_FLOOR = 1e-4  # risks below 0.01% are drawn at 0.01%
 
-    Matplotlib's default log labels are mathtext (``$10^{-2}$``): parsing them cost about half a
-    second per figure in the profile of a cohort report, and staff read percentages more easily.
-    Minor ticks are labelled too when the axis spans about a decade or less (as matplotlib does).
+
+def _log_risk(values) -> np.ndarray:
+    """Risks as base-10 logarithms, for a risk axis drawn by :func:`_risk_axis`."""
+    return np.log10(np.clip(np.asarray(values, dtype="float64"), _RISK_FLOOR, 1.0))
+
+
+def _risk_axis(axis, low: float, high: float) -> None:
+    """A logarithmic risk axis, ticks at 1-2-5 percentages (``0.1%``, ``0.2%``, ``0.5%``, ``1%`` ...).
+
+    The data are drawn as :func:`_log_risk` values on a linear axis with these few fixed ticks. A
+    matplotlib log scale drew about twenty major and minor ticks per axis (each a line and a text
+    laid out in the CJK font): half of every risk figure's time in the profile of a cohort report
+    (docs/reports.md, Performance). ``low`` and ``high`` are the drawn range, in log10 units.
     """
-    from matplotlib.ticker import LogFormatter, LogLocator
+    from matplotlib.ticker import NullLocator
 
-    class _PercentLog(LogFormatter):
-        def _num_to_string(self, x, vmin, vmax):
-            return _percent(x)
-
-    axis.set_major_locator(LogLocator(base=10))
-    axis.set_major_formatter(_PercentLog(base=10))
-    axis.set_minor_formatter(_PercentLog(base=10, labelOnlyBase=False, minor_thresholds=(1.2, 0.5)))
+    logs = np.log10(_RISK_TICKS)
+    inside = (logs >= low - 1e-9) & (logs <= high + 1e-9)
+    if inside.sum() < 2:  # a narrow range: the nearest tick on either side as well
+        inside |= (np.arange(len(logs)) == max(np.searchsorted(logs, low) - 1, 0)) | (
+            np.arange(len(logs)) == min(np.searchsorted(logs, high), len(logs) - 1))
+    axis.set_ticks(logs[inside], [_percent(v) for v in _RISK_TICKS[inside]])
+    axis.set_minor_locator(NullLocator())
 
 
 def _percent(value: float, _pos=None) -> str:
@@ -110,15 +120,13 @@ def _axes(ax, figsize=None, *, ylabels=()):
 def plot_level_counts(run: RunData, level: str, cohort_id: str, lang: str, ax=None):
     """Bars: students at each warning level now and at the previous run."""
     ax = _axes(ax)
-    history = run.members(run.history, level, cohort_id)
-    dates = sorted(history["as_of"].unique())[-2:]
-    width = 0.8 / max(len(dates), 1)
+    counts = run.level_counts(level, cohort_id).tail(2)
+    width = 0.8 / max(len(counts), 1)
     x = np.arange(3)
-    for i, as_of in enumerate(dates):
-        counts = history.loc[history["as_of"] == as_of, "level"].value_counts().reindex(LEVELS[:3], fill_value=0)
-        ax.bar(x + i * width, counts.to_numpy(), width, label=pd.Timestamp(as_of).date().isoformat(),
-               color=["#999999", "#b2182b"][i if len(dates) == 2 else 1])
-    ax.set_xticks(x + width * (len(dates) - 1) / 2, [text(f"level.{lv}", lang) for lv in LEVELS[:3]])
+    for i, (as_of, row) in enumerate(counts.iterrows()):
+        ax.bar(x + i * width, row[list(LEVELS[:3])].to_numpy(), width, label=pd.Timestamp(as_of).date().isoformat(),
+               color=["#999999", "#b2182b"][i if len(counts) == 2 else 1])
+    ax.set_xticks(x + width * (len(counts) - 1) / 2, [text(f"level.{lv}", lang) for lv in LEVELS[:3]])
     ax.set_ylabel(text("reports.plot.students", lang))
     ax.legend(frameon=False)
     return ax
@@ -128,14 +136,14 @@ def plot_risk_distribution(run: RunData, level: str, cohort_id: str, lang: str, 
     """Histogram of the cohort's risk (probability, log scale), coloured by level."""
     ax = _axes(ax)
     members = run.members(run.warning_list, level, cohort_id)
-    scores = members["score"].clip(lower=1e-4)
-    bins = np.logspace(np.log10(max(scores.min(), 1e-4)), np.log10(max(scores.max(), 2e-4)), 40)
-    stacks = [scores[members["level"] == lv].to_numpy() for lv in reversed(LEVELS)]
+    logs = _log_risk(members["score"])
+    low, high = (logs.min(), max(logs.max(), logs.min() + 0.3)) if len(logs) else (-3.0, -1.0)
+    bins = np.linspace(low, high, 40)
+    stacks = [logs[(members["level"] == lv).to_numpy()] for lv in reversed(LEVELS)]
     # stepfilled: one polygon per level instead of one rectangle per bin (a fraction of the drawing time)
     ax.hist(stacks, bins=bins, stacked=True, histtype="stepfilled", color=[LEVEL_COLOURS[lv] for lv in reversed(LEVELS)],
             label=[text(f"level.{lv}", lang) for lv in reversed(LEVELS)])
-    ax.set_xscale("log")
-    _risk_axis(ax.xaxis)
+    _risk_axis(ax.xaxis, low, high)
     ax.set_xlabel(text("reports.plot.score", lang))
     ax.set_ylabel(text("reports.plot.students", lang))
     ax.legend(frameon=False, fontsize="small")
@@ -145,9 +153,8 @@ def plot_risk_distribution(run: RunData, level: str, cohort_id: str, lang: str, 
 def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None):
     """Share of the cohort at each level over every run so far (lines, one point per run)."""
     ax = _axes(ax)
-    history = run.members(run.history, level, cohort_id)
-    shares = pd.crosstab(history["as_of"], history["level"], normalize="index").reindex(
-        columns=list(LEVELS[:3]), fill_value=0.0)
+    counts = run.level_counts(level, cohort_id)
+    shares = counts[list(LEVELS[:3])].div(counts.sum(axis=1).clip(lower=1), axis=0)
     for lv in LEVELS[:3]:
         ax.plot(shares.index, shares[lv] * 100, marker="o", color=LEVEL_COLOURS[lv] if lv != "III" else "#d6604d",
                 label=text(f"level.{lv}", lang))
@@ -161,18 +168,34 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
 
 
 def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str = "class_id", top: int = 25, ax=None):
-    """Box plots of risk per class (or dorm), the ``top`` highest mean risk first."""
+    """Box plots of risk per class (or dorm), the ``top`` highest mean risk first.
+
+    Each box spans the 25th to 75th percentile with a line at the median; the whiskers reach the
+    5th and 95th percentiles; no per-student points. Drawn as three collections (whiskers, boxes,
+    medians) rather than matplotlib's ``boxplot``, which makes six artists per class.
+    """
+    from matplotlib.collections import PolyCollection
+
     members = run.members(run.warning_list, level, cohort_id)
     members = members[members[by] != ""]
     order = members.groupby(by)["score"].mean().sort_values(ascending=False).head(top).index
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)), ylabels=[plot_text(name) for name in order])
-    data = [members.loc[members[by] == name, "score"].to_numpy() for name in order]
-    if data:
-        ax.boxplot(data, orientation="horizontal", tick_labels=[plot_text(name) for name in order], showfliers=False,
-                   whis=(5, 95))  # whiskers at the 5th and 95th percentiles; no per-student points
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        _risk_axis(ax.xaxis)
+    labels = [plot_text(name) for name in order]
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)), ylabels=labels)
+    if len(order):
+        chosen = members[members[by].isin(order)]
+        q = (chosen.groupby(by)["score"].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack().reindex(order))
+        p05, p25, p50, p75, p95 = (_log_risk(q[c]) for c in (0.05, 0.25, 0.5, 0.75, 0.95))
+        y = np.arange(len(order), dtype="float64")
+        half = 0.3
+        ax.hlines(y, p05, p95, color="#333333", linewidth=1)
+        boxes = [[(a, b - half), (c, b - half), (c, b + half), (a, b + half)] for a, b, c in zip(p25, y, p75)]
+        ax.add_collection(PolyCollection(boxes, facecolors="#fddbc7", edgecolors="#333333", linewidths=1, zorder=2))
+        ax.vlines(p50, y - half, y + half, color="#b2182b", linewidth=2, zorder=3)
+        ax.set_yticks(y, labels)
+        ax.set_ylim(len(order) - 0.5, -0.5)  # highest mean risk on top
+        low, high = float(p05.min()), float(max(p95.max(), p05.min() + 0.3))
+        ax.set_xlim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+        _risk_axis(ax.xaxis, *ax.get_xlim())
     ax.set_xlabel(text("reports.plot.score", lang))
     ax.set_ylabel(text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang))
     return ax
