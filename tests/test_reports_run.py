@@ -189,6 +189,23 @@ def test_second_run_leaves_first_untouched_and_compares(first, second):
     assert (second.run_dir.parent / "latest").resolve() == second.run_dir.resolve()
 
 
+def test_level_counts_per_run_match_the_history(second):
+    """levels.parquet (what the cohort reports read) counts exactly what the history holds."""
+    from riskmodel import reports as rp
+    from riskmodel.reports.report_data import LEVELS
+
+    run = rp.open_run(second.run_dir)
+    history = run.history
+    for cohort in run.cohorts.itertuples(index=False):
+        members = run.members(history, cohort.level, cohort.key)
+        expected = pd.crosstab(members["as_of"], members["level"]).reindex(columns=list(LEVELS), fill_value=0)
+        got = run.level_counts(cohort.level, cohort.key)
+        assert len(got) == 2, "both runs"
+        assert (got.to_numpy() == expected.to_numpy()).all() and list(got.index) == list(expected.index), cohort.key
+    counts = rp.level_counts(run, "school", "", "en")
+    assert counts.iloc[:, 2].notna().all(), "the school's counts at the previous run are shown"
+
+
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     calls = []
 

@@ -10,7 +10,11 @@ so no report can show them.
 * ``list.parquet``: this run's warning list (pseudonym, school, college, grade, class_id, dorm_id,
   level, score, rank, rules, factors, change, as_of), every scored student, ``level == "none"`` for
   those not listed;
-* ``history.parquet``: the same columns for this run and every earlier run of the same school(s);
+* ``history.parquet``: the same columns for this run and every earlier run of the same school(s)
+  (read only when asked for: :attr:`RunData.history`, the student file);
+* ``levels.parquet``: students at each level at every run so far, per cohort (key, as_of, level,
+  students): what the cohort reports' change and trend need, counted once here, because the history
+  grows by a school's every student each month and each cohort report would otherwise read it all;
 * ``contributions.parquet``: pseudonym + one float32 column per model feature (log-odds contribution);
 * ``factors.parquet``: each cohort's mean (and mean absolute) contribution per feature;
 * ``screenings/observations/life_events/counselling.parquet``: one student's file (no notes);
@@ -30,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +130,27 @@ def _cohort_factors(report_list: pd.DataFrame, contrib: pd.DataFrame, cohorts: p
     return pd.concat(rows, ignore_index=True)
 
 
+def _cohort_levels(history: pd.DataFrame, cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Students at each level at every run, per cohort (long: key, as_of, level, students).
+
+    A row of the history belongs to a cohort by the school and college (or grade) it had at that
+    run, as :meth:`RunData.members` decides.
+    """
+    columns = ["key", "as_of", "level", "students"]
+    parts = []
+    for kind, wanted in cohorts.groupby("level", sort=False):  # one groupby of the history per kind of cohort
+        by = ["school"] if kind == "school" else ["school", kind]
+        counts = history.groupby([*by, "as_of", "level"], observed=True).size().rename("students").reset_index()
+        names = wanted[["key", "school", "name"]].rename(columns={"name": kind}) if kind != "school" else \
+            wanted[["key", "school"]]
+        parts.append(counts.merge(names, on=by, how="inner")[columns])
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(columns, ("string", "datetime64[ns]", "string",
+                                                                                "int64"))})
+    out = pd.concat(parts, ignore_index=True).sort_values(["key", "as_of", "level"], ignore_index=True)
+    return out.astype({"key": "string", "level": "string", "students": "int64"})
+
+
 def _student_table(name: str, table: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(columns=["pseudonym", "date"])
@@ -208,6 +234,7 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
     write_text(data_dir / "skipped.json", json.dumps(list(skipped), ensure_ascii=False, indent=1))
     cohorts = cohort_table(report_list)
     write_parquet(cohorts, data_dir / "cohorts.parquet")
+    write_parquet(_cohort_levels(full_history, cohorts), data_dir / "levels.parquet")
     if contributions is not None:
         write_parquet(_cohort_factors(report_list, contrib.drop(columns="pseudonym"), cohorts),
                       data_dir / "factors.parquet")
@@ -223,8 +250,8 @@ class RunData:
     run_dir: Path
     info: dict
     warning_list: pd.DataFrame
-    history: pd.DataFrame
     cohorts: pd.DataFrame
+    levels: pd.DataFrame
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -235,6 +262,11 @@ class RunData:
     def small_cell(self) -> int:
         """Aggregate counts below this are shown as ``<n``."""
         return int(self.info.get("small_cell", 5))
+
+    @cached_property
+    def history(self) -> pd.DataFrame:
+        """This run's list and every earlier run's (``history.parquet``), read on first use."""
+        return pd.read_parquet(self.run_dir / "report_data" / "history.parquet")
 
     def table(self, name: str) -> pd.DataFrame:
         """Another ``report_data`` table by name (``screenings``, ``coverage``, ``contributions`` ...)."""
@@ -261,9 +293,19 @@ class RunData:
             mask &= frame[level] == row["name"]
         return frame[mask]
 
+    def level_counts(self, level: str, cohort_id: str) -> pd.DataFrame:
+        """Students at each level (columns I, II, III, none) at every run so far (rows: as-of dates)."""
+        key = self.cohort(level, cohort_id)["key"]
+        rows = self.levels[self.levels["key"] == key]
+        counts = rows.pivot_table(index="as_of", columns="level", values="students", aggfunc="sum", fill_value=0)
+        return counts.reindex(columns=list(LEVELS), fill_value=0).astype("int64").sort_index()
+
 
 def open_run(run_dir: str | Path) -> RunData:
     """Read a run folder's ``report_data`` (what every notebook does first).
+
+    The history of earlier runs is read only when asked for (:attr:`RunData.history`); a run
+    folder written before ``levels.parquet`` existed gets its level counts from the history.
 
     Raises
     ------
@@ -276,6 +318,9 @@ def open_run(run_dir: str | Path) -> RunData:
         raise FileNotFoundError(f"{run_dir}: not a riskmodel run folder (no report_data/run.json); pass the "
                                 "folder `riskmodel run` or `riskmodel demo` wrote.")
     info = json.loads((data_dir / "run.json").read_text(encoding="utf-8"))
+    cohorts = pd.read_parquet(data_dir / "cohorts.parquet")
+    levels_path = data_dir / "levels.parquet"
+    levels = (pd.read_parquet(levels_path) if levels_path.exists()
+              else _cohort_levels(pd.read_parquet(data_dir / "history.parquet"), cohorts))
     return RunData(run_dir=run_dir, info=info, warning_list=pd.read_parquet(data_dir / "list.parquet"),
-                   history=pd.read_parquet(data_dir / "history.parquet"),
-                   cohorts=pd.read_parquet(data_dir / "cohorts.parquet"))
+                   cohorts=cohorts, levels=levels)

@@ -103,13 +103,12 @@ def level_counts(run: RunData, level: str, cohort_id: str, lang: str) -> pd.Data
     when there is no earlier run).
     """
     now = run.members(run.warning_list, level, cohort_id)["level"].value_counts().reindex(LEVELS, fill_value=0)
-    history = run.members(run.history, level, cohort_id)
-    earlier = history[history["as_of"] < run.as_of]
+    counts = run.level_counts(level, cohort_id)
+    earlier = counts[counts.index < run.as_of]
     if earlier.empty:
         previous = pd.Series(pd.NA, index=list(LEVELS), dtype="Int64")
     else:
-        last = earlier[earlier["as_of"] == earlier["as_of"].max()]
-        previous = last["level"].value_counts().reindex(LEVELS, fill_value=0).astype("Int64")
+        previous = earlier.iloc[-1].reindex(LEVELS, fill_value=0).astype("Int64")
     return pd.DataFrame({
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in LEVELS],
         text("reports.col.count", lang): now.to_numpy(),
@@ -286,7 +285,7 @@ def check_run(run: RunData, *, as_of: str, lang: str) -> None:
 
 def history_note(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
     """A note when there is no earlier run yet (the trend then shows a single point), else nothing."""
-    earlier = run.members(run.history, level, cohort_id)["as_of"].nunique() > 1
+    earlier = len(run.level_counts(level, cohort_id)) > 1
     return Heading("" if earlier else text("reports.cohort.no_history", lang), 0)
 
 
