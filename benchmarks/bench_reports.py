@@ -4,9 +4,11 @@ stage against the floor of the same number of trivial papermill notebooks with t
 Usage::
 
     .venv/bin/python benchmarks/bench_reports.py [--students 20000] [--years 4] [--jobs 2] [--repeat 1]
-                                                 [--work /tmp/riskmodel-bench-reports]
+                                                 [--history 6] [--work /tmp/riskmodel-bench-reports]
 
-The synthetic data and the model are made once in --work and reused. Each repeat makes one real run
+The synthetic data, the model and --history earlier monthly runs (so that the measured run has a
+history to compare with and draw its trend from, as a centre's run does) are made once in --work
+and reused. Each repeat makes one real run
 (`riskmodel.reports.runner.run`, every stage) and then, side by side, the floors: N trivial notebooks
 (one parameter, one cell) through the same process pool, once with a fresh papermill kernel per
 notebook (papermill's default) and once with the reused kernels the run uses. With --fresh-kernels,
@@ -77,12 +79,28 @@ def prepare(work: Path, *, students: int, years: int):
     return steps, settings
 
 
+def earlier_months(steps, settings, out: Path, *, months: int, jobs: int) -> None:
+    """Make the monthly runs before the measured one that ``out`` does not hold yet (once)."""
+    import pandas as pd
+
+    from riskmodel.reports.runner import run
+
+    for k in range(months, 0, -1):
+        as_of = (pd.Timestamp(steps.as_of) - pd.DateOffset(months=k)).date()
+        if any(out.glob(f"run-{as_of.isoformat()}-*/manifest.json")):
+            continue
+        t = time.perf_counter()
+        run(steps.data_dir, steps.model_dir, as_of, out, settings=settings, jobs=jobs)
+        print(f"earlier run {as_of}: {time.perf_counter() - t:.1f}s (once)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=20000)
     parser.add_argument("--years", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--history", type=int, default=6, help="earlier monthly runs before the measured one")
     parser.add_argument("--fresh-kernels", action="store_true",
                         help="also make each run with reports.reuse_kernels false (a fresh kernel per notebook)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "riskmodel-bench-reports")
@@ -91,6 +109,7 @@ def main() -> None:
     from riskmodel.reports.runner import run
 
     steps, settings = prepare(args.work, students=args.students, years=args.years)
+    earlier_months(steps, settings, args.work / "reports", months=args.history, jobs=args.jobs)
     rows = []
     for i in range(args.repeat):
         load = os.getloadavg()[0]
@@ -111,14 +130,17 @@ def main() -> None:
             row_fresh = {}
         fresh = floor_seconds(n, jobs=args.jobs, reuse_kernels=False)
         reused = floor_seconds(n, jobs=args.jobs, reuse_kernels=True)
-        row = {"total": total, "reports": timings["reports"], "floor_fresh": fresh, "floor_reused": reused,
+        import pandas as pd
+
+        runs_so_far = pd.read_parquet(result.run_dir / "report_data" / "levels.parquet")["as_of"].nunique()
+        row = {"earlier_runs": runs_so_far - 1, "total": total, "reports": timings["reports"], "floor_fresh": fresh, "floor_reused": reused,
                "notebooks": n, "failed": len(result.failed), "students": result.manifest["students_scored"],
                "load_avg_1min": load, **row_fresh, **{f"stage_{k}": v for k, v in timings.items() if k != "reports"}}
         rows.append(row)
         print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     print(f"\nmedian of {len(rows)} (jobs={args.jobs}, {med['notebooks']:.0f} notebooks, "
-          f"{med['students']:.0f} students scored, load average {med['load_avg_1min']:.1f} on {os.cpu_count()} cores)")
+          f"{med['students']:.0f} students scored, {med['earlier_runs']:.0f} earlier runs in the history, load average {med['load_avg_1min']:.1f} on {os.cpu_count()} cores)")
     print(f"monthly run, every stage:           {med['total']:7.1f} s   (target < 90 s)")
     print(f"lists (xlsx/csv/parquet, before the pool): {med['stage_lists']:7.1f} s")
     print(f"report stage (notebooks + HTML):    {med['reports']:7.1f} s")

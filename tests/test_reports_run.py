@@ -104,7 +104,8 @@ def test_html_without_code_and_in_chinese(first):
     page = (result.run_dir / result.outcomes[school_key]["html"]).read_text(encoding="utf-8")
     assert "一、预警等级人数及与上次相比的变化" in page and "五、预警名单及原因" in page
     assert "import riskmodel" not in page and "rp.level_counts" not in page, "code cells are excluded"
-    assert page.count("<img") >= 4, "the plots are embedded"
+    assert page.count("<img") >= 3, "the plots (distribution, trend, classes) are embedded"
+    assert "四、本群体的主要风险因素" in page and "linear-gradient" in page, "the factors as a table with bars"
     assert "&lt;Axes" not in page and "<Axes" not in page
 
 
@@ -355,7 +356,8 @@ def test_headless_chromium_renders_index_and_cohort_report(first, tmp_path):
             assert dom.count("<a href=") >= len(result.manifest["cohorts"]) + 2
         else:
             assert "一、预警等级人数及与上次相比的变化" in dom and "五、预警名单及原因" in dom
-            assert dom.count("<img") >= 4 and "data:image/png;base64" in dom
+            assert dom.count("<img") >= 3 and "data:image/png;base64" in dom
+            assert "linear-gradient" in dom, "the factor table's bars"
             assert "<script>alert(1)</script>" not in dom
         shot = tmp_path / f"{name}.png"
         subprocess.run([_chromium(), *flags, f"--user-data-dir={profile}-shot", "--window-size=1000,1400",

@@ -21,7 +21,7 @@ from riskmodel.reports.names import plot_text
 from riskmodel.reports.report_data import LEVELS, RunData
 
 __all__ = ["setup", "plot_level_counts", "plot_risk_distribution", "plot_risk_trend", "plot_groups",
-           "plot_factors", "plot_trajectory", "plot_coverage", "plot_importance"]
+           "plot_trajectory", "plot_coverage", "plot_importance"]
 
 LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#fddbc7", "none": "#bababa"}
 
@@ -198,18 +198,6 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
         _risk_axis(ax.xaxis, *ax.get_xlim())
     ax.set_xlabel(text("reports.plot.score", lang))
     ax.set_ylabel(text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang))
-    return ax
-
-
-def plot_factors(factors: pd.DataFrame, lang: str, ax=None):
-    """Horizontal bars of a :func:`~riskmodel.reports.views.factor_summary` table."""
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.35 * len(factors) + 1)),
-               ylabels=[] if factors.empty else [plot_text(v) for v in factors[text("reports.col.factor", lang)]])
-    if not factors.empty:
-        labels = [plot_text(v) for v in factors[text("reports.col.factor", lang)]]
-        ax.barh(labels, factors[text("reports.col.contribution", lang)], color="#b2182b")
-        ax.invert_yaxis()
-    ax.set_xlabel(text("reports.plot.mean_contribution", lang))
     return ax
 
 

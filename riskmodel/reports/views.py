@@ -19,7 +19,8 @@ from riskmodel.i18n import text
 from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
 
-__all__ = ["Heading", "Table", "heading", "title", "level_counts", "group_summary", "factor_summary",
+__all__ = ["Heading", "Table", "BarTable", "heading", "title", "level_counts", "group_summary", "factor_summary",
+           "factor_section",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
            "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section"]
@@ -53,6 +54,28 @@ class Table:
         if len(self.frame) <= 30:
             return self.frame.to_string(index=False)
         return f"{self.frame.head(30).to_string(index=False)}\n... ({len(self.frame)} rows)"
+
+
+class BarTable(Table):
+    """A :class:`Table` with one numeric column drawn as bars behind its numbers (pandas Styler).
+
+    Cheaper than a figure (no image to draw, encode and embed) and the text stays text: long
+    factor descriptions wrap, can be selected and read by a screen reader. Cell text is escaped;
+    the id prefix is fixed so that the same data give the same page.
+    """
+
+    def __init__(self, frame: pd.DataFrame, column: str, *, colour: str = "#e6a09a", uuid: str = "bars") -> None:
+        super().__init__(frame)
+        self.column = column
+        self.colour = colour
+        self.uuid = uuid
+
+    def _repr_html_(self) -> str:
+        if self.frame.empty:
+            return super()._repr_html_()
+        styler = self.frame.style.set_uuid(self.uuid).hide(axis="index").format(precision=3, escape="html")
+        styler = styler.bar(subset=[self.column], color=self.colour, vmin=0, width=90)
+        return styler.set_table_attributes('class="riskmodel"').to_html()
 
 
 class Section:
@@ -151,6 +174,14 @@ def factor_summary(run: RunData, level: str, cohort_id: str, lang: str, *, top: 
     means = means[means > 0]
     return pd.DataFrame({"feature": means.index, text("reports.col.factor", lang): _feature_text(means.index, lang),
                          text("reports.col.contribution", lang): means.round(3).to_numpy()})
+
+
+def factor_section(run: RunData, level: str, cohort_id: str, lang: str, *, top: int = 10) -> BarTable | Heading:
+    """The :func:`factor_summary` table with its contributions as bars, or a note when the run has none."""
+    factors = factor_summary(run, level, cohort_id, lang, top=top)
+    if factors.empty:
+        return note("reports.cohort.no_factors", lang)
+    return BarTable(factors.drop(columns="feature"), text("reports.col.contribution", lang), uuid="factors")
 
 
 def _feature_text(names: pd.Index, lang: str) -> list[str]:
