@@ -183,3 +183,19 @@ def test_a_notebook_that_kills_its_kernel_fails_alone(tmp_path):
     assert pids[2] != pids[0], "after the crash, a new kernel"
     copy = (tmp_path / "notebooks" / "c.ipynb").read_text(encoding="utf-8")  # papermill itself writes none here
     assert "did not finish" in copy and "DeadKernelError" in copy, "the failed notebook keeps a copy with the error"
+
+
+def test_a_notebook_that_leaves_its_kernel_stuck_fails_alone(tmp_path):
+    """A cell past its timeout that ignores the interrupt: the next notebook gets a new kernel."""
+    (tmp_path / "notebooks").mkdir()
+    pid = _notebook(tmp_path, "pid", "import os\nopen(out, 'w').write(str(os.getpid()))")
+    stuck = _notebook(tmp_path, "stuck", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                         "time.sleep(120)")
+    with KernelSession(reset_timeout=3) as session:
+        first = execute(pid, tmp_path / "notebooks" / "a.ipynb", None, {"out": str(tmp_path / "a")}, session=session)
+        timed_out = execute(stuck, tmp_path / "notebooks" / "s.ipynb", None, {}, session=session, timeout=3)
+        after = execute(pid, tmp_path / "notebooks" / "b.ipynb", None, {"out": str(tmp_path / "b")}, session=session)
+        assert session.restarts == 1
+    assert [first["status"], timed_out["status"], after["status"]] == ["ok", "failed", "ok"]
+    assert "Timeout" in timed_out["error"] or "timed out" in timed_out["error"].lower(), timed_out["error"]
+    assert (tmp_path / "a").read_text() != (tmp_path / "b").read_text(), "a new kernel after the stuck one"

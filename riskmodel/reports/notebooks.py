@@ -201,7 +201,8 @@ class KernelSession:
     and its parameters cell sets every parameter, so no report sees another's variables. The kernel
     talks over IPC sockets in a private temporary folder rather than TCP ports on localhost (no port
     races between parallel kernels, nothing listening for other accounts). A notebook that kills its
-    kernel (a crash, ``os._exit``) fails alone: the next one gets a new kernel.
+    kernel (a crash, ``os._exit``) or leaves it stuck (a timed-out cell that ignores the interrupt)
+    fails alone: the next one gets a new kernel.
 
     Example
     -------
@@ -209,8 +210,9 @@ class KernelSession:
     >>> #     execute(template("20_cohort_report"), out_ipynb, out_html, params, session=session)
     """
 
-    def __init__(self, kernel_name: str = "python3") -> None:
+    def __init__(self, kernel_name: str = "python3", *, reset_timeout: float = 30.0) -> None:
         self._kernel_name = kernel_name
+        self.reset_timeout = reset_timeout
         self._folder = tempfile.mkdtemp(prefix="riskmodel-kernel-")
         self.used = 0
         self.restarts = 0  # kernels replaced after a notebook killed one
@@ -221,29 +223,46 @@ class KernelSession:
                                   ip=os.path.join(self._folder, f"k{self.restarts}"))
 
     def reset(self) -> None:
-        """Before a notebook: clear the namespace and figures, or replace a kernel that has died.
+        """Before a notebook: clear the namespace and figures, or replace a kernel that is gone or stuck.
 
         A no-op before the first notebook (papermill starts the kernel, in that notebook's folder).
+        A kernel that died (a crash, killed for memory) or does not answer the reset within
+        ``reset_timeout`` seconds (a timed-out cell still running) is shut down, and the next
+        notebook starts a new one: one report's failure never fails the reports after it.
         """
         from jupyter_core.utils import run_sync
 
         if not self.km.has_kernel:
             return
         if not run_sync(self.km.is_alive)():
-            log.warning("a report kernel stopped while running a notebook; the next notebook gets a new one")
-            self._shutdown()
-            self.restarts += 1
-            self.km = self._manager()
+            self._replace("a report kernel stopped while running a notebook")
             return
+        try:
+            self._clear()
+        except Exception as exc:  # noqa: BLE001 - stuck or broken: a new kernel for the next notebook
+            self._replace(f"a report kernel did not answer the reset ({type(exc).__name__})")
+
+    def _clear(self) -> None:
+        from jupyter_core.utils import run_sync
+
         client = self.km.client()
         client.start_channels()
-        run_sync(client.wait_for_ready)(timeout=60)
+        run_sync(client.wait_for_ready)(timeout=self.reset_timeout)
         msg_id = client.execute("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
                                 silent=True, store_history=False)
+        deadline = time.monotonic() + self.reset_timeout
         while True:  # wait for this request's reply: the next notebook must start clean
-            reply = run_sync(client.get_shell_msg)(timeout=60)
+            reply = run_sync(client.get_shell_msg)(timeout=max(deadline - time.monotonic(), 0.01))
             if reply["parent_header"].get("msg_id") == msg_id:
-                break
+                if reply["content"].get("status") != "ok":
+                    raise RuntimeError(f"reset failed: {reply['content'].get('ename')}")
+                return
+
+    def _replace(self, why: str) -> None:
+        log.warning("%s; the next notebook gets a new kernel", why)
+        self._shutdown()
+        self.restarts += 1
+        self.km = self._manager()
 
     def _shutdown(self) -> None:
         from jupyter_core.utils import run_sync
