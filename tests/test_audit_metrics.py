@@ -281,3 +281,39 @@ def test_family_importance_sums_features_within_a_family():
     assert table["share"].sum() == pytest.approx(1.0)
     by_group = importance_table(contributions, families, {"g": np.array(["x", "x", "y"])}, min_group_size=2)
     assert set(by_group["group"]) == {"all", "x"}  # y has one row: left out
+
+
+def test_null_gaps_are_rarely_flagged_after_the_multiplicity_correction():
+    """Forty groups drawn at random (no real difference), about 400 tested gaps. The rule "large enough
+    and the interval excludes zero" flagged 28 of them (percentile intervals of small groups are too
+    narrow); the p-values are calibrated (about 5% below 0.05) and Benjamini-Hochberg per metric
+    leaves one or two, which is what a 5% false discovery rate per metric allows when nothing is real."""
+    frame = _frame(seed=5, students=6000, months=4)
+    rng = np.random.default_rng(11)
+    register = pd.Series(rng.choice([f"g{i:02d}" for i in range(40)], frame["student_id"].nunique()),
+                         index=frame["student_id"].unique())
+    frame["random_group"] = frame["student_id"].map(register)
+    table = group_table(frame, groupings={"random_group": "random_group"}, boot=Bootstrap(200, seed=0),
+                        min_group_size=50, min_group_positives=20, thresholds=THRESHOLDS)
+    tested = table[table["q_value"].notna()]
+    assert len(tested) >= 300, "the family is large"
+    by_interval = ((tested["gap_low"] > 0) | (tested["gap_high"] < 0)) & (tested["gap"].abs() >= tested["threshold"])
+    assert by_interval.sum() >= 15, "the uncorrected rule would flag many null gaps"
+    assert 0.01 <= (tested["p_value"] < 0.05).mean() <= 0.08, "p-values about uniform under the null"
+    assert table["flagged"].sum() <= 3, table.loc[table["flagged"], ["group", "metric", "gap", "p_value", "q_value"]]
+    assert (tested["q_value"] >= tested["p_value"] - 1e-12).all()
+
+
+def test_a_small_group_with_no_hits_is_not_certain():
+    """A group whose few level-I students include no recorded outcome has precision 0 in every bootstrap
+    replicate; the binomial floor keeps that from reading as a certain gap."""
+    from riskmodel.audit.groups import _null_variance, _p_value
+
+    mine = {"n": np.array([400.0]), "positives": np.array([25.0]), "precision_I": np.array([0.0]),
+            "selection_rate_I": np.array([4 / 400])}
+    rest = {"n": np.array([40000.0]), "positives": np.array([2500.0]), "precision_I": np.array([0.2]),
+            "selection_rate_I": np.array([400 / 40000])}
+    degenerate = np.full(200, -0.2) + np.random.default_rng(0).normal(0, 0.005, 200)
+    assert _p_value(degenerate, -0.2) < 1e-12, "the bootstrap alone is certain"
+    p = _p_value(degenerate, -0.2, _null_variance("precision_I", mine, rest))
+    assert 0.2 < p < 0.6, p  # 0 of 4 flagged when the rest's precision is 0.2: 0.8^4 = 0.41 by chance

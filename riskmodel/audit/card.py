@@ -99,7 +99,8 @@ def _group_label(group: str, lang: str, grouping: str = "") -> str:
 
 def _groups_section(summary: dict, lang: str) -> str:
     audit = summary["settings"]["audit"]
-    lines = [text("audit.card.groups_text", lang, min_n=audit["min_group_size"], min_pos=audit["min_group_positives"])]
+    lines = [text("audit.card.groups_text", lang, min_n=audit["min_group_size"], min_pos=audit["min_group_positives"],
+                  fdr=f"{1 - audit['confidence']:.0%}")]
     flagged = summary.get("flagged_gaps", [])
     if not flagged:
         lines.append(text("audit.card.groups_none", lang))

@@ -5,7 +5,12 @@ group table gives the audit metrics with cluster-bootstrap intervals, the same m
 of the population* (every audited student outside the group), and the gap ``group - rest`` with its
 own interval (both sides come from the same replicates, so the gap's interval accounts for their
 correlation). A gap is **flagged** when its size reaches the threshold of ``AuditSettings.gap_thresholds``
-*and* its interval excludes zero, so noise in a small group is not called unfairness.
+*and* it survives the Benjamini-Hochberg procedure at the false discovery rate ``1 - confidence``
+over that metric's gaps (every group of every grouping, for one scorer: about forty). Each gap's
+p-value is two-sided from its bootstrap standard error (normal), floored for proportions by the
+binomial variance of "no difference" (:func:`_null_variance`); its percentile interval is reported
+beside it. Without the correction about one null gap in twenty would cross zero by chance, and a
+table of several hundred gaps would flag some every month.
 
 Estimates, intervals and gaps come from :mod:`riskmodel.audit.metrics` (one pass of additive
 components serves the group, its complement and every replicate). fairlearn's
@@ -179,7 +184,9 @@ def group_table(frame: pd.DataFrame, *, groupings: dict[str, str], boot: Bootstr
     Returns
     -------
     DataFrame ``grouping, group, status, n, positives, metric, estimate, low, high, rest, gap,
-    gap_low, gap_high, threshold, flagged`` (one row per group and metric).
+    gap_low, gap_high, p_value, q_value, threshold, flagged`` (one row per group and metric);
+    ``q_value`` is the Benjamini-Hochberg adjusted p-value over the tested gaps (empty where the gap
+    is not tested: no threshold, no comparison, too small, or the mirrored ``no`` of a family flag).
     """
     y = frame["label"].to_numpy(dtype=np.float64)
     p = frame[score].to_numpy(dtype=np.float64)
@@ -200,14 +207,71 @@ def group_table(frame: pd.DataFrame, *, groupings: dict[str, str], boot: Bootstr
             group_rows = _group_rows(grouping, group, finish(part), finish(rest), metric_names,
                                      boot=boot, min_size=min_group_size, min_positives=min_group_positives,
                                      thresholds=thresholds)
-            if group == "no" and "yes" in labels:  # "no" vs rest mirrors "yes" vs rest: reported, flagged once
+            if group == "no" and "yes" in labels:  # "no" vs rest mirrors "yes" vs rest: reported, tested once
                 for row in group_rows:
-                    row["flagged"] = False
+                    row["tested"] = False
             rows += group_rows
-    table = pd.DataFrame(rows)
+    table = _flag(pd.DataFrame(rows), fdr=1.0 - boot.confidence)
     if small_cell and len(table):
         table["positives"] = table["positives"].astype("Int64").mask(table["positives"] < small_cell)
     return table
+
+
+def _flag(table: pd.DataFrame, *, fdr: float) -> pd.DataFrame:
+    """Benjamini-Hochberg per metric over the tested gaps; flagged = large enough and a discovery at ``fdr``."""
+    from scipy.stats import false_discovery_control
+
+    if table.empty:
+        return table.assign(q_value=pd.Series(dtype="float64"))
+    tested = table["tested"].to_numpy(dtype=bool) & np.isfinite(table["p_value"].to_numpy(dtype=np.float64))
+    q = np.full(len(table), np.nan)
+    for _, rows in table[tested].groupby("metric", sort=False):  # one family per metric: one question each
+        q[table.index.get_indexer(rows.index)] = false_discovery_control(rows["p_value"].to_numpy(dtype=np.float64),
+                                                                          method="bh")
+    table.insert(table.columns.get_loc("p_value") + 1, "q_value", q)
+    large = (table["gap"].abs() >= table["threshold"]).to_numpy(dtype=bool)
+    table["flagged"] = tested & large & (np.nan_to_num(q, nan=1.0) <= fdr)
+    return table.drop(columns="tested")
+
+
+def _p_value(replicates: np.ndarray, gap: float, null_variance: float = 0.0) -> float:
+    """Two-sided p-value of ``gap`` (normal), from the larger of its bootstrap variance and ``null_variance``."""
+    from scipy.stats import norm
+
+    usable = replicates[np.isfinite(replicates)]
+    if len(usable) < 20 or not np.isfinite(gap):
+        return float("nan")
+    se = float(np.sqrt(max(np.var(usable, ddof=1), null_variance)))
+    if se == 0.0:
+        return 1.0 if gap == 0.0 else 0.0
+    return float(2.0 * norm.sf(abs(gap) / se))
+
+
+def _null_variance(metric: str, mine: dict, rest: dict) -> float:
+    """Binomial variance of a proportion's gap if group and rest were alike (pooled); 0 for other metrics.
+
+    A floor under the bootstrap: a small group whose level-I students include no recorded outcome
+    has precision 0 in every replicate, so its bootstrap variance is 0 and a gap from chance alone
+    would look certain. Rows are student-months, so this floor ignores the clustering the bootstrap
+    captures; it only matters where the bootstrap has (almost) nothing to resample.
+    """
+    stem, _, level = metric.rpartition("_")
+
+    def denominator(side: dict) -> float:
+        if metric == "base_rate":
+            return float(side["n"][0])
+        if stem == "recall" and level in LEVELS:
+            return float(side["positives"][0])
+        if stem == "precision" and level in LEVELS:
+            return float(side[f"selection_rate_{level}"][0] * side["n"][0])
+        return 0.0
+
+    d_mine, d_rest = denominator(mine), denominator(rest)
+    v_mine, v_rest = float(mine[metric][0]), float(rest[metric][0])
+    if d_mine <= 0 or d_rest <= 0 or not (np.isfinite(v_mine) and np.isfinite(v_rest)):
+        return 0.0
+    pooled = (v_mine * d_mine + v_rest * d_rest) / (d_mine + d_rest)
+    return pooled * (1.0 - pooled) * (1.0 / d_mine + 1.0 / d_rest)
 
 
 def _base_metric(metric: str) -> str:
@@ -230,16 +294,16 @@ def _group_rows(grouping: str, group: str, mine: dict, rest: dict, metric_names:
     for metric in metric_names:
         row = {"grouping": grouping, "group": group, "status": status, "n": n, "positives": positives,
                "metric": metric, "estimate": np.nan, "low": np.nan, "high": np.nan, "rest": np.nan,
-               "gap": np.nan, "gap_low": np.nan, "gap_high": np.nan, "threshold": thresholds.get(_base_metric(metric), np.nan),
-               "flagged": False}
+               "gap": np.nan, "gap_low": np.nan, "gap_high": np.nan, "p_value": np.nan,
+               "threshold": thresholds.get(_base_metric(metric), np.nan), "flagged": False, "tested": False}
         if status != "insufficient":
             estimate, low, high, _ = interval(mine[metric], boot.confidence)
             row.update(estimate=estimate, low=low, high=high)
             if status == "ok":
-                gap, gap_low, gap_high, _ = interval(mine[metric] - rest[metric], boot.confidence)
-                threshold = row["threshold"]
-                excludes_zero = np.isfinite(gap_low) and (gap_low > 0 or gap_high < 0)
+                gaps = mine[metric] - rest[metric]
+                gap, gap_low, gap_high, _ = interval(gaps, boot.confidence)
                 row.update(rest=float(rest[metric][0]), gap=gap, gap_low=gap_low, gap_high=gap_high,
-                           flagged=bool(np.isfinite(threshold) and abs(gap) >= threshold and excludes_zero))
+                           p_value=_p_value(gaps[1:], gap, _null_variance(metric, mine, rest)),
+                           tested=bool(np.isfinite(row["threshold"])))
         rows.append(row)
     return rows

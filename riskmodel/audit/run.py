@@ -351,7 +351,8 @@ GROUPING_ORDER: tuple[str, ...] = ("gender", "stage", "grade", "college", "left_
 
 def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settings: Settings) -> dict:
     groups = tables["groups"]
-    flagged = groups.loc[groups["flagged"], ["scorer", "grouping", "group", "metric", "gap", "gap_low", "gap_high"]]
+    flagged = groups.loc[groups["flagged"], ["scorer", "grouping", "group", "metric", "gap", "gap_low", "gap_high",
+                                             "q_value"]]
     drift = tables["drift"]
     return {
         "model": {k: model.meta.get(k) for k in ("version", "kind", "until", "horizon_days", "as_of_dates", "windows",
@@ -361,7 +362,7 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "settings": {"audit": settings.audit.model_dump(mode="json"), "warning": settings.warning.model_dump(mode="json"),
                      "labels": settings.labels.model_dump(mode="json")},
         "flagged_gaps": flagged.to_dict(orient="records"),
-        "gaps_tested": int((groups["status"] == "ok").sum() - groups.loc[groups["status"] == "ok", "threshold"].isna().sum()),
+        "gaps_tested": int(groups["q_value"].notna().sum()),
         "insufficient_groups": groups.loc[(groups["status"] == "insufficient") & (groups["scorer"] == "model"),
                                           ["grouping", "group"]]
         .drop_duplicates().to_dict(orient="records"),
