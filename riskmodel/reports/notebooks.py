@@ -185,11 +185,10 @@ def _session_classes():
         def client(self, **kwargs):
             shared = self._shared
             if shared is None or (shared._ready and not shared.channels_running):  # none yet, or stopped by nbclient
-                self._shared = shared = SessionClient(parent=self, **{**self.get_connection_info(session=True),
-                                                                      **kwargs})
+                self._shared = shared = super().client(**kwargs)
             return shared
 
-    return SessionManager
+    return SessionManager, SessionClient
 
 
 class KernelSession:
@@ -219,8 +218,9 @@ class KernelSession:
         self.km = self._manager()
 
     def _manager(self):
-        return _session_classes()(kernel_name=self._kernel_name, transport="ipc",
-                                  ip=os.path.join(self._folder, f"k{self.restarts}"))
+        manager, client = _session_classes()
+        return manager(kernel_name=self._kernel_name, transport="ipc", ip=os.path.join(self._folder, f"k{self.restarts}"),
+                       client_factory=client)
 
     def reset(self) -> None:
         """Before a notebook: clear the namespace and figures, or replace a kernel that is gone or stuck.
