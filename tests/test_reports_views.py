@@ -64,3 +64,46 @@ def test_group_section_caps_rows_by_mean_risk_with_a_note(run):
     assert all(name in page for name in first_two)
     assert not any(name in page for name in summary.iloc[2:, 0])
     assert dorm_section(run, "school", key, "en", rows=0)._repr_html_().count("<tr") == 1 + 4
+
+
+def test_groups_smaller_than_the_small_cell_are_pooled_not_shown(tmp_path):
+    """A dorm room of three: its mean risk is nearly each one's own, so it is never shown alone
+    (table or box plot); such groups are pooled into one row, its mean shown only if the pool is
+    itself at least the threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from riskmodel.reports.plots import plot_groups
+
+    scored = make_scored(students=120, colleges=("计算机学院", "外国语学院"), as_of=date(2026, 3, 1))
+    rng = __import__("numpy").random.default_rng(0)
+    everyone = scored.everyone.copy()
+    big = everyone.index < 60
+    everyone.loc[big, "dorm_id"] = "BIG"  # one dorm of 60, the rest in rooms of 1-3
+    everyone.loc[~big, "dorm_id"] = [f"R{k}" for k in rng.integers(0, 25, (~big).sum())]
+    scored.tables["students"]["dorm_id"] = scored.tables["students"]["student_id"].map(
+        everyone.set_index("student_id")["dorm_id"])
+    write_report_data(tmp_path, warning_list=everyone.drop(columns="dorm_id"), tables=scored.tables, history=None,
+                      contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
+                      skipped=[], run_info={"as_of": "2026-03-01", "small_cell": 5})
+    small_run = open_run(tmp_path)
+    key = small_run.cohorts.loc[small_run.cohorts["level"] == "school", "key"].iloc[0]
+    members = small_run.warning_list
+    sizes = members.groupby("dorm_id").size()
+    tiny = sizes[sizes < 5].index
+    assert len(tiny) >= 5, "the case has tiny rooms"
+    summary = group_summary(small_run, "school", key, "en", by="dorm_id")
+    assert summary.attrs["pooled"] and summary.iloc[:, 0].tolist()[0] == "BIG"
+    assert len(summary) == int((sizes >= 5).sum()) + 1, "BIG and any room of 5 or more, then one pooled row"
+    assert f"{len(tiny)} with fewer than 5 students" in summary.iloc[-1, 0]
+    page = dorm_section(small_run, "school", key, "en", rows=0)._repr_html_()
+    assert not any(re.search(rf">{name}<", page) for name in tiny), "no tiny room is named"
+    pooled_students = int(sizes[tiny].sum())
+    assert summary.iloc[-1, 1] == str(pooled_students)
+    expected = members.loc[members["dorm_id"].isin(tiny), "score"].mean()
+    assert summary.iloc[-1, -1] == pytest.approx(round(expected, 3))
+    capped = dorm_section(small_run, "school", key, "en", rows=1)._repr_html_()
+    assert "fewer than 5 students" in capped, "the pooled row stays when the table is capped"
+    ax = plot_groups(small_run, "school", key, "en", by="dorm_id")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "BIG" in labels and not set(labels) & set(tiny), labels

@@ -170,6 +170,8 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
 def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str = "class_id", top: int = 25, ax=None):
     """Box plots of risk per class (or dorm), the ``top`` highest mean risk first.
 
+    Classes with fewer students than the small-cell threshold are left out (the tables pool them).
+
     Each box spans the 25th to 75th percentile with a line at the median; the whiskers reach the
     5th and 95th percentiles; no per-student points. Drawn as three collections (whiskers, boxes,
     medians) rather than matplotlib's ``boxplot``, which makes six artists per class.
@@ -178,7 +180,9 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
 
     members = run.members(run.warning_list, level, cohort_id)
     members = members[members[by] != ""]
-    order = members.groupby(by)["score"].mean().sort_values(ascending=False).head(top).index
+    sizes = members.groupby(by)["score"].agg(["mean", "size"])
+    sizes = sizes[sizes["size"] >= run.small_cell]  # a box of two or three students shows their own risks
+    order = sizes["mean"].sort_values(ascending=False).head(top).index
     labels = [plot_text(name) for name in order]
     ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)), ylabels=labels)
     if len(order):

@@ -144,6 +144,11 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
     """One row per class (or ``by="dorm_id"``) of the cohort: students, listed per level, mean risk.
 
     Counts below the small-cell threshold show as ``<n``; rows sorted by mean risk, highest first.
+    A class or dorm with fewer students than the threshold is not shown alone: the mean risk of a
+    dorm room of three is nearly each one's own risk, and sorting by it points at that room. Such
+    groups are pooled into one last row (how many groups, their students and listed counts, and
+    their mean risk when they hold at least the threshold together); ``attrs["pooled"]`` says
+    whether the table has that row.
     """
     members = run.members(run.warning_list, level, cohort_id)
     members = members[members[by] != ""]
@@ -152,11 +157,24 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
     listed = pd.crosstab(members[by], members["level"]).reindex(columns=list(LEVELS[:3]), fill_value=0)
     stats = members.groupby(by).agg(students=("pseudonym", "size"), mean_score=("score", "mean"))
     table = stats.join(listed).sort_values("mean_score", ascending=False)
-    out = pd.DataFrame({text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang): table.index})
+    kind = text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang)
+    small = table["students"] < run.small_cell
+    names = table.index[~small].astype(str).tolist()
+    table = table[~small]
+    if small.any():
+        pooled = stats.loc[small[small].index]
+        pooled_listed = listed.loc[pooled.index].sum()
+        students = int(pooled["students"].sum())
+        mean = float(members.loc[members[by].isin(pooled.index), "score"].mean())
+        table = pd.concat([table, pd.DataFrame({"students": [students], "mean_score": [
+            mean if students >= run.small_cell else float("nan")], **{lv: [int(pooled_listed[lv])] for lv in LEVELS[:3]}})])
+        names.append(text("reports.cohort.small_groups", lang, n=run.small_cell, count=int(small.sum()), kind=kind))
+    out = pd.DataFrame({kind: names})
     out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()
     for lv in LEVELS[:3]:
         out[text(f"level.{lv}", lang)] = _suppress(table[lv], run.small_cell).to_numpy()
     out[text("reports.col.mean_score", lang)] = table["mean_score"].round(3).to_numpy()
+    out.attrs["pooled"] = bool(small.any())
     return out
 
 
@@ -331,11 +349,13 @@ def group_section(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
     summary = group_summary(run, level, cohort_id, lang, by=by)
     if summary.empty:
         return Section(note("reports.cohort.no_dorms", lang)) if by == "dorm_id" else Section(Table(summary))
-    if rows <= 0 or len(summary) <= rows:
+    pooled = summary.attrs.get("pooled", False)
+    alone = len(summary) - int(pooled)  # the groups shown one per row
+    if rows <= 0 or alone <= rows:
         return Section(Table(summary))
     kind = text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang)
-    return Section(note("reports.cohort.groups_top", lang, shown=rows, total=len(summary), kind=kind),
-                   Table(summary.head(rows)))
+    shown = pd.concat([summary.head(rows), summary.tail(1)]) if pooled else summary.head(rows)
+    return Section(note("reports.cohort.groups_top", lang, shown=rows, total=alone, kind=kind), Table(shown))
 
 
 def dorm_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: int = 0) -> Section:
