@@ -165,8 +165,8 @@ def dataset_outcome_kinds() -> list[str]:
     return list(contract()["enums"]["outcome_event"])
 
 
-def _data_end(dataset) -> int:
-    """Latest date in any dated table the dataset holds (the records' coverage)."""
+def records_end(dataset) -> pd.Timestamp | None:
+    """Latest date in any dated table the dataset holds (how far the records reach), or None."""
     latest = []
     for name, col in (("screenings", "date"), ("observations", "date"), ("life_events", "date"),
                       ("academics", "term_end"), ("attendance", "date"), ("counselling", "date"),
@@ -175,6 +175,10 @@ def _data_end(dataset) -> int:
             values = dataset.table(name)[col]
             if values.notna().any():
                 latest.append(pd.Timestamp(values.max()))
-    if not latest:
-        return np.iinfo(np.int32).max
-    return int(day_number([max(latest)])[0])
+    return max(latest) if latest else None
+
+
+def _data_end(dataset) -> int:
+    """:func:`records_end` as a day number (no records: no end)."""
+    end = records_end(dataset)
+    return np.iinfo(np.int32).max if end is None else int(day_number([end])[0])

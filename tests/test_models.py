@@ -277,3 +277,32 @@ def test_baseline_and_hard_rules_files_with_a_yaml_typo_name_the_file(tmp_path):
     for load in (load_rules, lambda path: load_hard_rules(path, settings=Settings())):
         with pytest.raises(ConfigError, match="centre_rules.yaml: not valid YAML"):
             load(broken)
+
+
+def test_a_fold_without_recorded_outcomes_is_a_clear_error_not_a_traceback(frame):
+    """No outcomes table, or an --until whose windows hold none: refuse, naming the fold and what to do."""
+    calm = frame.assign(label=0)
+    with pytest.raises(ContractError, match=r"the fit fold .* 0 with a recorded outcome .*outcomes table"):
+        train_model(None, "2025-03-31", settings=small_settings(), kind="lightgbm", frame=calm)
+    with pytest.raises(ContractError, match="calibration fold"):  # the rules learn nothing, but calibrate
+        train_model(None, "2025-03-31", settings=small_settings(), kind="rules", frame=calm)
+
+
+def test_label_windows_past_the_last_record_are_not_counted_as_calm():
+    """--until after the export: windows the records do not cover are left out, never negatives."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_features_helpers import cut_after, random_dataset
+
+    from riskmodel.models.training import training_frame
+
+    data = cut_after(random_dataset(), "2024-12-31")  # the records end on 2024-12-31
+    dates = [pd.Timestamp("2024-09-01"), pd.Timestamp("2024-11-01")]
+    honest, _ = training_frame(data, dates, settings=Settings(), until="2024-12-31")
+    late, _ = training_frame(data, dates, settings=Settings(), until="2026-06-30")
+    november = late[late["as_of"] == pd.Timestamp("2024-11-01")]
+    assert (november["label"] == 1).all(), "past the records only an outcome already seen counts; no fake negatives"
+    assert len(late) == len(honest) and (late["label"].to_numpy() == honest["label"].to_numpy()).all()
+    assert (late["as_of"] == pd.Timestamp("2024-09-01")).sum() > 0

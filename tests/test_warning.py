@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from riskmodel.config import Settings
-from riskmodel.errors import ModelMismatchError
+from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.features import catalogue
 from riskmodel.features.catalogue import FAMILIES
 from riskmodel.models import LogisticRisk, ProbabilityCalibrator
@@ -392,3 +392,9 @@ def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_pa
     paths = write_warning_list(lst, tmp_path / "old", lang="en")
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
     assert rows[0]["score_low"] == "" and rows[0]["score_high"] == "" and rows[0]["score"] != ""
+
+
+def test_a_date_with_no_enrolled_student_is_a_clear_error(model):
+    frame = feature_frame(200)
+    with pytest.raises(ContractError, match="no student is enrolled on 2010-01-01"):
+        score_features(frame, model, "2010-01-01", students=students_table(frame), settings=Settings(), lang="en")

@@ -143,6 +143,10 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
     fit_rows = frame["as_of"].isin(fit_dates).to_numpy()
     cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
     y = frame["label"].to_numpy(dtype=int)
+    for name, rows, dates in (("fit", fit_rows, fit_dates), ("calibration", cal_rows, calibration_dates)):
+        if name == "fit" and kind == "rules":
+            continue  # the rules are written, not learned; only their calibration needs outcomes
+        _require_both_classes(name, y[rows], dates, settings=settings)
     max_rows = settings.model.max_fit_rows if kind != "logistic" else settings.model.logistic_max_fit_rows
     fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=max_rows, seed=settings.model.seed)
     estimator = make_estimator(kind, settings=settings)
@@ -163,6 +167,23 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
     return RiskModel(kind=kind, spec=spec, estimator=estimator, calibrator=calibrator)
 
 
+def _require_both_classes(fold: str, y: np.ndarray, dates, *, settings: Settings) -> None:
+    """Refuse to learn from a fold without recorded outcomes (or without any student free of one)."""
+    dates = sorted(pd.Timestamp(d) for d in dates)
+    span = f"{dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}" if dates else "no dates"
+    positives, rows = int(y.sum()), int(len(y))
+    if rows == 0 or positives == 0 or positives == rows:
+        events = ", ".join(settings.labels.outcome_events)
+        raise ContractError(
+            f"the {fold} fold (as-of dates {span}) holds {rows} usable rows and {positives} with a recorded outcome "
+            f"({events}) in the {settings.labels.horizon_days} days after; a model cannot be "
+            f"{'fitted' if fold == 'fit' else 'calibrated'} without both. Check that the outcomes table is in the "
+            "data folder and its events match labels.outcome_events, or train with a later --until (the folds "
+            "need months whose outcome windows the records cover).")
+    if positives < 20:
+        log.warning("the %s fold holds only %d recorded outcomes: the model will be unreliable", fold, positives)
+
+
 def _matrix(frame: pd.DataFrame) -> tuple[FeatureSpec, pd.DataFrame]:
     spec = FeatureSpec.from_frame(frame.drop(columns=["label"]))
     return spec, spec.frame(frame, dtype=np.float32)  # features are float32 already; half the memory
@@ -173,8 +194,17 @@ def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.Dat
     from riskmodel.features import build_features
     from riskmodel.labels import build_labels
 
+    from riskmodel.labels import records_end
+
+    # a label window is complete only where the records reach: past the last record, "no outcome"
+    # means "not exported yet", and counting it as a negative would teach the model false calm
+    end = records_end(dataset)
+    data_end = pd.Timestamp(until) if end is None else min(pd.Timestamp(until), end)
+    if data_end < pd.Timestamp(until):
+        log.warning("--until %s is after the last record in the data (%s): label windows count as complete only "
+                    "up to %s", f"{pd.Timestamp(until):%Y-%m-%d}", f"{end:%Y-%m-%d}", f"{end:%Y-%m-%d}")
     features = build_features(dataset, dates, settings=settings)
-    labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings, data_end=until)
+    labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings, data_end=data_end)
     usable = labels["usable"].to_numpy(dtype=bool)
     frame = features.loc[usable].reset_index(drop=True)
     frame["label"] = labels.loc[usable, "label"].to_numpy(dtype=int)

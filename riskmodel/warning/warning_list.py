@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.config import Settings
+from riskmodel.errors import ContractError
 from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.models.pipeline import RiskModel
@@ -131,9 +132,15 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     ------
     ModelMismatchError
         The frame's features are not the model's, or lack a feature a hard rule reads.
+    ContractError
+        No student is enrolled on ``as_of``.
     """
     as_of = pd.Timestamp(as_of).normalize()
     features = features.loc[pd.to_datetime(features["as_of"]) == as_of].reset_index(drop=True)
+    if features.empty:
+        raise ContractError(f"no student is enrolled on {as_of:%Y-%m-%d} (enrollment_date on or before it and no "
+                            "exit_date before it): there is nothing to score. Check --as-of against the "
+                            "students table's enrollment and exit dates.")
     model.check(features, source=f"the features of {as_of:%Y-%m-%d}")
     rules = load_hard_rules(settings=settings)
     fired = evaluate_hard_rules(features, rules)
