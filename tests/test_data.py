@@ -191,6 +191,15 @@ def test_each_csv_encoding_with_chinese_headers(tmp_path, encoding):
     assert dataset.files["students"]["encoding"] == {"gbk": "gb18030"}.get(encoding, encoding)
 
 
+def test_a_nul_byte_is_refused_naming_the_file_and_line(tmp_path):
+    """pandas would cut the cell at the NUL: two classes "cls\\0A" and "cls\\0B" would merge into one."""
+    header = ["student_id", "date", "event"]
+    write_csv(tmp_path / "life_events.csv", header, [["A", "2024-01-02", "breakup"], ["B\x00x", "2024-01-03", "breakup"]],
+              "utf-8")
+    with pytest.raises(ContractError, match=r"life_events.csv line 3 holds a NUL byte"):
+        read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
+
+
 def test_configured_encoding_wins(tmp_path):
     folder = minimal(tmp_path / "d")
     settings = Settings(reports={"lang": "en"}, data={"encoding": "latin-1"})

@@ -107,3 +107,16 @@ def test_groups_smaller_than_the_small_cell_are_pooled_not_shown(tmp_path):
     ax = plot_groups(small_run, "school", key, "en", by="dorm_id")
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert "BIG" in labels and not set(labels) & set(tiny), labels
+
+
+def test_latest_is_not_moved_back_by_a_backfill(tmp_path):
+    from riskmodel.reports.runlog import point_latest
+
+    for name in ("run-2024-09-01-20240902T020000Z", "run-2024-06-01-20241001T020000Z",
+                 "run-2024-09-01-20241002T020000Z"):
+        (tmp_path / name).mkdir()
+    point_latest(tmp_path, "run-2024-09-01-20240902T020000Z")
+    point_latest(tmp_path, "run-2024-06-01-20241001T020000Z")  # June, made later: a backfill
+    assert (tmp_path / "latest").resolve().name == "run-2024-09-01-20240902T020000Z"
+    point_latest(tmp_path, "run-2024-09-01-20241002T020000Z")  # September again, made later: it moves
+    assert (tmp_path / "latest").resolve().name == "run-2024-09-01-20241002T020000Z"

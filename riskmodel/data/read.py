@@ -168,6 +168,9 @@ def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callab
     content = content.lstrip("\ufeff")
     if not content.strip():
         raise ContractError(text("data.error.empty_file", lang, file=path.name))
+    if "\x00" in content:  # pandas cuts a cell at a NUL: "cls\0A" and "cls\0B" would both become "cls"
+        line = content.count("\n", 0, content.index("\x00")) + 1
+        raise ContractError(text("data.error.nul_byte", lang, file=path.name, line=line))
     sep = _delimiter(content.split("\n", 1)[0])
     skip = _header_line(content, sep, is_header)  # title lines above the header are not read
     try:

@@ -89,10 +89,17 @@ def progress_bar(total: int, enabled: bool):
 
 
 def point_latest(out: Path, run_id: str) -> None:
-    """Point ``out/latest`` at the new run (a relative symlink, replaced atomically)."""
+    """Point ``out/latest`` at the new run (a relative symlink, replaced atomically), unless it points
+    at a run of a later as-of date: a backfill of an earlier month must not send the staff who open
+    ``latest`` back to an older list. Run folders are named ``run-<as-of>-<UTC time>``, so their
+    names sort by as-of date, then by when they were made."""
     link = out / "latest"
     if link.exists() and not link.is_symlink():
         log.warning("%s exists and is not a link; left as it is", link)
+        return
+    current = os.readlink(link) if link.is_symlink() else ""
+    if link.exists() and Path(current).name.startswith("run-") and Path(current).name > run_id:
+        log.info("latest stays at %s (a later as-of date than %s)", Path(current).name, run_id)
         return
     tmp = out / f".latest.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
