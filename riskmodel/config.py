@@ -127,6 +127,9 @@ class WarningSettings(_Section):
     thresholds: dict[str, float] | None = None  # probability thresholds instead of capacity
     hard_rules: Path | None = None  # YAML of hard rules; None: the shipped defaults
     top_factors: int = 3  # reasons shown per listed student (factor families raising the score)
+    # scoring refuses an as-of date this many days or more after the newest record in the data: a list
+    # built on stale records misses everything since (120 covers a summer holiday without records)
+    max_data_age_days: int = Field(120, ge=1)
 
 
 class ReportSettings(_Section):

@@ -249,6 +249,8 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         Fitted and calibrated; ``meta`` holds everything model.json records except the version
         (:func:`riskmodel.models.registry.save` adds it).
     """
+    from riskmodel.warning.checks import training_sources
+
     kind = kind or settings.model.kind
     ms, horizon = settings.model, settings.labels.horizon_days
     until = pd.Timestamp(until).normalize()
@@ -288,6 +290,8 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         "windows": windows,
         "folds": {name: _fold_counts(frame, getattr(folds, name)) for name in ("fit", "calibration", "holdout")},
         "data_checksum": getattr(dataset, "checksum", ""),
+        # the feature sources and stages it learned from: scoring data without them is refused
+        "training_data": training_sources(dataset, frame["student_id"]) if dataset is not None else {},
         "rows": {"usable": int(len(frame)), **counts},
         "seed": ms.seed,
         "parameters": model.estimator.get_params(),

@@ -206,12 +206,14 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     from riskmodel.features import build_features
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
+    from riskmodel.warning.checks import check_scoring_data
     from riskmodel.warning.warning_list import score_features
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
     model = load_model(model_dir)
     dataset = open_data(data_dir, settings=settings)  # a data folder, or a DuckDB store file
+    check_scoring_data(dataset, model, as_of, settings=settings)
     timings["load"] = time.perf_counter() - started
     started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)

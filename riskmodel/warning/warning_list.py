@@ -192,9 +192,12 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
 
 def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
                 run_id: str = "", lang: str = "zh") -> ScoreResult:
-    """Build the features of ``as_of`` from ``dataset`` and score them (see :func:`score_features`)."""
+    """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
+    build its features and score them (see :func:`score_features`)."""
     from riskmodel.features import build_features
+    from riskmodel.warning.checks import check_scoring_data
 
+    check_scoring_data(dataset, model, as_of, settings=settings)
     features = build_features(dataset, [as_of], settings=settings)
     return score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
                           previous=previous, run_id=run_id)

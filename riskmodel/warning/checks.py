@@ -1,0 +1,83 @@
+"""Does this data, on this date, fit this model? Checks made before a list is scored.
+
+A model learns from the sources it was trained with; scored on data that lacks one of them, every
+feature from it reads "nothing recorded" and lowers every student's risk without a word. The same
+holds for a stage of students it never saw, for an as-of date before any screening, and for an
+as-of date long after the newest record (the list would miss everything since). Each is refused
+with :class:`~riskmodel.errors.ModelMismatchError` or :class:`~riskmodel.errors.ContractError`
+(exit 2) naming what is missing and what to do. ``riskmodel score`` and ``riskmodel run`` call
+:func:`check_scoring_data` before anything is written.
+
+Example
+-------
+>>> # check_scoring_data(dataset, load_model("models/2026-03"), "2026-03-01", settings=settings)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from riskmodel.config import Settings
+from riskmodel.errors import ContractError, ModelMismatchError
+
+__all__ = ["FEATURE_SOURCES", "check_scoring_data", "training_sources"]
+
+# the optional tables the features read (the calendar has a documented default, so it is not one)
+FEATURE_SOURCES: tuple[str, ...] = ("observations", "life_events", "academics", "attendance", "counselling",
+                                    "outcomes")
+
+
+def _present(dataset, name: str) -> bool:
+    return dataset.has(name) and len(dataset.table(name)) > 0
+
+
+def training_sources(dataset, student_ids) -> dict:
+    """What a model records of its training data: the feature sources present and the students' stages."""
+    students = dataset.table("students")
+    stages = students.loc[students["student_id"].isin(pd.unique(student_ids)), "stage"].dropna().astype(str)
+    return {"sources": [name for name in FEATURE_SOURCES if _present(dataset, name)],
+            "stages": sorted(stages.unique().tolist())}
+
+
+def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
+    """Raise unless ``dataset`` on ``as_of`` can be scored by ``model`` (see the module docstring).
+
+    Raises
+    ------
+    ModelMismatchError
+        The data lacks (or holds no rows of) a table the model was trained with, or holds students of
+        a stage it never saw. Models saved before these were recorded are not checked for them.
+    ContractError
+        No screening on or before ``as_of``, or the newest record is ``warning.max_data_age_days`` or
+        more days before it.
+    """
+    from riskmodel.labels import records_end
+
+    as_of = pd.Timestamp(as_of).normalize()
+    trained = model.meta.get("training_data", {})
+    missing = [name for name in trained.get("sources", []) if not _present(dataset, name)]
+    if missing:
+        raise ModelMismatchError(
+            f"the model was trained with the table(s) {', '.join(missing)}, which this data lacks or holds no rows "
+            "of: every feature from them would read 'nothing recorded' and lower students' risk. Add the table(s) "
+            "to the data folder, or train a model on data without them (riskmodel train).")
+    students = dataset.table("students")
+    enrolled = (students["enrollment_date"] <= as_of) & ~(students["exit_date"] < as_of)
+    stages = set(students.loc[enrolled, "stage"].dropna().astype(str))
+    unseen = sorted(stages - set(trained.get("stages", stages)))
+    if unseen:
+        raise ModelMismatchError(
+            f"students of stage(s) {', '.join(unseen)} are enrolled on {as_of:%Y-%m-%d}, but the model was trained on "
+            f"{', '.join(trained['stages'])} only: it has never seen them. Train a model on data that includes them.")
+    screenings = dataset.table("screenings")
+    if not (screenings["date"] <= as_of).any():
+        first = f" (the first is on {screenings['date'].min():%Y-%m-%d})" if len(screenings) else " (the table is empty)"
+        raise ContractError(f"no screening on or before {as_of:%Y-%m-%d}{first}: every student would be scored as "
+                            "never screened. Check --as-of, or the screenings table.")
+    end = records_end(dataset)
+    limit = settings.warning.max_data_age_days
+    if end is not None and (as_of - end).days >= limit:
+        raise ContractError(
+            f"the newest record in the data is from {end:%Y-%m-%d}, {(as_of - end).days} days before --as-of "
+            f"{as_of:%Y-%m-%d}: a list built on it would miss everything since. Export fresh data, or use an as-of "
+            f"date within {limit} days of the newest record (warning.max_data_age_days).")

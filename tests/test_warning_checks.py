@@ -1,0 +1,67 @@
+"""Scoring refuses data or a date that does not fit the model (riskmodel.warning.checks)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from riskmodel.config import Settings
+from riskmodel.data import Dataset
+from riskmodel.errors import ContractError, ModelMismatchError
+from riskmodel.warning.checks import check_scoring_data, training_sources
+from test_features_helpers import random_dataset
+
+S = Settings()
+AS_OF = "2025-06-01"
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return random_dataset(n_students=60, seed=3)  # every table, students of stages university and senior
+
+
+def model_of(data: Dataset):
+    return SimpleNamespace(meta={"training_data": training_sources(data, data.table("students")["student_id"])})
+
+
+def without(data: Dataset, name: str) -> Dataset:
+    return Dataset(tables={k: v for k, v in data.tables.items() if k != name})
+
+
+def test_training_records_the_sources_and_stages(data):
+    recorded = training_sources(data, data.table("students")["student_id"])
+    assert recorded["sources"] == ["observations", "life_events", "academics", "attendance", "counselling", "outcomes"]
+    assert recorded["stages"] == ["senior", "university"]
+    check_scoring_data(data, model_of(data), AS_OF, settings=S)  # the same data fits
+
+
+def test_a_table_the_model_learned_from_must_be_there(data):
+    with pytest.raises(ModelMismatchError, match=r"trained with the table\(s\) counselling.*Add the table"):
+        check_scoring_data(without(data, "counselling"), model_of(data), AS_OF, settings=S)
+    empty = Dataset(tables={**data.tables, "observations": data.table("observations").iloc[:0]})
+    with pytest.raises(ModelMismatchError, match="observations"):
+        check_scoring_data(empty, model_of(data), AS_OF, settings=S)
+    older = SimpleNamespace(meta={})  # saved before sources were recorded: not checked for them
+    check_scoring_data(without(data, "counselling"), older, AS_OF, settings=S)
+
+
+def test_a_stage_the_model_never_saw_is_refused(data):
+    uni_only = SimpleNamespace(meta={"training_data": {"sources": [], "stages": ["university"]}})
+    with pytest.raises(ModelMismatchError, match=r"stage\(s\) senior .* trained on university only"):
+        check_scoring_data(data, uni_only, AS_OF, settings=S)
+
+
+def test_dates_before_any_screening_or_long_after_the_records_are_refused(data):
+    first = data.table("screenings")["date"].min()
+    with pytest.raises(ContractError, match="no screening on or before"):
+        check_scoring_data(data, model_of(data), first - pd.Timedelta(days=1), settings=S)
+    from riskmodel.labels import records_end
+
+    end = records_end(data)
+    check_scoring_data(data, model_of(data), end + pd.Timedelta(days=119), settings=S)
+    with pytest.raises(ContractError, match=r"newest record .* 120 days before --as-of"):
+        check_scoring_data(data, model_of(data), end + pd.Timedelta(days=120), settings=S)
+    relaxed = Settings.model_validate({"warning": {"max_data_age_days": 400}})
+    check_scoring_data(data, model_of(data), end + pd.Timedelta(days=300), settings=relaxed)
