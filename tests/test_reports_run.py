@@ -92,6 +92,10 @@ def test_run_folder_complete_and_owner_only(first):
     assert "run" in (run_dir / "run.log").read_text(encoding="utf-8")
     assert (reports_dir_of(run_dir) / "latest").resolve() == run_dir.resolve()
     assert not list(run_dir.parent.glob(".*partial")), "no partial folder is left beside the runs"
+    rejected = pd.read_csv(run_dir / "rejected_rows.csv", encoding="utf-8-sig")
+    assert rejected[["table", "row", "column"]].values.tolist() == [["screenings", 3, "item_9"]], \
+        "the run hands back every rejected row with its reason (DATA_CONTRACT: what riskmodel hands back)"
+    assert 'href="rejected_rows.csv"' in (run_dir / "index.html").read_text(encoding="utf-8")
 
 
 def reports_dir_of(run_dir: Path) -> Path:

@@ -55,7 +55,8 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
     lists
         Cohort key -> the warning-list files written for it.
     info
-        ``run_id, as_of, model_version``.
+        ``run_id, as_of, model_version``; ``rejected_rows`` (count) when the run folder holds
+        ``rejected_rows.csv``.
     """
     t = lambda key, **v: html_text(text(key, lang, **v))  # noqa: E731 - local shorthand
     rows = []
@@ -74,6 +75,9 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
         rows.append(f"<tr><td>{report}</td><td>{int(cohort['students'])}</td><td>{files}</td></tr>")
     other = ['<li><a href="manifest.json">' + t("reports.index.manifest") + "</a></li>",
              '<li><a href="run.log">' + t("reports.index.log") + "</a></li>"]
+    if info.get("rejected_rows"):
+        other.insert(0, '<li><a href="rejected_rows.csv">' + t("reports.index.rejected", n=int(info["rejected_rows"]))
+                     + "</a></li>")
     quality = outcomes.get("data_quality")
     if quality and quality.get("status") == "ok":
         other.insert(0, f'<li><a href="{_href(run_dir, quality["html"])}">{t("reports.index.data_quality")}</a></li>')

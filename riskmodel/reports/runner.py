@@ -158,6 +158,9 @@ def _manifest(path: Path) -> dict | None:
         return None
 
 
+REJECTED_FILE = "rejected_rows.csv"  # the loader's rejected rows (table, row, column, value, reason)
+
+
 def earlier_runs(out: Path, schools: list[str], as_of: date) -> list[Path]:
     """Completed runs in ``out`` of the same schools with an earlier as-of date, one per date, oldest first.
 
@@ -359,6 +362,11 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info)
                 timings["report_data"] = time.perf_counter() - t0
+                if scored.rejected is not None and len(scored.rejected):  # every rejected row with its reason
+                    from riskmodel.data.validate import write_rejected
+
+                    write_rejected(scored.rejected, work / REJECTED_FILE, lang=lang)
+                    run_info["rejected_rows"] = len(scored.rejected)
                 # The lists before the pool, not meanwhile: on two cores the spreadsheet export competed with
                 # the notebooks for the CPU and slowed both (docs/reports.md, Performance). Timed apart.
                 t0 = time.perf_counter()
