@@ -209,10 +209,12 @@ class KernelSession:
     >>> #     execute(template("20_cohort_report"), out_ipynb, out_html, params, session=session)
     """
 
-    def __init__(self, kernel_name: str = "python3", *, reset_timeout: float = 30.0) -> None:
+    def __init__(self, kernel_name: str = "python3", *, reset_timeout: float = 30.0, folder: str | None = None) -> None:
         self._kernel_name = kernel_name
         self.reset_timeout = reset_timeout
-        self._folder = tempfile.mkdtemp(prefix="riskmodel-kernel-")
+        # sockets and connection file live here (in ``folder`` when given: the pool removes it even
+        # when its workers are terminated before they can clean up)
+        self._folder = tempfile.mkdtemp(prefix="riskmodel-kernel-", dir=folder)
         self.used = 0
         self.restarts = 0  # kernels replaced after a notebook killed one
         self.km = self._manager()
@@ -220,7 +222,7 @@ class KernelSession:
     def _manager(self):
         manager, client = _session_classes()
         return manager(kernel_name=self._kernel_name, transport="ipc", ip=os.path.join(self._folder, f"k{self.restarts}"),
-                       client_factory=client)
+                       connection_file=os.path.join(self._folder, f"k{self.restarts}.json"), client_factory=client)
 
     def reset(self) -> None:
         """Before a notebook: clear the namespace and figures, or replace a kernel that is gone or stuck.

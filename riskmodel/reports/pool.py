@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,14 +27,14 @@ __all__ = ["execute_all"]
 _SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
 
 
-def _init_worker(reuse_kernel: bool) -> None:
+def _init_worker(reuse_kernel: bool, folder: str) -> None:
     global _SESSION
     os.umask(0o077)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
     if reuse_kernel:
         from multiprocessing.util import Finalize
 
-        _SESSION = KernelSession()
+        _SESSION = KernelSession(folder=folder)
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
@@ -54,7 +56,10 @@ def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
     # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
     # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
     # spawn, not fork: the parent may hold threads (the progress bar).
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(reuse_kernels,))
+    # the kernels' sockets and connection files, removed here whatever happens to the workers
+    folder = tempfile.mkdtemp(prefix="riskmodel-kernels-")
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                     initargs=(reuse_kernels, folder))
     try:
         results = pool.imap_unordered(_run_job, jobs)
         for key, outcome in results:
@@ -66,4 +71,5 @@ def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
         raise
     finally:
         pool.join()
+        shutil.rmtree(folder, ignore_errors=True)
     return outcomes
