@@ -200,6 +200,20 @@ def test_a_nul_byte_is_refused_naming_the_file_and_line(tmp_path):
         read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
 
 
+def test_a_big5_file_read_as_gb18030_is_flagged_in_the_log(tmp_path, caplog):
+    """GB18030 decodes Big5 bytes without an error, as rare characters: the loader says so."""
+    from riskmodel.data.read import read_raw
+
+    write_csv(tmp_path / "big5.csv", ["學號", "學院", "班級"], [["A", "體育學院", "體育一班"]], "big5")
+    write_csv(tmp_path / "gb.csv", ["学号", "学院", "班级"], [["A", "体育学院", "体育一班"]], "gb18030")
+    with caplog.at_level("WARNING"):
+        assert read_raw(tmp_path / "gb.csv", encoding=None, excel_sheet=0).encoding == "gb18030"
+    assert "Big5" not in caplog.text
+    with caplog.at_level("WARNING"):
+        assert read_raw(tmp_path / "big5.csv", encoding=None, excel_sheet=0).encoding == "gb18030"
+    assert "big5.csv: read as GB18030" in caplog.text and "(Big5?)" in caplog.text
+
+
 def test_configured_encoding_wins(tmp_path):
     folder = minimal(tmp_path / "d")
     settings = Settings(reports={"lang": "en"}, data={"encoding": "latin-1"})

@@ -113,11 +113,31 @@ def _detect_encoding(data: bytes, path: Path, configured: str | None, lang: str)
         return "utf-8-sig"
     for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK and GB2312
         try:
-            data.decode(encoding)
+            content = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        rare = _rare_share(content) if encoding == "gb18030" else 0.0
+        if rare > 0.3:
+            # GB18030 decodes almost any bytes: a Big5 (traditional Chinese) export reads without an
+            # error as rare characters. Common simplified text lies within GB2312.
+            log.warning("%s: read as GB18030, but %.0f%% of its Chinese characters are rare ones: it may be in "
+                        "another encoding (Big5?); if names look garbled, set data.encoding", path.name, 100 * rare)
         return encoding
     raise ContractError(text("data.error.not_decodable", lang, file=path.name))
+
+
+def _rare_share(content: str) -> float:
+    """Share of the non-ASCII characters that GB2312 (common simplified Chinese) cannot encode."""
+    wide = [ch for ch in content[:200_000] if ord(ch) > 127]
+    if not wide:
+        return 0.0
+    rare = 0
+    for ch in wide:
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            rare += 1
+    return rare / len(wide)
 
 
 def _delimiter(first_line: str) -> str:
