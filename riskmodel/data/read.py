@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,16 +129,11 @@ def _detect_encoding(data: bytes, path: Path, configured: str | None, lang: str)
 
 def _rare_share(content: str) -> float:
     """Share of the non-ASCII characters that GB2312 (common simplified Chinese) cannot encode."""
-    wide = [ch for ch in content[:200_000] if ord(ch) > 127]
+    wide = re.sub(r"[\x00-\x7f]+", "", content[:200_000])
     if not wide:
         return 0.0
-    rare = 0
-    for ch in wide:
-        try:
-            ch.encode("gb2312")
-        except UnicodeEncodeError:
-            rare += 1
-    return rare / len(wide)
+    common = len(wide.encode("gb2312", errors="ignore").decode("gb2312"))
+    return (len(wide) - common) / len(wide)
 
 
 def _delimiter(first_line: str) -> str:

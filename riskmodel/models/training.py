@@ -192,9 +192,7 @@ def _matrix(frame: pd.DataFrame) -> tuple[FeatureSpec, pd.DataFrame]:
 def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
     """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
     from riskmodel.features import build_features
-    from riskmodel.labels import build_labels
-
-    from riskmodel.labels import records_end
+    from riskmodel.labels import build_labels, records_end
 
     # a label window is complete only where the records reach: past the last record, "no outcome"
     # means "not exported yet", and counting it as a negative would teach the model false calm
