@@ -350,6 +350,7 @@ def test_records_of_a_rejected_student_say_so(tmp_path):
 @pytest.mark.parametrize(("screening", "column", "reason"), [
     (["A1", "2023-08-01", "GAD7", *"0123012"], "date", "outside the student's enrolment (2023-09-01 to now"),
     (["A2", "2024-08-01", "GAD7", *"0123012"], "date", "outside the student's enrolment (2023-09-01 to 2024-06-30"),
+    (["A1", "2099-10-02", "GAD7", *"0123012"], "date", "is after today"),  # a typo: a record from the future
     (["A1", "2023-10-02", "BDI", *"0123012"], "instrument", "not an allowed value"),
     (["A1", "2023-10-02", "GAD7", *"012301", "x"], "item_7", "not a number"),
     (["A1", "2023-10-02", "GAD7", *"012301", "1.5"], "item_7", "whole"),

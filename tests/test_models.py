@@ -306,3 +306,21 @@ def test_label_windows_past_the_last_record_are_not_counted_as_calm():
     assert (november["label"] == 1).all(), "past the records only an outcome already seen counts; no fake negatives"
     assert len(late) == len(honest) and (late["label"].to_numpy() == honest["label"].to_numpy()).all()
     assert (late["as_of"] == pd.Timestamp("2024-09-01")).sum() > 0
+
+
+def test_training_dates_start_at_the_first_screening():
+    """Months before any screening would be rows of 'nothing recorded' labelled 'no outcome'."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_features_helpers import random_dataset
+
+    from riskmodel.models.training import _from_first_screening, monthly_as_of_dates
+
+    data = random_dataset()
+    first = data.table("screenings")["date"].min()
+    dates = monthly_as_of_dates(pd.Timestamp("2025-12-31"), horizon_days=90, months=48, day=1)
+    kept = _from_first_screening(data, dates)
+    assert kept and min(kept) >= first and len(kept) < len(dates)
+    assert kept == [d for d in dates if d >= first]

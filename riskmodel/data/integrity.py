@@ -49,7 +49,8 @@ def student_reference(frame: pd.DataFrame, rows: np.ndarray, students: pd.DataFr
 
 def integrity_problems(table: str, frame: pd.DataFrame, students: StudentReference, *, grace_days: int,
                        lang: str) -> pd.DataFrame:
-    """Problems of ``frame`` (parsed rows of ``table``): unknown or rejected students, dates outside enrolment.
+    """Problems of ``frame`` (parsed rows of ``table``): unknown or rejected students, dates outside
+    enrolment, dates after today.
 
     Example
     -------
@@ -92,5 +93,12 @@ def integrity_problems(table: str, frame: pd.DataFrame, students: StudentReferen
         ]
         parts.append(pd.DataFrame({"pos": positions, "column": dated_by, "code": "outside_enrolment",
                                    "params": params}))
+        # a record cannot come from the future: one typo (2099 for 2029) would otherwise pass as the
+        # newest record, which decides how far label windows and the data's freshness reach
+        today = np.datetime64(pd.Timestamp.today().normalize())
+        with np.errstate(invalid="ignore"):
+            future = np.flatnonzero(~pd.isna(dates) & (dates > today) & ~outside)
+        parts.append(pd.DataFrame({"pos": future, "column": dated_by, "code": "future_date",
+                                   "params": [{"column": dated_by, "today": str(today)}] * len(future)}))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROBLEM_COLUMNS)

@@ -92,9 +92,10 @@ def time_folds(dates: list[pd.Timestamp], *, horizon_days: int, calibration_mont
     fit = [d for d in before if calibration and d + horizon <= calibration[0]]
     if not fit or not calibration:
         raise ContractError(
-            f"{len(dates)} monthly as-of dates are too few for a fit fold, {calibration_months} calibration and "
-            f"{holdout_months} held-out months with {horizon_days}-day label windows; train with a later "
-            "--until, or lower model.calibration_months / model.holdout_months in the settings.")
+            f"{len(dates)} monthly as-of dates (from the first screening to the last whose {horizon_days}-day label "
+            f"window the records cover) are too few for a fit fold, {calibration_months} calibration and "
+            f"{holdout_months} held-out months; train with a later --until, or lower model.calibration_months / "
+            "model.holdout_months in the settings.")
     # the one guard of riskmodel.validation: no label window of a fold reaches into the next
     check_gap(fit, calibration, horizon_days=horizon_days)
     check_gap(fit + calibration, holdout, horizon_days=horizon_days)
@@ -184,6 +185,20 @@ def _require_both_classes(fold: str, y: np.ndarray, dates, *, settings: Settings
         log.warning("the %s fold holds only %d recorded outcomes: the model will be unreliable", fold, positives)
 
 
+def _from_first_screening(dataset, dates: list[pd.Timestamp]) -> list[pd.Timestamp]:
+    """The as-of dates on or after the first screening: before it, every feature reads "nothing
+    recorded" and every label "no outcome" only because nothing was recorded yet."""
+    screened = dataset.table("screenings")["date"]
+    first = screened.min() if len(screened) else None
+    if first is None or pd.isna(first):
+        return dates
+    kept = [d for d in dates if d >= first]
+    if len(kept) < len(dates):
+        log.info("%d of %d monthly as-of dates fall before the first screening (%s) and are not used",
+                 len(dates) - len(kept), len(dates), f"{first:%Y-%m-%d}")
+    return kept
+
+
 def _matrix(frame: pd.DataFrame) -> tuple[FeatureSpec, pd.DataFrame]:
     spec = FeatureSpec.from_frame(frame.drop(columns=["label"]))
     return spec, spec.frame(frame, dtype=np.float32)  # features are float32 already; half the memory
@@ -253,6 +268,8 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
     ms, horizon = settings.model, settings.labels.horizon_days
     until = pd.Timestamp(until).normalize()
     dates = monthly_as_of_dates(until, horizon_days=horizon, months=ms.history_months, day=ms.as_of_day)
+    if dataset is not None and frame is None:
+        dates = _from_first_screening(dataset, dates)
     start = time.perf_counter()
     counts = {}
     if frame is None:
