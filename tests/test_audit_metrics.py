@@ -317,3 +317,24 @@ def test_a_small_group_with_no_hits_is_not_certain():
     assert _p_value(degenerate, -0.2) < 1e-12, "the bootstrap alone is certain"
     p = _p_value(degenerate, -0.2, _null_variance("precision_I", mine, rest))
     assert 0.2 < p < 0.6, p  # 0 of 4 flagged when the rest's precision is 0.2: 0.8^4 = 0.41 by chance
+
+
+def test_audit_tables_and_card_keep_hostile_group_names_inert(tmp_path):
+    """A college named like a formula or a script: neutralised in the CSV, literal text in the model card."""
+    from riskmodel.audit.card import _groups_section
+    from riskmodel.audit.run import write_table
+
+    hostile = ['=HYPERLINK("http://x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "<script>alert(1)</script>",
+               "[x](javascript:alert(1))\nnext line"]
+    csv_path, _ = write_table(pd.DataFrame({"group": hostile, "gap": 0.1}), tmp_path, "groups")
+    cells = pd.read_csv(csv_path, encoding="utf-8-sig")["group"].tolist()
+    assert all(c.startswith("'") for c in cells[:4]), cells
+    summary = {"settings": {"audit": {"min_group_size": 50, "min_group_positives": 20, "confidence": 0.95,
+                                      "gap_thresholds": THRESHOLDS}},
+               "flagged_gaps": [{"scorer": "model", "grouping": "college", "group": g, "metric": "auc", "gap": -0.2,
+                                 "gap_low": -0.3, "gap_high": -0.1} for g in hostile[4:]],
+               "gaps_tested": 10, "insufficient_groups": []}
+    card = _groups_section(summary, "en")
+    assert "<script>" not in card and "&lt;script&gt;" in card
+    assert "](javascript" not in card and "next line" in card
+    assert all(not line.startswith("next line") for line in card.splitlines()), "a newline in a name breaks no line"

@@ -88,13 +88,15 @@ def _grouping_label(grouping: str, lang: str) -> str:
 
 
 def _group_label(group: str, lang: str, grouping: str = "") -> str:
-    """Words for a group: yes/no/missing, a gender or a stage from the catalogue; a name from the data as is."""
+    """Words for a group: yes/no/missing, a gender or a stage from the catalogue; a name from the data
+    as literal Markdown (a college named ``<script>`` or ``[x](javascript:...)`` stays text)."""
     from riskmodel.i18n import catalogue
+    from riskmodel.reports.names import md_text
 
     for key in (f"audit.group.{group}", f"{grouping}.{group}"):
         if key in catalogue() and (key.startswith("audit.group.") or grouping in ("gender", "stage")):
             return text(key, lang)
-    return group
+    return md_text(group)
 
 
 def _groups_section(summary: dict, lang: str) -> str:

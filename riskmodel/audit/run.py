@@ -99,9 +99,12 @@ def audit_dates(date_from, date_to, *, day: int = 1) -> list[pd.Timestamp]:
 
 
 def write_table(table: pd.DataFrame, folder: Path, name: str) -> list[Path]:
-    """``name.csv`` (UTF-8 with BOM) and ``name.parquet`` in ``folder``, atomically, mode 0600."""
+    """``name.csv`` (UTF-8 with BOM, cells a spreadsheet would run as a formula neutralised) and
+    ``name.parquet`` in ``folder``, atomically, mode 0600."""
+    from riskmodel.warning.export import neutralise_frame
+
     csv_path, parquet_path = folder / f"{name}.csv", folder / f"{name}.parquet"
-    write_bytes(csv_path, table.to_csv(index=False).encode("utf-8-sig"))
+    write_bytes(csv_path, neutralise_frame(table).to_csv(index=False).encode("utf-8-sig"))
     frame = table.copy()
     for column in frame.columns:  # Parquet wants one type per column: text columns as strings
         if frame[column].dtype == object:

@@ -20,7 +20,7 @@ import html
 import re
 import unicodedata
 
-__all__ = ["safe_component", "html_text", "plot_text"]
+__all__ = ["safe_component", "html_text", "md_text", "plot_text"]
 
 _UNSAFE = re.compile(r"[^\w-]+", flags=re.UNICODE)
 
@@ -55,6 +55,14 @@ def safe_component(name: object, *, max_len: int = 40) -> str:
 def html_text(value: object) -> str:
     """``value`` as text safe inside HTML elements and attribute values (quotes escaped)."""
     return html.escape(str(value), quote=True)
+
+
+def md_text(value: object) -> str:
+    """``value`` as literal Markdown text on one line: HTML escaped (Markdown viewers pass raw HTML
+    through), line breaks made spaces, Markdown punctuation backslash-escaped (no link, emphasis or
+    table cell can be made from a name)."""
+    flat = " ".join(str(value).split())
+    return re.sub(r"([\\`*_{}\[\]()#+!|~>-])", r"\\\1", html.escape(flat, quote=False))
 
 
 def plot_text(value: object) -> str:
