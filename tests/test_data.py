@@ -309,6 +309,10 @@ def test_shipped_mapping_knows_the_common_chinese_headers():
     ("colums:\n  学号: student_id\n", "unknown mapping keys ['colums']"),
     ("columns: [\n", "not valid UTF-8 YAML"),
     ("item_patterns: ['^x\\d+$']\n", "needs exactly one group"),
+    ("columns:\n  students:\n    学号: student_id\n", "'students' under columns is itself a mapping"),
+    ("tables:\n  students: [a, b]\n", "tables.students has the wrong shape"),
+    ("values:\n  gender: [女, 男]\n", "values.gender has the wrong shape"),
+    ("item_patterns: 'x(\\d+)'\n", "item_patterns has the wrong shape"),
 ])
 def test_a_broken_mapping_file_says_what_is_wrong(tmp_path, content, message):
     mapping = tmp_path / "m.yaml"

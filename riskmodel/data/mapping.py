@@ -124,9 +124,21 @@ def _read_yaml(path: Path, label: str, lang: str) -> dict:
     return raw
 
 
+def _section(value, label: str, where: str, lang: str, kind: type = dict):
+    """``value`` if it is a ``kind`` (or empty), else a ContractError naming the file and section."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ContractError(text("data.error.mapping_shape", lang, file=label, where=where,
+                                 shape="key: value" if kind is dict else "- item"))
+    return value
+
+
 def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str, lang: str) -> dict[str, str]:
     out = {}
-    for header, target in (pairs or {}).items():
+    for header, target in _section(pairs, label, where, lang).items():
+        if isinstance(target, (dict, list)):  # e.g. columns: {students: {学号: student_id}}
+            raise ContractError(text("data.error.mapping_nested", lang, file=label, where=where, header=header))
         if target not in allowed and not re.fullmatch(r"item_\d+", str(target)):
             raise ContractError(text("data.error.mapping_target", lang, file=label, where=where, header=header,
                                      target=target, allowed=sorted(allowed)))
@@ -139,20 +151,21 @@ def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMappi
     all_columns = {c for spec in tables_spec.values() for c in spec["columns"]}
     columns = {**base.columns, **_targets_ok(raw.get("columns"), all_columns, label, "columns", lang)}
     tables = {name: dict(cols) for name, cols in base.tables.items()}
-    for name, spec in (raw.get("tables") or {}).items():
+    for name, spec in _section(raw.get("tables"), label, "tables", lang).items():
         if name not in tables_spec:
             raise ContractError(text("data.error.mapping_table", lang, file=label, table=f"tables.{name}",
                                      tables=sorted(tables_spec)))
-        own = _targets_ok((spec or {}).get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}", lang)
+        spec = _section(spec, label, f"tables.{name}", lang)
+        own = _targets_ok(spec.get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}.columns", lang)
         tables[name] = {**tables.get(name, {}), **own}
     files = dict(base.files)
-    for stem, name in (raw.get("files") or {}).items():
+    for stem, name in _section(raw.get("files"), label, "files", lang).items():
         if name not in tables_spec:
             raise ContractError(text("data.error.mapping_table", lang, file=label, table=f"files: {stem} -> {name}",
                                      tables=sorted(tables_spec)))
         files[normalise_header(stem)] = name
     patterns = list(base.item_patterns)
-    for pattern in raw.get("item_patterns") or []:
+    for pattern in _section(raw.get("item_patterns"), label, "item_patterns", lang, list):
         try:
             if re.compile(pattern).groups != 1:
                 raise re.error("needs exactly one group, the item number")
@@ -160,8 +173,9 @@ def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMappi
             raise ContractError(text("data.error.mapping_pattern", lang, file=label, pattern=pattern, detail=exc)) from None
         patterns.insert(0, pattern)
     values = {key: dict(spellings) for key, spellings in base.values.items()}
-    for key, spellings in (raw.get("values") or {}).items():
-        values.setdefault(str(key), {}).update({str(k): v for k, v in (spellings or {}).items()})
+    for key, spellings in _section(raw.get("values"), label, "values", lang).items():
+        spellings = _section(spellings, label, f"values.{key}", lang)
+        values.setdefault(str(key), {}).update({str(k): v for k, v in spellings.items()})
     return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label))
 
 
