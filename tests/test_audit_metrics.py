@@ -202,12 +202,15 @@ def test_group_table_equals_fairlearn_metricframe():
 
 def test_small_groups_are_insufficient_not_zero_or_one():
     frame = _frame()
+    frame.loc[frame.index[:3], "college"] = "three"  # three rows: even their count is not written
     table = group_table(frame, groupings={"college": "college"}, boot=Bootstrap(50), min_group_size=200,
                         min_group_positives=20, thresholds=THRESHOLDS, small_cell=5)
     tiny = table[table["group"] == "tiny"]
     assert (tiny["status"] == "insufficient").all()
     assert tiny["estimate"].isna().all() and not tiny["flagged"].any()
     assert table.loc[table["group"] == "A", "status"].eq("ok").all()
+    three = table[table["group"] == "three"]
+    assert three["n"].isna().all() and three["positives"].isna().all() and (three["status"] == "insufficient").all()
 
 
 def test_a_planted_under_recording_is_flagged_and_a_fair_group_is_not():

@@ -47,10 +47,17 @@ def test_a_table_the_model_learned_from_must_be_there(data):
     check_scoring_data(without(data, "counselling"), older, AS_OF, settings=S)
 
 
-def test_a_stage_the_model_never_saw_is_refused(data):
+def test_a_stage_the_model_never_saw_is_refused_unless_a_few_newcomers(data, caplog):
     uni_only = SimpleNamespace(meta={"training_data": {"sources": [], "stages": ["university"]}})
     with pytest.raises(ModelMismatchError, match=r"stage\(s\) senior .* trained on university only"):
-        check_scoring_data(data, uni_only, AS_OF, settings=S)
+        check_scoring_data(data, uni_only, AS_OF, settings=S)  # about half the students: refused
+    students = data.table("students").copy()
+    students["stage"] = "university"
+    students.loc[students.index[:3], "stage"] = "graduate"  # a first cohort of three graduate students
+    few = Dataset(tables={**data.tables, "students": students})
+    with caplog.at_level("WARNING"):
+        check_scoring_data(few, uni_only, AS_OF, settings=S)  # not the whole list held back for them
+    assert "stage(s) graduate" in caplog.text and "not been validated" in caplog.text
 
 
 def test_dates_before_any_screening_or_long_after_the_records_are_refused(data):

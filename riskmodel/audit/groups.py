@@ -25,7 +25,7 @@ it is reported but only ``yes`` (and ``missing``) can be flagged, so one differe
 
 A group with fewer than ``min_group_size`` rows or fewer than ``min_group_positives`` recorded
 outcomes is reported as ``insufficient``: its metrics are left empty, never a fake 0 or 1. A group
-whose recorded outcomes are fewer than ``small_cell`` has its count of outcomes suppressed in the
+whose recorded outcomes (or rows) are fewer than ``small_cell`` has that count suppressed in the
 written table (``positives`` empty), as cohort reports do.
 
 What the group table can and cannot see: it compares *recorded* outcomes. If one group's crises are
@@ -214,6 +214,7 @@ def group_table(frame: pd.DataFrame, *, groupings: dict[str, str], boot: Bootstr
     table = _flag(pd.DataFrame(rows), fdr=1.0 - boot.confidence)
     if small_cell and len(table):
         table["positives"] = table["positives"].astype("Int64").mask(table["positives"] < small_cell)
+        table["n"] = table["n"].astype("Int64").mask(table["n"] < small_cell)  # a grade of four is a person or two
     return table
 
 

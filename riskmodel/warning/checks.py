@@ -4,6 +4,7 @@ A model learns from the sources it was trained with; scored on data that lacks o
 feature from it reads "nothing recorded" and lowers every student's risk without a word. The same
 holds for a stage of students it never saw, for an as-of date before any screening, and for an
 as-of date long after the newest record (the list would miss everything since). Each is refused
+(a few students of an unseen stage, such as a first cohort of graduate students, only warned about)
 with :class:`~riskmodel.errors.ModelMismatchError` or :class:`~riskmodel.errors.ContractError`
 (exit 2) naming what is missing and what to do. ``riskmodel score`` and ``riskmodel run`` call
 :func:`check_scoring_data` before anything is written.
@@ -15,12 +16,19 @@ Example
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError
 
-__all__ = ["FEATURE_SOURCES", "check_scoring_data", "training_sources"]
+__all__ = ["FEATURE_SOURCES", "UNSEEN_STAGE_SHARE", "check_scoring_data", "training_sources"]
+
+log = logging.getLogger(__name__)
+
+# above this share of enrolled students of stages the model never saw, scoring is refused; below, warned
+UNSEEN_STAGE_SHARE = 0.10
 
 # the optional tables the features read (the calendar has a documented default, so it is not one)
 FEATURE_SOURCES: tuple[str, ...] = ("observations", "life_events", "academics", "attendance", "counselling",
@@ -45,8 +53,9 @@ def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
     Raises
     ------
     ModelMismatchError
-        The data lacks (or holds no rows of) a table the model was trained with, or holds students of
-        a stage it never saw. Models saved before these were recorded are not checked for them.
+        The data lacks (or holds no rows of) a table the model was trained with, or more than
+        ``UNSEEN_STAGE_SHARE`` (10%) of the enrolled students are of stages it never saw (fewer:
+        a warning). Models saved before these were recorded are not checked for them.
     ContractError
         No screening on or before ``as_of``, or the newest record is ``warning.max_data_age_days`` or
         more days before it.
@@ -63,12 +72,19 @@ def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
             "to the data folder, or train a model on data without them (riskmodel train).")
     students = dataset.table("students")
     enrolled = (students["enrollment_date"] <= as_of) & ~(students["exit_date"] < as_of)
-    stages = set(students.loc[enrolled, "stage"].dropna().astype(str))
-    unseen = sorted(stages - set(trained.get("stages", stages)))
+    stages = students.loc[enrolled, "stage"].dropna().astype(str)
+    known = set(trained.get("stages", stages))
+    unseen = sorted(set(stages) - known)
     if unseen:
-        raise ModelMismatchError(
-            f"students of stage(s) {', '.join(unseen)} are enrolled on {as_of:%Y-%m-%d}, but the model was trained on "
-            f"{', '.join(trained['stages'])} only: it has never seen them. Train a model on data that includes them.")
+        share = float((~stages.isin(known)).mean())
+        where = (f"{int((~stages.isin(known)).sum())} students of stage(s) {', '.join(unseen)} are enrolled on "
+                 f"{as_of:%Y-%m-%d}, but the model was trained on {', '.join(trained['stages'])} only")
+        if share > UNSEEN_STAGE_SHARE:
+            raise ModelMismatchError(f"{where}: it has never seen {share:.0%} of the students. Train a model on data "
+                                     "that includes them.")
+        # a few newcomers (a first cohort of graduate students) must not leave everyone without a list
+        log.warning("%s (%.1f%% of those enrolled): they are scored, but the model has not been validated on "
+                    "them; retrain once their records build up", where, 100 * share)
     screenings = dataset.table("screenings")
     if not (screenings["date"] <= as_of).any():
         first = f" (the first is on {screenings['date'].min():%Y-%m-%d})" if len(screenings) else " (the table is empty)"
