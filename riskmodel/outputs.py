@@ -24,7 +24,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["FILE_MODE", "DIR_MODE", "atomic_path", "atomic_dir", "private_dir", "write_bytes", "write_text"]
+__all__ = ["FILE_MODE", "DIR_MODE", "FORMULA_START", "atomic_path", "atomic_dir", "private_dir", "write_bytes",
+           "write_text", "neutralise", "neutralise_frame"]
+
+# a spreadsheet runs a cell starting with one of these as a formula (OWASP's CSV-injection list)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -88,3 +92,34 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def neutralise(values):
+    """Prefix an apostrophe to every text value a spreadsheet would run as a formula.
+
+    Every CSV or XLSX riskmodel writes goes through this (or :func:`neutralise_frame`): the warning
+    lists, the rejected rows, the scored screenings and the audit tables repeat what a centre's
+    export held, and opening them in Excel or WPS must not execute anything from it.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> neutralise(pd.Series(["=HYPERLINK(1)", "ok", "-3", None])).tolist()
+    ["'=HYPERLINK(1)", 'ok', "'-3", None]
+    """
+    text_values = values.astype("string")
+    risky = text_values.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+    out = values.astype(object).copy()
+    out[risky] = "'" + text_values[risky].astype(str)
+    return out
+
+
+def neutralise_frame(frame):
+    """:func:`neutralise` every text (object or string) column of ``frame`` (a copy)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = neutralise(out[column])
+    return out

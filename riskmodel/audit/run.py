@@ -52,7 +52,7 @@ from riskmodel.audit.performance import SCORERS, calibration_table, performance_
 from riskmodel.audit.stability import feedback_table, levels_table, stability_table
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
-from riskmodel.outputs import atomic_dir, write_bytes, write_text
+from riskmodel.outputs import atomic_dir, neutralise_frame, write_bytes, write_text
 
 __all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
 
@@ -101,8 +101,6 @@ def audit_dates(date_from, date_to, *, day: int = 1) -> list[pd.Timestamp]:
 def write_table(table: pd.DataFrame, folder: Path, name: str) -> list[Path]:
     """``name.csv`` (UTF-8 with BOM, cells a spreadsheet would run as a formula neutralised) and
     ``name.parquet`` in ``folder``, atomically, mode 0600."""
-    from riskmodel.warning.export import neutralise_frame
-
     csv_path, parquet_path = folder / f"{name}.csv", folder / f"{name}.parquet"
     write_bytes(csv_path, neutralise_frame(table).to_csv(index=False).encode("utf-8-sig"))
     frame = table.copy()

@@ -29,9 +29,9 @@ from riskmodel.data.load import REJECTED_COLUMNS, load_dataset
 from riskmodel.data.store import write_store
 from riskmodel.errors import ContractError, PreflightError
 from riskmodel.i18n import text
-from riskmodel.outputs import write_bytes
+from riskmodel.outputs import neutralise, write_bytes
 
-__all__ = ["default_rejected_path", "defuse_formulas", "write_rejected", "summary_table", "run_validate"]
+__all__ = ["default_rejected_path", "write_rejected", "summary_table", "run_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,6 @@ def default_rejected_path(data_dir: Path) -> Path:
     data_dir = Path(data_dir)
     name = data_dir.resolve().name if data_dir.name in ("", ".", "..") else data_dir.name
     return data_dir.parent / f"{name}_rejected_rows.csv"
-
-
-def defuse_formulas(values: pd.Series) -> pd.Series:
-    """Cells that a spreadsheet would run as a formula (``=...``, ``+...``, ``@...``, ``-`` not a number)
-    get a leading ``'``: the rejected-rows file repeats what a centre's export held, and opening it in
-    Excel or WPS must not execute anything from it.
-
-    Example
-    -------
-    >>> defuse_formulas(pd.Series(["=1+1", "-1", "-x", "ok"])).tolist()
-    ["'=1+1", '-1', "'-x", 'ok']
-    """
-    text_values = values.astype(object).where(values.notna(), "").astype(str)
-    risky = text_values.str.match(r"^[=+@\t\r]") | (
-        text_values.str.startswith("-") & pd.to_numeric(text_values, errors="coerce").isna()
-    )
-    return text_values.where(~risky, "'" + text_values)
 
 
 def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en") -> Path:
@@ -70,7 +53,7 @@ def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en"
     """
     path = Path(path)
     table = rejected.reindex(columns=REJECTED_COLUMNS).copy()
-    table["value"] = defuse_formulas(table["value"])
+    table["value"] = neutralise(table["value"])
     data = table.to_csv(index=False, lineterminator="\r\n")
     try:
         write_bytes(path, data.encode("utf-8-sig"))

@@ -28,29 +28,13 @@ from riskmodel.errors import ConfigError
 from riskmodel.instruments.rules import stages
 from riskmodel.instruments.scoring import score
 from riskmodel.instruments.specs import all_specs
-from riskmodel.outputs import atomic_path
+from riskmodel.outputs import atomic_path, neutralise_frame
 
 __all__ = ["score_screenings_file", "write_frame", "rejected_path", "OUTPUT_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
 OUTPUT_SUFFIXES = (".csv", ".xlsx", ".parquet")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            as_text = out[column].astype("string")
-            risky = as_text.str.startswith(_FORMULA_START).fillna(False).to_numpy(dtype=bool)
-            if risky.any():
-                values = out[column].astype(object).to_numpy(copy=True)
-                values[risky] = "'" + as_text[risky].astype(str).to_numpy(dtype=object)
-                out[column] = values
-    return out
-
-
 def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` to ``path`` by its suffix (.csv UTF-8 with BOM, .xlsx, .parquet), atomically, 0600.
 
@@ -79,9 +63,9 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
         if suffix == ".parquet":
             out.to_parquet(tmp, index=False, engine="pyarrow")
         elif suffix == ".csv":
-            _neutralise(out).to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese text
+            neutralise_frame(out).to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese text
         else:
-            _neutralise(out).to_excel(tmp, index=False, engine="openpyxl")
+            neutralise_frame(out).to_excel(tmp, index=False, engine="openpyxl")
     return path
 
 

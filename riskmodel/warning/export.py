@@ -29,31 +29,12 @@ from openpyxl.utils import get_column_letter
 
 from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
-from riskmodel.outputs import private_dir, write_bytes
+from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def neutralise(values: pd.Series) -> pd.Series:
-    """Prefix an apostrophe to every text value a spreadsheet would read as a formula."""
-    text_values = values.astype("string")
-    risky = text_values.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
-    out = values.astype(object).copy()
-    out[risky] = "'" + text_values[risky].astype(str)
-    return out
-
-
-def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`neutralise` every text (object/string) column of ``frame``."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = neutralise(out[column])
-    return out
 
 
 def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
