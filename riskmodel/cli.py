@@ -32,6 +32,8 @@ console = Console(stderr=True)
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
 ]
+DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
+                                                          "train and audit need its outcomes table.")]
 ModelDirOption = Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")]
 AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")]
 LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
@@ -97,7 +99,7 @@ def validate(
 
 @verb
 def features(
-    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb).")],
+    data: DataOption,
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="Matrix to write: .parquet or .csv (UTF-8 with BOM).")],
     config: ConfigOption = None,
@@ -115,7 +117,7 @@ def features(
 
 @verb
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store, outcomes included.")],
+    data: DataOption,
     until: Annotated[str, typer.Option("--until", help="Nothing after this date is used (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option("--out", help="New model folder to write; never overwritten.")],
     model: Annotated[str, typer.Option("--model", help="lightgbm, logistic or rules; default settings.model.kind.")] = "",
@@ -139,7 +141,7 @@ def train(
 
 @verb
 def score(
-    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
+    data: DataOption,
     model: ModelDirOption,
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
@@ -212,7 +214,7 @@ def synth(
 
 @verb
 def audit(
-    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store, outcomes included.")],
+    data: DataOption,
     model: ModelDirOption,
     date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
     date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
@@ -235,7 +237,7 @@ def audit(
 
 @verb
 def run(
-    data: Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store.")],
+    data: DataOption,
     model: ModelDirOption,
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="Reports folder; each run gets a new folder in it.")],
