@@ -336,8 +336,11 @@ def _cell_values(checked: _Checked, problems: pd.DataFrame, lang: str) -> np.nda
             values[where] = [("" if pd.isna(v) else str(v)) for v in given[where]]
             continue
         pos = problems["pos"].to_numpy(dtype="int64")[where]
-        texts = [parse.to_text(checked.cells[name].iloc[pos]).fillna("").to_numpy() for name in names]
-        values[where] = [", ".join(parts) for parts in zip(*texts)] if len(names) > 1 else texts[0]
+        texts = [parse.to_text(checked.cells[name].iloc[pos]).fillna("").astype(str) for name in names]
+        joined = texts[0]
+        for more in texts[1:]:  # vectorised: 200,000 duplicate keys joined without a Python loop
+            joined = joined + ", " + more
+        values[where] = joined.to_numpy()
     redact = (problems["column"].astype(str) != "student_id").to_numpy() & (problems["code"] != "duplicate").to_numpy()
     if redact.any():
         values[redact] = parse.shown_value(pd.Series(values[redact], dtype=object),
@@ -379,8 +382,15 @@ def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataF
     reasons = problems["reason"].to_numpy(dtype=object) if "reason" in problems else np.full(len(problems), np.nan, object)
     blanked = problems["blanked"].to_numpy(dtype=bool)
     suffix = text("data.blanked", lang)
+    templates: dict[str, str] = {}  # one catalogue look-up a code, not one a row
+
+    def reason(code: str, params: dict) -> str:
+        if code not in templates:
+            templates[code] = text(f"data.reason.{code}", lang)
+        return templates[code].format(**params)
+
     formatted = [
-        (r if isinstance(r, str) else text(f"data.reason.{code}", lang, **params)) + (suffix if cell else "")
+        (r if isinstance(r, str) else reason(code, params)) + (suffix if cell else "")
         for r, code, params, cell in zip(reasons, problems["code"], problems["params"], blanked)
     ]
     rejected = pd.DataFrame({
