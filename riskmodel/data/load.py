@@ -55,7 +55,7 @@ from riskmodel.data.integrity import integrity_problems, student_reference
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
 from riskmodel.data.read import RawFile, discover, read_raw
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
-from riskmodel.errors import ContractError
+from riskmodel.errors import ConfigError, ContractError
 from riskmodel.i18n import text
 
 __all__ = ["load_dataset", "read_table", "REJECTED_COLUMNS", "ITEM_COLUMNS"]
@@ -272,10 +272,13 @@ def optional_columns(table: str) -> frozenset[str]:
     return frozenset(c for c, col in spec["columns"].items() if not col.get("required") and c not in key)
 
 
-def excel_sheet_for(setting: str | int | dict, table: str) -> tuple[str | int, bool]:
+def excel_sheet_for(setting: str | int | dict, table: str, lang: str = "en") -> tuple[str | int, bool]:
     """The sheet to read for ``table`` from ``data.excel_sheet``, and whether a workbook without a
     sheet of that name falls back to its first sheet (a single name set for every workbook)."""
     if isinstance(setting, dict):
+        unknown = sorted(set(setting) - set(contract()["tables"]))
+        if unknown:
+            raise ConfigError(text("data.error.sheet_tables", lang, unknown=unknown, tables=sorted(contract()["tables"])))
         return setting.get(table, 0), False
     return setting, isinstance(setting, str)
 
@@ -297,7 +300,7 @@ def _id_notes(raw: RawFile, cells: pd.DataFrame, lang: str) -> list[str]:
 
 def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
     lang = settings.reports.lang
-    sheet, fallback = excel_sheet_for(settings.data.excel_sheet, table)
+    sheet, fallback = excel_sheet_for(settings.data.excel_sheet, table, lang)
     raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=sheet,
                    is_header=lambda cells: _required_found(cells, table, mapping), lang=lang, sheet_fallback=fallback)
     raw, header_notes = _header_row(raw, table, mapping, lang)

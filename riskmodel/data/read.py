@@ -244,7 +244,8 @@ def _read_xlsx(path: Path, sheet: str | int, lang: str, *, fallback: bool = Fals
         # a sheet named for every workbook (the old `data.excel_sheet: 名单`): a workbook without it
         # is read from its first sheet, and the summary says so
         try:
-            names = pd.ExcelFile(path, engine=excel_engine()).sheet_names
+            with pd.ExcelFile(path, engine=excel_engine()) as book:
+                names = book.sheet_names
         except Exception as exc:  # the read below reports a broken workbook
             names = [sheet]
             log.debug("sheet names of %s not read: %s", path.name, type(exc).__name__)
