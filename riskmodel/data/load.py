@@ -320,8 +320,7 @@ def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMappi
         parts.append(_item_problems(frame, cells, settings))
     if raw.truncated_row is not None:
         at = np.flatnonzero(raw.rows == raw.truncated_row)
-        parts.append(problem_rows(at, "*", "truncated"))
-        notes.append(text("data.summary.truncated", lang, file=path.name))
+        parts.append(problem_rows(at, "*", "truncated"))  # riskmodel validate says so in a line of its own
     problems = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=PROBLEM_COLUMNS)
     return _Checked(table, raw, cells, frame, problems, notes)

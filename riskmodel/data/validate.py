@@ -128,6 +128,10 @@ def run_validate(
     if rejected_students:
         console.print(f"[bold yellow]{text('data.summary.students_rejected', lang, n=rejected_students)}[/]",
                       highlight=False)
+    cut_off = text("data.code.truncated", lang)
+    for row in dataset.summary.itertuples(index=False):  # an export that stopped half way: say it loudly
+        if cut_off in (row.by_reason or {}):
+            console.print(f"[bold yellow]{text('data.summary.truncated', lang, file=row.file)}[/]", highlight=False)
     check_usable(dataset, lang=lang, rejected=target)  # after the rejected rows are written: they say why
     if store_path is not None:
         try:

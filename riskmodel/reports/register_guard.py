@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["register_loss", "previous_scored", "dropped_students"]
+__all__ = ["dropped_students", "previous_scored", "register_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,17 @@ def register_loss(previous: list[str], registered: pd.Series, *, max_share: floa
     before = pd.Index(pd.unique(pd.Series(previous, dtype=object)))
     missing = int((~before.isin(pd.Index(registered.astype(str)))).sum())
     share = missing / len(before) if len(before) else 0.0
-    return {"previous_students": int(len(before)), "missing": missing, "share": round(share, 4),
+    return {"previous_students": len(before), "missing": missing, "share": round(share, 4),
             "max_share": max_share, "refused": share > max_share}
 
 
 def dropped_students(warning_list: pd.DataFrame) -> list[dict]:
     """The list's ``dropped`` students by pseudonym, with the level they had (for the manifest and index)."""
+    if "change" not in warning_list.columns:
+        return []
     rows = warning_list.loc[warning_list["change"] == "dropped"]
+    if rows.empty:
+        return []
     order = {"I": 0, "II": 1, "III": 2}
     records = [{"pseudonym": str(p), "previous_level": str(lv)}
                for p, lv in zip(rows["pseudonym"], rows["previous_level"])]
