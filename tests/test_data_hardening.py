@@ -185,6 +185,9 @@ def test_to_text_never_passes_an_integer_through_float():
     assert to_text(pd.Series(TWINS, dtype="int64")).tolist() == [str(t) for t in TWINS]
     assert to_text(pd.Series(TWINS, dtype="Int64")).tolist() == [str(t) for t in TWINS]
     assert to_text(pd.Series([TWINS[0], "A1", None], dtype=object)).tolist() == [str(TWINS[0]), "A1", None]
+    # an ID column of an Excel sheet or Parquet object column with an empty cell: ints among NaN
+    assert to_text(pd.Series([TWINS[0], float("nan"), TWINS[1]], dtype=object)).tolist() == [str(TWINS[0]), None,
+                                                                                           str(TWINS[1])]
 
 
 def test_invisible_characters_in_ids_are_one_student_and_reported(tmp_path):

@@ -131,8 +131,9 @@ def to_text(raw: pd.Series) -> pd.Series:
         out = raw.astype(object).map({True: "true", False: "false"})
     elif ptypes.is_integer_dtype(raw):
         # exact: an 18-digit ID number stored as int64 must never pass through float64 (53-bit mantissa)
-        out = raw.astype(object).map(lambda v: str(int(v)), na_action="ignore").astype(object)
-        out = out.where(raw.notna(), None)
+        present = raw.notna()
+        out = raw.astype("string").astype(object).where(present, None) if not present.all() else \
+            pd.Series(raw.to_numpy().astype(str), index=raw.index, dtype=object)
     elif ptypes.is_numeric_dtype(raw):
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         integral = numbers.notna() & (numbers == np.floor(numbers))
@@ -145,8 +146,12 @@ def to_text(raw: pd.Series) -> pd.Series:
         inferred = pd.api.types.infer_dtype(out, skipna=True)
         if inferred in _DATE_INFERRED:  # Parquet date32 / Excel date cells: whole column at once
             return to_text(pd.to_datetime(out, errors="coerce"))
-        if inferred in ("floating", "decimal"):
-            return to_text(pd.to_numeric(out, errors="coerce"))
+        if inferred in _NUMERIC_INFERRED:
+            numbers = pd.to_numeric(out, errors="coerce")
+            # exact when pandas kept integers, or when no number is beyond float64's exact integers (2**53);
+            # otherwise (an 18-digit ID among empty cells) each cell is rendered on its own below
+            if ptypes.is_integer_dtype(numbers) or not (numbers.abs() >= 2.0 ** 53).any():
+                return to_text(numbers)
         if inferred not in ("string", "empty"):
             # mixed object column (Excel cells of several kinds, Python ints beyond int64): each cell as
             # text on its own, so an integer never goes through float64
