@@ -73,7 +73,7 @@ def test_bad_optional_flag_blanks_the_cell_and_keeps_the_student_and_records(tmp
         _student("A2", birth_date="2005-02-30"),              # an impossible optional date
         _student("A3", birth_date="2024-01-01"),              # born after enrolment: the birth date goes
         _student("A4", exit_date="2022-01-01"),               # left before enrolling: the exit date goes
-        _student("A5", gender="??"),                          # a bad REQUIRED cell: the row is rejected
+        _student("A5", gender="??", migrant="不清楚"),         # a bad REQUIRED cell: the row is rejected
         _student("A6"),
     ], [_screening(s) for s in ("A1", "A2", "A3", "A4", "A5", "A6")])
     result, rejected = _validate(folder)
@@ -96,7 +96,7 @@ def test_bad_optional_flag_blanks_the_cell_and_keeps_the_student_and_records(tmp
     assert blanked.loc["5", "column"] == "exit_date"
     row_rejected = rejected.loc[rejected["action"] == "row_rejected"]
     assert row_rejected[["table", "row", "column"]].values.tolist() == [
-        ["students", "6", "gender"], ["screenings", "6", "student_id"]]
+        ["students", "6", "gender"], ["students", "6", "migrant"], ["screenings", "6", "student_id"]]
     summary = dataset.summary.set_index("table")
     assert summary.loc["students", "rejected"] == 1 and summary.loc["students", "blanked"] == 4
 

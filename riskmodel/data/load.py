@@ -382,7 +382,8 @@ def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataF
         rejected_pos = rejected_pos.append(pd.Index(dups["pos"].astype("int64")))
     problems = problems.sort_values(["pos"], kind="stable").reset_index(drop=True)
     reasons = problems["reason"].to_numpy(dtype=object) if "reason" in problems else np.full(len(problems), np.nan, object)
-    blanked = problems["blanked"].to_numpy(dtype=bool)
+    # a blanked cell of a row rejected for another reason is reported as part of the rejected row
+    blanked = problems["blanked"].to_numpy(dtype=bool) & ~problems["pos"].isin(rejected_pos).to_numpy()
     suffix = text("data.blanked", lang)
     templates: dict[str, str] = {}  # one catalogue look-up a code, not one a row
 
