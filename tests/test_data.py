@@ -306,7 +306,7 @@ def test_shipped_mapping_knows_the_common_chinese_headers():
 
 @pytest.mark.parametrize(("content", "message"), [
     ("columns:\n  学号: student_number\n", "'student_number', which is not a contract column"),
-    ("colums:\n  学号: student_id\n", "unknown mapping keys ['colums']"),
+    ("colums:\n  学号: student_id\n", "unknown key 'colums' at colums (did you mean 'columns'? "),
     ("columns: [\n", "not valid UTF-8 YAML"),
     ("item_patterns: ['^x\\d+$']\n", "needs exactly one group"),
     ("columns:\n  students:\n    学号: student_id\n", "'students' under columns is itself a mapping"),
