@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from riskmodel.errors import RiskmodelError
+from riskmodel.vocab import MODEL_KINDS
 
 app = typer.Typer(
     name="riskmodel",
@@ -129,7 +130,7 @@ def train(
     """
     from riskmodel.models.commands import train_command
 
-    if model and model not in ("lightgbm", "logistic", "rules"):
+    if model and model not in MODEL_KINDS:
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
     with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
         fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)

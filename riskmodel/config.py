@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskmodel.errors import ConfigError
+from riskmodel.vocab import MODEL_KINDS
 
 __all__ = ["Settings", "load_settings", "ConfigError"]
 
@@ -99,7 +100,7 @@ class LabelSettings(_Section):
 class ModelSettings(_Section):
     """Model training (riskmodel.models)."""
 
-    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
+    kind: Literal[MODEL_KINDS] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
     seed: int = 20260301  # seed of every random choice in training; same data, settings and seed give the same model
     calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"  # probability calibration on a later fold; auto picks by the number of positives
     isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below

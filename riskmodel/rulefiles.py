@@ -14,12 +14,10 @@ Example
 >>> class Rule(StrictModel):
 ...     name: str
 ...     max_age: int | None = None
->>> class RuleFile(StrictModel):
-...     rules: list[Rule] = []
->>> check(RuleFile, {"rules": [{"name": "a", "max_agee": 365}]}, origin="rules.yaml")
+>>> check(Rule, {"name": "a", "max_agee": 365}, origin="rules.yaml")
 Traceback (most recent call last):
 ...
-riskmodel.errors.ConfigError: rules.yaml: unknown key 'max_agee' at rules[0].max_agee; did you mean 'max_age'? Known keys there: max_age, name.
+riskmodel.errors.ConfigError: rules.yaml: unknown key 'max_agee' at max_agee; did you mean 'max_age'? Known keys there: max_age, name.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.i18n import text
+from riskmodel.vocab import LEVELS
 
 __all__ = ["markdown_table", "metric_label", "model_card"]
 
@@ -34,7 +35,7 @@ def metric_label(metric: str, lang: str) -> str:
     'recall (level II or higher)'
     """
     stem, _, level = metric.rpartition("_")
-    if level in ("I", "II", "III"):
+    if level in LEVELS:
         return text(f"audit.metric.{stem}", lang, level=text(f"level.{level}", lang).replace("Level ", ""))
     return text(f"audit.metric.{metric}", lang)
 
@@ -112,7 +113,7 @@ def _groups_section(summary: dict, lang: str) -> str:
 
     def severity(item: dict) -> float:  # how many thresholds the gap spans
         stem, _, level = item["metric"].rpartition("_")
-        threshold = thresholds.get(stem if level in ("I", "II", "III") else item["metric"], 1.0) or 1.0
+        threshold = thresholds.get(stem if level in LEVELS else item["metric"], 1.0) or 1.0
         return abs(item["gap"]) / threshold
 
     shown = sorted(flagged, key=severity, reverse=True)[:MAX_CARD_GAPS]

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from riskmodel.config import FeatureSettings, Settings
 from riskmodel.errors import ContractError
+from riskmodel import vocab
 from riskmodel.rulefiles import StrictModel, check
 
 __all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS", "FAMILIES"]
@@ -51,7 +52,7 @@ class _Word(StrictModel):
 class _Entry(StrictModel):
     name: str
     for_: list[str] | None = Field(default=None, alias="for")
-    kind: Literal[KINDS]  # type: ignore[valid-type]
+    kind: Literal[KINDS]
     when: Literal["bands", "standard_score", "classification"] | None = None
     always_windows: list[int] | None = None
     zh: str
@@ -60,7 +61,7 @@ class _Entry(StrictModel):
 
 class _CatalogueFile(StrictModel):
     vocab: dict[str, dict[str, _Word]]
-    families: dict[Literal[FAMILIES], list[_Entry]]  # type: ignore[valid-type]
+    families: dict[Literal[FAMILIES], list[_Entry]]
 
 
 @lru_cache(maxsize=1)
@@ -68,6 +69,11 @@ def raw_catalogue() -> dict:
     """``catalogue.yaml`` as read, its keys checked (an unknown key is a ContractError naming it)."""
     raw = yaml.safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
     check(_CatalogueFile, raw, origin="riskmodel/features/catalogue.yaml", error=ContractError)
+    # the words of stages and family flags live here; which ones exist is the contract's (riskmodel.vocab)
+    for name, facts in (("stage", vocab.STAGES), ("flag", vocab.FAMILY_FLAGS)):
+        if tuple(raw["vocab"].get(name, {})) != tuple(facts):
+            raise ContractError(f"riskmodel/features/catalogue.yaml: vocab.{name} lists {list(raw['vocab'].get(name, {}))}"
+                                f"; the data contract's are {list(facts)} (same order): make them equal.")
     return raw
 
 
