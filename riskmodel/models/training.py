@@ -262,7 +262,7 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         Fitted and calibrated; ``meta`` holds everything model.json records except the version
         (:func:`riskmodel.models.registry.save` adds it).
     """
-    from riskmodel.warning.checks import training_sources
+    from riskmodel.models.sources import training_sources
 
     kind = kind or settings.model.kind
     ms, horizon = settings.model, settings.labels.horizon_days
