@@ -17,7 +17,7 @@ Example
 >>> check(Rule, {"name": "a", "max_agee": 365}, origin="rules.yaml")
 Traceback (most recent call last):
 ...
-riskmodel.errors.ConfigError: rules.yaml: unknown key 'max_agee' at max_agee; did you mean 'max_age'? Known keys there: max_age, name.
+riskmodel.errors.ConfigError: rules.yaml: unknown key 'max_agee' at max_agee; did you mean 'max_age'? ...
 """
 
 from __future__ import annotations

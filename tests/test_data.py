@@ -12,6 +12,16 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from test_data_fixtures import (
+    PLANTED,
+    SCREENINGS,
+    SCREENINGS_HEADER,
+    STUDENTS,
+    STUDENTS_HEADER,
+    mixed_directory,
+    write_csv,
+    write_xlsx,
+)
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
@@ -20,9 +30,6 @@ from riskmodel.data import load_dataset, read_table
 from riskmodel.data.parse import parse_bool, parse_date, parse_enum, parse_int
 from riskmodel.data.store import open_store, write_store
 from riskmodel.errors import ContractError
-from test_data_fixtures import (
-    PLANTED, SCREENINGS, SCREENINGS_HEADER, STUDENTS, STUDENTS_HEADER, mixed_directory, write_csv, write_xlsx,
-)
 
 EN = Settings(reports={"lang": "en"})
 KEY_HEX = "ab" * 32

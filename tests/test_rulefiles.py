@@ -3,14 +3,12 @@ never a silently missing safety condition (issue 12)."""
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 
 import pytest
 import yaml
 
-import importlib
-
-catalogue_module = importlib.import_module("riskmodel.features.catalogue")
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError
 from riskmodel.instruments.specs import load_specs
@@ -18,6 +16,8 @@ from riskmodel.models.rules import load_rules
 from riskmodel.rulefiles import StrictModel, check, problems
 from riskmodel.warning.hard_rules import load_hard_rules
 from tests.test_data import EN, minimal
+
+catalogue_module = importlib.import_module("riskmodel.features.catalogue")  # the package exports a function of that name
 
 
 def _shipped(package: str, name: str) -> str:
@@ -165,3 +165,11 @@ def test_every_problem_names_its_place_and_a_value_typo_its_closest_value():
     with pytest.raises(ConfigError, match=r"f.yaml: unknown value '=>' at rules.a\[1\].op; did you mean '>='\? "
                                           r"Known values there: <=, >=. \(and 2 more problem"):
         check(File, {"rules": {"a": [{"op": ">=", "value": 1}, {"op": "=>", "value": "x", "extra": 1}]}}, origin="f.yaml")
+
+
+@pytest.mark.parametrize("module", ["riskmodel.rulefiles", "riskmodel.vocab"])
+def test_the_examples_in_the_docstrings_run(module):
+    import doctest
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

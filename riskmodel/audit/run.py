@@ -260,7 +260,6 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise PreflightError(f"{out_dir}: already exists; an earlier audit is never overwritten. Choose a new --out.")
-    audit = settings.audit
     timings: dict[str, float] = {}
     dates = audit_dates(date_from, date_to, day=settings.model.as_of_day)
     _check_period(model, dates)

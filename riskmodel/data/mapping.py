@@ -36,7 +36,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
 from typing import Any
 
 import yaml

@@ -19,16 +19,15 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 from importlib import resources
-
 from typing import Literal
 
 import pandas as pd
 import yaml
 from pydantic import Field
 
+from riskmodel import vocab
 from riskmodel.config import FeatureSettings, Settings
 from riskmodel.errors import ContractError
-from riskmodel import vocab
 from riskmodel.rulefiles import StrictModel, check
 
 __all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS", "FAMILIES"]
