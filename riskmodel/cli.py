@@ -12,12 +12,13 @@ import functools
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from riskmodel.errors import RiskmodelError
+from riskmodel.vocab import MODEL_KINDS
 
 app = typer.Typer(
     name="riskmodel",
@@ -30,7 +31,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
+    Path | None, typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
                                                           "train and audit need its outcomes table.")]
@@ -79,11 +80,11 @@ def _as_of(value: str) -> date:
 @verb
 def validate(
     data_dir: Annotated[Path, typer.Argument(help="Data folder: students.csv, screenings.xlsx ... (docs/data.md).")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    rejected: Annotated[Optional[Path], typer.Option(
+    rejected: Annotated[Path | None, typer.Option(
         "--rejected", help="Rejected-rows CSV to write; default DATA_DIR_rejected_rows.csv beside the folder.")] = None,
-    store: Annotated[Optional[Path], typer.Option(
+    store: Annotated[Path | None, typer.Option(
         "--store", help="Also write the validated data to this DuckDB file.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -129,7 +130,7 @@ def train(
     """
     from riskmodel.models.commands import train_command
 
-    if model and model not in ("lightgbm", "logistic", "rules"):
+    if model and model not in MODEL_KINDS:
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
     with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
         fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
@@ -146,7 +147,7 @@ def score(
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
     lang: LangOption = "",
-    previous: Annotated[Optional[Path], typer.Option(
+    previous: Annotated[Path | None, typer.Option(
         "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -170,9 +171,9 @@ def score(
 def score_screenings(
     in_file: Annotated[Path, typer.Argument(help="A screenings export: .csv, .xlsx or .parquet (docs/instruments.md).")],
     out: Annotated[Path, typer.Option("--out", help="Scores to write, one row per administration: .csv, .xlsx or .parquet.")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    stage: Annotated[Optional[str], typer.Option(
+    stage: Annotated[str | None, typer.Option(
         "--stage", help="School stage of every row (primary ... graduate): selects the PHQ-9 cut-off; default 10.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -221,7 +222,8 @@ def audit(
     data: DataOption,
     model: ModelDirOption,
     date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
-    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window "
+                                                      "must be in the data.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
     lang: LangOption = "",
     config: ConfigOption = None,

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskmodel.errors import ConfigError
+from riskmodel.vocab import MODEL_KINDS
 
 __all__ = ["Settings", "load_settings", "ConfigError"]
 
@@ -101,15 +102,17 @@ class LabelSettings(_Section):
 class ModelSettings(_Section):
     """Model training (riskmodel.models)."""
 
-    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
+    kind: Literal[MODEL_KINDS] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
     seed: int = 20260301  # seed of every random choice in training; same data, settings and seed give the same model
-    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"  # probability calibration on a later fold; auto picks by the number of positives
+    # probability calibration on a later fold; auto picks by the number of positives
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
     n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
     max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
     early_stopping_rounds: int = 50  # stop when the later fold's loss has not improved for this many rounds
-    num_threads: int = 1  # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
+    # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
+    num_threads: int = 1
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model
     logistic_max_fit_rows: int = 80_000  # the logistic model's subsampling budget (lbfgs is slower than LightGBM)
     rules: Path | None = None  # baseline rules YAML; None: riskmodel/models/rules_baseline.yaml

@@ -229,7 +229,7 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
 
 def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Answers that cannot be scored (riskmodel.instruments), on rows whose instrument is known."""
-    from riskmodel.instruments import item_problems  # data reads the instruments' specifications
+    from riskmodel.instruments.problems import item_problems  # the specification layer (docs/architecture.md)
 
     lang = settings.reports.lang
     known = frame["instrument"].notna().to_numpy()

@@ -22,7 +22,7 @@ Example
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,7 @@ def _order_check(earlier: str, later: str) -> pa.Check:
     return pa.Check(holds, name=f"order:{earlier}:{later}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def table_schema(table: str, items: tuple[str, ...] = (), limits: tuple[tuple[str, float, float], ...] = ()
                  ) -> pa.DataFrameSchema:
     """The schema of ``table``: contract columns, screening ``items`` (float32), order checks.
@@ -91,7 +91,7 @@ def table_schema(table: str, items: tuple[str, ...] = (), limits: tuple[tuple[st
     return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False, name=table)
 
 
-@lru_cache(maxsize=None)
+@cache
 def key_schema(table: str) -> pa.DataFrameSchema | None:
     """A schema whose only check is the table's unique key, or None when the table has no key."""
     key = contract()["tables"][table].get("key")

@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -49,8 +49,8 @@ from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import execute_all
-from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
+from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
            "QUALITY_NOTEBOOK"]
@@ -341,7 +341,7 @@ def _versions() -> dict[str, str]:
 
 
 def _run_id(out: Path, as_of: date) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id, n = f"run-{as_of.isoformat()}-{stamp}", 1
     while (out / run_id).exists() or any(out.glob(f".{run_id}.*")):
         n += 1
@@ -385,7 +385,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     if not out.exists():
         private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
     run_id = run_id or _run_id(out, scored.as_of)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     timings = dict(scored.timings)
     old_umask = os.umask(0o077)  # papermill and nbconvert write through open(): keep it owner-only
     try:
@@ -437,7 +437,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     log.warning("%d report(s) failed: %s", len(failed), ", ".join(failed))
                 manifest = {
                     "run_id": run_id, "as_of": scored.as_of.isoformat(), "schools": scored.schools, "lang": lang,
-                    "started": started_at.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
+                    "started": started_at.isoformat(), "finished": datetime.now(UTC).isoformat(),
                     "outcome": "failed_reports" if failed else ("dropped_students" if dropped else "ok"),
                     "failed": failed, "dropped": dropped, "register_check": scored.register_check,
                     "inputs": {**(inputs or {}), "data_checksum": scored.data_checksum, "files": scored.files},
