@@ -159,8 +159,12 @@ def score(
     listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
+    changes = listed["change"].value_counts().to_dict()
     console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
-                  f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+                  f"cleared {changes.get('cleared', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+    if changes.get("dropped"):
+        console.print(f"[bold red]dropped:[/] {changes['dropped']} previously listed student(s) not scored: missing from "
+                      "the register or rejected (change = dropped in the list)", highlight=False)
 
 
 @verb
@@ -246,11 +250,16 @@ def run(
     lang: LangOption = "",
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     config: ConfigOption = None,
+    accept_register_loss: Annotated[bool, typer.Option(
+        "--accept-register-loss", help="Run although more than warning.max_register_loss of the previous run's "
+                                       "students are missing from the register (e.g. a year group left).")] = False,
 ) -> None:
     """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
 
-    Exit status 0: done; 1: some reports failed (manifest.json says which); 2: unusable input;
-    3: the output cannot be written (docs/scheduling.md). Nothing is written unless pre-flight passes.
+    Exit status 0: done; 1: some reports failed, or previously listed students were not scored
+    (manifest.json says which); 2: unusable input (also: the register lost more than
+    warning.max_register_loss of the previous run's students); 3: the output cannot be written
+    (docs/scheduling.md). Nothing is written unless pre-flight passes.
     """
     from riskmodel.reports.runner import run as run_reports
 
@@ -258,13 +267,17 @@ def run(
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
     try:
         result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                             jobs=jobs or None, progress=True)
+                             jobs=jobs or None, progress=True, accept_register_loss=accept_register_loss)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing was left behind; not click's "Aborted!" status 1
         console.print("interrupted: no run folder was written", highlight=False)
         raise typer.Exit(130) from None
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
-    if result.exit_code:
+    if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
+        console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
+                      "from the register or rejected (see manifest.json 'dropped' and the index page)", highlight=False)
+    if result.failed:
         console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+    if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 

@@ -40,7 +40,9 @@ class DataSettings(_Section):
 
     mapping: Path | None = None  # column-mapping YAML; None: the shipped Chinese-header example is tried
     encoding: str | None = None  # CSV encoding; None: detected (UTF-8, UTF-8 with BOM, GB18030)
-    excel_sheet: str | int = 0  # first sheet unless configured
+    # the sheet to read: one name or 0-based number for every workbook (a workbook without a sheet of that
+    # name is read from its first sheet, noted), or per table, e.g. {students: 学生名单} (others: first sheet)
+    excel_sheet: str | int | dict[str, str | int] = 0
     gpa_scale: Literal[4, 5] = 4  # the academics table's GPA is out of 4 or out of 5
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
     pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
@@ -133,6 +135,10 @@ class WarningSettings(_Section):
     # scoring refuses an as-of date this many days or more after the newest record in the data: a list
     # built on stale records misses everything since (120 covers a summer holiday without records)
     max_data_age_days: int = Field(120, ge=1)
+    # the run refuses (exit 2) when more than this share of the students scored by the previous run is
+    # missing or rejected in this register (a cut-off or broken export); `riskmodel run
+    # --accept-register-loss` (or 1.0 here) accepts a real loss, e.g. a year group that graduated
+    max_register_loss: float = Field(0.05, ge=0.0, le=1.0)
 
 
 class ReportSettings(_Section):

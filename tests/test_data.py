@@ -524,7 +524,7 @@ def test_validate_verb(mixed):
     data = rejected_file.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
-    assert table.columns.tolist() == ["table", "row", "column", "value", "reason"]
+    assert table.columns.tolist() == ["table", "row", "column", "value", "reason", "file", "action"]
     assert sorted(zip(table["table"], table["row"], table["column"])) == sorted(PLANTED)
     assert rejected_file.stat().st_mode & 0o777 == 0o600
     assert not any(p.name.endswith("rejected_rows.csv") for p in mixed.iterdir())
