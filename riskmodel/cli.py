@@ -227,7 +227,7 @@ def score_screenings(
     from riskmodel.i18n import text
     from riskmodel.instruments.commands import rejected_path, score_screenings_file
 
-    _guard({"--out": out, "--out (its rejected rows)": rejected_path(out)}, folders=(), input_file=in_file,
+    _guard({"--out": out, "--out's rejected rows": rejected_path(out)}, folders=(), input_file=in_file,
            mapping_file=mapping, configuration_file=config)
     settings = _settings(config)
     scored, rejected, paths = score_screenings_file(in_file, out, settings=settings, mapping=mapping, stage=stage)
