@@ -72,7 +72,8 @@ def cannot_write(path: str | Path, exc: OSError) -> PreflightError:
         advice = "the file is larger than this system or account allows (ulimit -f); choose another output folder"
     else:
         advice = "pass a folder you can write to, or fix its permissions"
-    error = PreflightError(f"{path}: cannot write ({exc.strerror or exc}); nothing half-written was left there. "
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))  # pyarrow's own text is long
+    error = PreflightError(f"{path}: cannot write ({reason}); nothing half-written was left there. "
                            f"{advice[0].upper()}{advice[1:]}.")
     error.errno, error.strerror = exc.errno, exc.strerror
     return error
@@ -228,7 +229,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             raise
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, PreflightError) and exc.errno in DISK_ERRNOS:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:  # name the folder, not a file of its hidden build
             raise cannot_write(target, exc) from None
         raise
     finally:
@@ -328,7 +329,7 @@ def guard_outputs(outputs: Mapping[str, str | Path | None], *, inputs: Mapping[s
                     raise PreflightError(f"{shown}: inside the {what} {source}; riskmodel never writes into its "
                                          f"inputs. Choose an output path outside {source}.")
             elif _is_input_file(resolved, out, source_real):
-                raise PreflightError(f"{shown}: is the {what} {source}; writing it would destroy that input. "
+                raise PreflightError(f"{shown}: is the {what} {source}; writing there would overwrite the input. "
                                      "Choose another name.")
         if _folded(resolved) in seen:
             raise PreflightError(f"{shown}: is also {seen[_folded(resolved)]}; one would overwrite the other. "

@@ -170,7 +170,7 @@ def test_a_bind_mount_of_the_data_folder_is_the_data_folder(cohort, tmp_path):
     """Another name for the same folder (bind mount; a case-insensitive disk is the same problem) is refused."""
     alias = tmp_path / "alias"
     alias.mkdir()
-    if subprocess.run(["mount", "--bind", str(cohort / "data"), str(alias)], capture_output=True).returncode:
+    if subprocess.run(["mount", "--bind", str(cohort / "data"), str(alias)], capture_output=True, check=False).returncode:
         pytest.skip("bind mounts are not allowed here")
     try:
         before = digest(cohort / "data")
@@ -193,11 +193,13 @@ def test_a_link_to_nowhere_is_refused_before_any_work(cohort, tmp_path):
 def test_an_unwritable_output_folder_is_one_line(cohort, tmp_path):
     locked = tmp_path / "readonly"
     if mount_tmpfs(locked, "ro,size=64k"):  # root writes anywhere a mode allows; a read-only mount stops it too
-        cleanup = lambda: umount(locked)  # noqa: E731
+        def cleanup() -> None:
+            umount(locked)
     else:
         locked.mkdir(exist_ok=True)
         locked.chmod(0o500)
-        cleanup = lambda: locked.chmod(0o700)  # noqa: E731
+        def cleanup() -> None:
+            locked.chmod(0o700)
         if os.access(locked, os.W_OK):
             cleanup()
             pytest.skip("this account can write to a 0500 folder and cannot mount")
@@ -215,11 +217,10 @@ def test_an_unwritable_output_folder_is_one_line(cohort, tmp_path):
 def test_an_output_made_meanwhile_is_never_overwritten(tmp_path):
     """Two processes finishing the same --out: the second gets a line (exit 3), not `Directory not empty`."""
     target = tmp_path / "lists"
-    with pytest.raises(OutputExistsError, match="appeared while"):
-        with atomic_dir(target) as work:
-            (work / "mine.csv").write_text("second")
-            target.mkdir()
-            (target / "theirs.csv").write_text("first")
+    with pytest.raises(OutputExistsError, match="appeared while"), atomic_dir(target) as work:
+        (work / "mine.csv").write_text("second")
+        target.mkdir()
+        (target / "theirs.csv").write_text("first")
     assert listing(tmp_path) == ["lists", "lists/theirs.csv"]
 
 
@@ -288,7 +289,7 @@ def test_sigterm_while_loading_exits_130_like_ctrl_c(cohort, tmp_path):
                 assert exc.errno == errno.ENXIO
                 time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     finally:
         if writer is not None:
             os.close(writer)
