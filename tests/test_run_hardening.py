@@ -398,3 +398,17 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
     with atomic_path(tmp_path / "list.csv") as tmp:
         tmp.write_text("whole")
     assert listing(tmp_path) == ["list.csv"] and (tmp_path / "list.csv").read_text() == "whole"
+
+
+def test_every_verb_that_writes_guards_its_outputs():
+    """A verb added later with an output option must pass it through the guard (riskmodel.outputs.guard_outputs)."""
+    import inspect
+
+    import typer.main
+
+    writes = {"out", "rejected", "store"}
+    group = typer.main.get_command(app)
+    writing = {name: cmd for name, cmd in group.commands.items() if writes & {p.name for p in cmd.params}}
+    assert {"validate", "features", "train", "score", "score-screenings", "synth", "audit", "run", "demo"} <= set(writing)
+    unguarded = [name for name, cmd in writing.items() if "_guard(" not in inspect.getsource(inspect.unwrap(cmd.callback))]
+    assert not unguarded, f"verbs writing without riskmodel.cli._guard: {unguarded}"
