@@ -71,10 +71,10 @@ def verb(func):
             log.debug("operating-system error", exc_info=True)
             where = f"{exc.filename}: " if exc.filename else ""
             if exc.errno in DISK_ERRNOS:
-                raise _fail(escape(f"{where}cannot write ({exc.strerror}); free space or choose another "
-                                           "output folder, then run again."), 3) from None
-            raise _fail(escape(f"{where}{exc.strerror or exc}; check that the path exists and that this "
-                                       "account may read it, then run again."), 2) from None
+                raise _fail(escape(f"{where}cannot write ({exc.strerror}); free space or choose another output "
+                                   "folder, then run again."), 3) from None
+            raise _fail(escape(f"{where}{exc.strerror or exc}; check that the path exists and that this account "
+                               "may read it, then run again."), 2) from None
 
     return app.command()(wrapper)
 

@@ -329,6 +329,7 @@ def guard_outputs(outputs: Mapping[str, str | Path | None], *, inputs: Mapping[s
                     raise PreflightError(f"{shown}: inside the {what} {source}; riskmodel never writes into its "
                                          f"inputs. Choose an output path outside {source}.")
             elif _is_input_file(resolved, out, source_real):
+                what = what.replace(" folder", " file")  # the data may be a DuckDB store file
                 raise PreflightError(f"{shown}: is the {what} {source}; writing there would overwrite the input. "
                                      "Choose another name.")
         if _folded(resolved) in seen:

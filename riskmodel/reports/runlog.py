@@ -97,7 +97,9 @@ def hold_run_lock(out: str | Path, as_of: date | str) -> Iterator[Path]:
     """
     out = Path(out).absolute()
     created = not out.exists()
-    path = lock_path(os.path.realpath(private_dir(out)), as_of)  # one key however the folder is spelt
+    if created:
+        private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
+    path = lock_path(os.path.realpath(out), as_of)  # one key however the folder is spelt
     key = str(path)
     with _held_guard:
         if key in _held:
