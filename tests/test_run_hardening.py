@@ -412,3 +412,29 @@ def test_every_verb_that_writes_guards_its_outputs():
     assert {"validate", "features", "train", "score", "score-screenings", "synth", "audit", "run", "demo"} <= set(writing)
     unguarded = [name for name, cmd in writing.items() if "_guard(" not in inspect.getsource(inspect.unwrap(cmd.callback))]
     assert not unguarded, f"verbs writing without riskmodel.cli._guard: {unguarded}"
+
+
+def test_a_live_runs_partial_folder_is_left_alone(tmp_path):
+    """Only partial folders whose date lock nobody holds are stale: a run of another date building
+    its folder right now keeps it; once that process is killed, the folder goes."""
+    from riskmodel.reports.runlog import remove_stale_partials
+
+    script = ("import sys, time\nfrom riskmodel.outputs import atomic_dir\nfrom riskmodel.reports.runlog import hold_run_lock\n"
+              "with hold_run_lock(sys.argv[1], '2023-11-01'), atomic_dir(sys.argv[1] + '/run-2023-11-01-T') as work:\n"
+              "    (work / 'list.csv').write_text('S00001')\n    print(work.name, flush=True)\n    time.sleep(120)\n")
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(reports)], stdout=subprocess.PIPE, text=True)
+    try:
+        name = proc.stdout.readline().strip()
+        assert name.endswith(".partial"), name
+        with hold_run_lock(reports, AS_OF):
+            assert remove_stale_partials(reports) == [] and (reports / name).is_dir()
+        proc.kill()
+        proc.wait(timeout=30)
+        with hold_run_lock(reports, AS_OF):
+            assert remove_stale_partials(reports) == [name]
+        assert listing(reports) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
