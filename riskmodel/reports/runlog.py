@@ -25,7 +25,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from riskmodel.errors import RunInterrupted, RunLockedError, terminate_as_interrupt
@@ -115,7 +115,7 @@ def hold_run_lock(out: str | Path, as_of: date | str) -> Iterator[Path]:
                     f"{f' ({holder})' if holder else ''}; this one stopped before writing anything. Let it finish "
                     "(its folder appears in the reports folder when complete), or stop it, then run again.")
             os.ftruncate(fd, 0)
-            os.write(fd, f"process {os.getpid()} since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n".encode())
+            os.write(fd, f"process {os.getpid()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n".encode())
             _held[key] = [fd, 1]
     try:
         yield path
