@@ -234,12 +234,13 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     cleared = cleared.assign(level="none", path="", factors="", factors_lowering="", rules="")
     table = pd.concat([current, cleared], ignore_index=True)
     if cases is not None:  # a dropped student (not scored now) has no case state of this date
-        table = table.fillna({"state": "none", "reviewed_level": "none", "model_level": "none", "trigger_rules": "",
-                              "review_status": "", "reviewer_role": "", "review_reason": "", "days_waiting": 0,
-                              "interview_overdue": False, "review_overdue": False})
-        table["days_waiting"] = table["days_waiting"].astype(int)
-        table["interview_overdue"] = table["interview_overdue"].astype(bool)
-        table["review_overdue"] = table["review_overdue"].astype(bool)
+        for column, empty in (("state", "none"), ("reviewed_level", "none"), ("model_level", "none"),
+                              ("trigger_rules", ""), ("review_status", ""), ("reviewer_role", ""),
+                              ("review_reason", "")):
+            table[column] = table[column].astype(object).where(table[column].notna(), empty)
+        table["days_waiting"] = pd.to_numeric(table["days_waiting"]).fillna(0).astype(int)
+        table["interview_overdue"] = table["interview_overdue"].eq(True)
+        table["review_overdue"] = table["review_overdue"].eq(True)
     info = students.drop_duplicates("student_id").set_index("student_id")
     before = previous.drop_duplicates("student_id").set_index("student_id") if previous is not None else None
     for column in _STUDENT_COLUMNS:
