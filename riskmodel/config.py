@@ -130,6 +130,13 @@ class WarningSettings(_Section):
     # scoring refuses an as-of date this many days or more after the newest record in the data: a list
     # built on stale records misses everything since (120 covers a summer holiday without records)
     max_data_age_days: int = Field(120, ge=1)
+    # the review loop (riskmodel.warning.cases, docs/warning_list.md): `reviews`: level I holds the students
+    # awaiting interview after a hard rule and those reviewed to I, a reviewed level is a floor until the next
+    # review, a trigger holds until a review dated on or after it; `legacy`: hard rules put students at level I
+    # while they fire (within their max_age window) and reviews are not read
+    case_mode: Literal["reviews", "legacy"] = "reviews"
+    interview_due_days: int = Field(7, ge=0)  # a student awaiting interview longer than this is overdue
+    review_interval_days: int = Field(30, ge=1)  # a review without next_review is due this many days after it
 
 
 class ReportSettings(_Section):
