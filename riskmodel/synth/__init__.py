@@ -232,7 +232,7 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
     # table is the same with or without it)
     loop = simulate_reviews(sim, screenings=raw["screenings"], observations=raw["observations"],
                             outcomes=raw["outcomes"], counselling=raw["counselling"], months=months, family=family,
-                            end=end, rng=np.random.default_rng([seed, 3]))
+                            end=end, seed=seed)
     loop = keep(loop)
     raw["reviews"] = loop[["idx", "date", "level", "status", "next_review", "reviewer_role", "reason", "note"]]
     ids = reg["student_id"].to_numpy()

@@ -214,8 +214,7 @@ class _Student:
 
 
 def simulate_reviews(sim, *, screenings: pd.DataFrame, observations: pd.DataFrame, outcomes: pd.DataFrame,
-                     counselling: pd.DataFrame, months: np.ndarray, family: str, end, rng: np.random.Generator
-                     ) -> pd.DataFrame:
+                     counselling: pd.DataFrame, months: np.ndarray, family: str, end, seed: int) -> pd.DataFrame:
     """The reviews of every student (``idx`` = register position) and, for the truth, the true level.
 
     Parameters
@@ -231,8 +230,10 @@ def simulate_reviews(sim, *, screenings: pd.DataFrame, observations: pd.DataFram
         ``university`` or ``k12`` (who reviews).
     end
         The window's end (exclusive): no review on or after it.
-    rng
-        The loop's own generator (the other tables do not depend on it).
+    seed
+        The cohort's seed: each student's decisions come from a generator of their own
+        (``default_rng([seed, 3, position])``), drawn in date order, so a student's reviews before a day
+        do not change when later records change (tested), and the other tables do not depend on them.
 
     Returns
     -------
@@ -257,6 +258,7 @@ def simulate_reviews(sim, *, screenings: pd.DataFrame, observations: pd.DataFram
         events.setdefault(int(i), []).append((int(day), 1, "trigger", kind))
     rows = []
     for i in sorted(events):
+        rng = np.random.default_rng([seed, 3, i])
         student = _Student(sim.distress[i], month_days, phases.get(i, []), min(int(exit_day[i]), end_day), family, rng)
         queue = sorted(events[i])
         heapq.heapify(queue)
