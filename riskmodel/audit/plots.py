@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.audit.card import metric_label
-from riskmodel.audit.run import TABLES
+from riskmodel.audit.run import LOOP_TABLES, TABLES
 from riskmodel.i18n import text
 
 __all__ = ["open_audit", "setup", "plot_metric_by_month", "plot_reliability", "plot_group_gaps", "plot_drift",
@@ -45,6 +45,10 @@ def open_audit(audit_dir: str | Path) -> dict:
         if not path.exists():
             raise FileNotFoundError(f"{path}: not found; run `riskmodel audit ... --out {audit_dir}` first.")
         out[name] = pd.read_parquet(path)
+    for name in LOOP_TABLES:  # written only when the data held a reviews table
+        path = audit_dir / f"{name}.parquet"
+        if path.exists():
+            out[name] = pd.read_parquet(path)
     out["summary"] = json.loads((audit_dir / "audit_summary.json").read_text(encoding="utf-8"))
     out["card"] = (audit_dir / "model_card.md").read_text(encoding="utf-8")
     return out
