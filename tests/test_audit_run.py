@@ -171,8 +171,11 @@ def test_notebook_runs_under_papermill_on_the_audit_folder(audit, tmp_path):
                                cwd=str(notebook.parent), progress_bar=False)
     cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
     images = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
-    assert images >= 6
+    assert images >= 7  # section 10 plots the review loop
     assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
+    loop_cells = [c for c in cells if "loop_overview" in "".join(c["source"]) or "plot_loop" in "".join(c["source"])]
+    assert len(loop_cells) == 2 and all(c["outputs"] for c in loop_cells)
+    assert not any(o.get("name") == "stderr" for c in loop_cells for o in c["outputs"]), "a warning in section 10"
     tables = open_audit(audit.out_dir)
     assert "模型说明卡" not in tables["card"]  # the card was written in English; the notebook shows it as is
 

@@ -76,7 +76,8 @@ def test_truth_stays_in_truth(cohort, tmp_path):
     assert "true_level" not in cohort.tables["reviews"].columns
     folder = tmp_path / "c"
     write(cohort, folder)
-    sheet = pd.read_excel(folder / "reviews.xlsx")
+    assert (folder / "reviews.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    sheet = pd.read_csv(folder / "reviews.csv", encoding="utf-8-sig")
     assert list(sheet.columns) == ["学号", "研判日期", "预警等级", "状态", "下次研判日期", "研判人", "原因", "备注"]
     assert set(sheet["预警等级"]) <= set(LEVEL_ZH.values())
     assert set(sheet["状态"]) <= {"随访关注", "转介", "住院", "休学", "解除"}

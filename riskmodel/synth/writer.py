@@ -10,8 +10,9 @@ observations       observations.csv, UTF-8+BOM Excel-friendly log with Chinese n
 life_events        life_events.csv, UTF-8      plain
 academics          academics.csv, UTF-8+BOM    from the academic office
 counselling        counselling.csv, GB18030    the centre's own records
-reviews            reviews.xlsx                the review meetings' sheet (研判记录): Chinese headers
-                                               and values (学号, 研判日期, 预警等级 一级 ..., 状态 随访关注 ...)
+reviews            reviews.csv, UTF-8+BOM      the review meetings' record (研判记录) as Excel saves it
+                                               ("CSV UTF-8"): Chinese headers and values (学号, 研判日期,
+                                               预警等级 一级 ..., 状态 随访关注 ..., 研判人 辅导员 ...)
 outcomes           outcomes.csv, UTF-8         training only
 calendar           calendar.xlsx               typed by hand in Excel
 =================  ==========================  ==========================================
@@ -48,7 +49,8 @@ FILES: dict[str, tuple[str, str, str | None]] = {
     "life_events": ("life_events.csv", "csv", "utf-8"),
     "academics": ("academics.csv", "csv", "utf-8-sig"),
     "counselling": ("counselling.csv", "csv", "gb18030"),
-    "reviews": ("reviews.xlsx", "xlsx", None),
+    # CSV, not XLSX: openpyxl took 36 s to write the demo's 35,000 decisions (and every run would read them back)
+    "reviews": ("reviews.csv", "csv", "utf-8-sig"),
     "outcomes": ("outcomes.csv", "csv", "utf-8"),
     "calendar": ("calendar.xlsx", "xlsx", None),
 }
