@@ -161,7 +161,8 @@ def _loop_section(summary: dict, lang: str) -> list[str]:
                  review_overdue=number(loop.get("review_overdue_median")), under=number(loop.get("under_review_median"))),
             text("audit.card.loop_agreement", lang, rows=number(loop.get("agreement_rows")),
                  exact=_share(loop.get("agreement_exact")),
-                 kappa="–" if loop.get("kappa_linear") is None else f"{loop['kappa_linear']:.2f}"),
+                 kappa="–" if loop.get("kappa_linear") is None else f"{loop['kappa_linear']:.2f}",
+                 spearman="–" if loop.get("spearman_score") is None else f"{loop['spearman_score']:.2f}"),
             text("audit.card.loop_released", lang, horizon=horizon, released=rate(loop.get("released_outcome_rate")),
                  recent=rate(loop.get("released_recently_outcome_rate")), recent_days=RECENT_DAYS,
                  under=rate(loop.get("under_review_outcome_rate")), none=rate(loop.get("no_case_outcome_rate")))]

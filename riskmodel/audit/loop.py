@@ -15,8 +15,11 @@ version 2), each overall (``grouping`` ``all``) and by grade and by college when
 ``loop_agreement``
     Students under review on an as-of date: the level the reviewers set against the model's view (the
     level its score alone would give at the month's capacities, no hard rule): rows, exact agreement,
-    linear-weighted Cohen's kappa, the share where the model places the student higher and lower; and
-    the cross-table (``grouping`` ``crosstab``: reviewed level x model level, counts).
+    linear-weighted Cohen's kappa, the share where the model places the student higher and lower, and
+    the Spearman correlation of the reviewed level with the score (capacities keep most reviewed
+    students off the model's own levels, so the ordering says more than the levels do); then the
+    cross-table (``grouping`` ``crosstab``: reviewed level x model level, counts) and the median
+    score at each reviewed level (``grouping`` ``score_by_reviewed_level``).
 ``loop_released``
     The safety figure: recorded outcomes within the horizon among students released (解除) by the as-of
     date, among those released in the ``RECENT_DAYS`` before it, under review, awaiting interview and
@@ -111,7 +114,7 @@ def _by_group(frame: pd.DataFrame, groups: dict[str, pd.Series], summarise) -> p
 
 
 def loop_states(dataset, features: pd.DataFrame, dates, *, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Case states of every student on every as-of date, and every hard-rule trigger up to the last.
+    """Case states of every student with a trigger or review on every as-of date, and every hard-rule trigger up to the last.
 
     Returns
     -------
@@ -176,6 +179,15 @@ def _triggers_fallback(dataset, as_of, *, settings: Settings) -> pd.DataFrame:
     return out.drop_duplicates().reset_index(drop=True)
 
 
+def _spearman(order: pd.Series, score: pd.Series) -> float:
+    """Spearman correlation between the reviewed level (ordered) and the model's score; NaN when either is constant."""
+    from scipy.stats import spearmanr
+
+    if len(order) < 3 or order.nunique() < 2 or score.nunique() < 2:
+        return float("nan")
+    return float(spearmanr(order.to_numpy(dtype=float), score.to_numpy(dtype=float)).statistic)
+
+
 def _interviews(triggers: pd.DataFrame, reviews: pd.DataFrame, dates, *, due: int, horizon: int) -> pd.DataFrame:
     """One row per trigger dated in [first as-of, last as-of): days to the first review on or after it."""
     start, end = pd.Timestamp(dates[0]), pd.Timestamp(dates[-1])
@@ -222,6 +234,10 @@ def loop_tables(dataset, features: pd.DataFrame, frame: pd.DataFrame, model, dat
     states, triggers = loop_states(dataset, features, dates, settings=settings)
     groups = _groups(dataset.table("students"))
     states["student_id"] = states["student_id"].astype(str)
+    # the students scored on each date (enrolled): a graduate's old case is no longer the centre's work
+    scored = frame[["student_id", "as_of", "score"]].assign(student_id=frame["student_id"].astype(str),
+                                                            as_of=pd.to_datetime(frame["as_of"]))
+    states = states.merge(scored, on=["student_id", "as_of"], how="inner")
     groups = {name: labels.set_axis(labels.index.astype(str)) for name, labels in groups.items()}
 
     waits = _interviews(triggers, reviews, dates, due=due, horizon=horizon)
@@ -250,22 +266,30 @@ def loop_tables(dataset, features: pd.DataFrame, frame: pd.DataFrame, model, dat
     overdue = suppress(overdue, {c: [] for c in counted}, small)
 
     view = _model_view(features, model, dates, settings=settings)
-    under = states.loc[states["state"] == "under_review", ["student_id", "as_of", "reviewed_level"]]
+    under = states.loc[states["state"] == "under_review", ["student_id", "as_of", "reviewed_level", "score"]]
     pairs = under.merge(view, on=["student_id", "as_of"], how="inner")
     a, m = pairs["reviewed_level"].map(_ORDER), pairs["model_level"].map(_ORDER)
-    pairs = pairs.assign(_higher=(m > a).to_numpy(), _lower=(m < a).to_numpy())
+    pairs = pairs.assign(_higher=(m > a).to_numpy(), _lower=(m < a).to_numpy(), _order=a.to_numpy())
     agreement = _by_group(pairs, groups, lambda r: {
         "rows": len(r), "exact": float((r["reviewed_level"] == r["model_level"]).mean()) if len(r) else np.nan,
         "kappa_linear": kappa_linear(r["reviewed_level"], r["model_level"]),
         "model_higher": float(r["_higher"].mean()) if len(r) else np.nan,
-        "model_lower": float(r["_lower"].mean()) if len(r) else np.nan})
-    agreement = suppress(agreement, {"rows": ["exact", "kappa_linear", "model_higher", "model_lower"]}, small)
+        "model_lower": float(r["_lower"].mean()) if len(r) else np.nan,
+        "spearman_score": _spearman(r["_order"], r["score"])})
+    agreement = suppress(agreement, {"rows": ["exact", "kappa_linear", "model_higher", "model_lower",
+                                              "spearman_score"]}, small)
+    medians = pd.DataFrame([{"grouping": "score_by_reviewed_level", "group": level,
+                             "rows": int((pairs["reviewed_level"] == level).sum()),
+                             "median_score": float(pairs.loc[pairs["reviewed_level"] == level, "score"].median())
+                             if (pairs["reviewed_level"] == level).any() else np.nan}
+                            for level in list(_ORDER)[::-1]])
+    medians = suppress(medians, {"rows": ["median_score"]}, small)
     cross = pd.crosstab(pairs["reviewed_level"], pairs["model_level"]).reindex(
         index=list(_ORDER)[::-1], columns=list(_ORDER)[::-1], fill_value=0)
     cross_rows = pd.DataFrame([{"grouping": "crosstab", "group": f"reviewed {r} / model {c}", "rows": int(cross.loc[r, c])}
                                for r in cross.index for c in cross.columns])
     cross_rows = suppress(cross_rows, {"rows": []}, small)
-    agreement = pd.concat([agreement, cross_rows], ignore_index=True)
+    agreement = pd.concat([agreement, cross_rows, medians], ignore_index=True)
 
     usable = frame.loc[frame["usable"].to_numpy(dtype=bool), ["student_id", "as_of", "label"]]
     usable = usable.assign(student_id=usable["student_id"].astype(str), as_of=pd.to_datetime(usable["as_of"]))
@@ -320,12 +344,13 @@ def loop_summary(tables: dict[str, pd.DataFrame]) -> dict:
         "median_days_to_review": number(interviews["median_days"]),
         "share_reviewed_within_due": number(interviews["share_within_due"]),
         "share_not_reviewed": number(interviews["share_not_reviewed"]),
-        "interview_overdue_median": number(overdue["interview_overdue"].median()),
-        "review_overdue_median": number(overdue["review_overdue"].median()),
-        "under_review_median": number(overdue["under_review"].median()),
+        "interview_overdue_median": number(round(float(overdue["interview_overdue"].median())) if overdue["interview_overdue"].notna().any() else None),
+        "review_overdue_median": number(round(float(overdue["review_overdue"].median())) if overdue["review_overdue"].notna().any() else None),
+        "under_review_median": number(round(float(overdue["under_review"].median())) if overdue["under_review"].notna().any() else None),
         "agreement_rows": number(agreement["rows"]) if agreement is not None else None,
         "agreement_exact": number(agreement["exact"]) if agreement is not None else None,
         "kappa_linear": number(agreement["kappa_linear"]) if agreement is not None else None,
+        "spearman_score": number(agreement["spearman_score"]) if agreement is not None else None,
         "released_rows": state("released", "rows"), "released_outcome_rate": state("released", "outcome_rate"),
         "released_recently_rows": state("released_recently", "rows"),
         "released_recently_outcome_rate": state("released_recently", "outcome_rate"),
