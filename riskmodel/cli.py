@@ -291,5 +291,39 @@ def demo(
         raise typer.Exit(result.exit_code)
 
 
+reviews_app = typer.Typer(help="The review loop: bring a meeting's decisions (研判结论) into the reviews table.",
+                          no_args_is_help=True)
+app.add_typer(reviews_app, name="reviews")
+
+
+@reviews_app.command("import")
+def reviews_import(
+    file: Annotated[Path, typer.Argument(help="The warning_list.xlsx whose decisions sheet the meeting filled in.")],
+    data: DataOption,
+    by: Annotated[str, typer.Option("--by", help="Who imports the decisions (a role or a name); recorded with them.")],
+    config: ConfigOption = None,
+) -> None:
+    """Append the filled decisions sheet of FILE to the reviews table of --data (docs/warning_list.md).
+
+    Rows that cannot be read are listed (file, row, column, what to do) and left out; the rest are
+    appended with who imported them and when. Importing the same file twice adds nothing. Exit status
+    0: every filled row imported (or already present); 1: some rows rejected; 2: unusable input;
+    3: the reviews table cannot be written.
+    """
+    from riskmodel.warning.reviews_import import import_decisions
+
+    try:
+        result = import_decisions(file, data, settings=_settings(config), by=by)
+    except RiskmodelError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    for reason in result.rejected["reason"]:
+        console.print(f"[yellow]rejected:[/] {reason}", highlight=False, soft_wrap=True)
+    console.print(f"{result.target}: {result.added} decisions added, {result.duplicates} already present, "
+                  f"{len(result.rejected['row'].unique())} rows rejected", highlight=False, soft_wrap=True)
+    if len(result.rejected):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

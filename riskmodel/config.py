@@ -19,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -137,6 +138,9 @@ class WarningSettings(_Section):
     case_mode: Literal["reviews", "legacy"] = "reviews"
     interview_due_days: int = Field(7, ge=0)  # a student awaiting interview longer than this is overdue
     review_interval_days: int = Field(30, ge=1)  # a review without next_review is due this many days after it
+    # hard-rule triggers dated before this are not read (a centre that starts recording reviews on a date
+    # names it, so that every critical answer of earlier years is not awaiting interview); None: all
+    reviews_since: date | None = None
 
 
 class ReportSettings(_Section):

@@ -119,13 +119,15 @@ def _check_period(model, dates: list[pd.Timestamp]) -> None:
                           "model.json 'until'); audit a period on or after it (--from).")
 
 
-def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings) -> pd.DataFrame:
+def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings, tables: dict | None = None
+                  ) -> pd.DataFrame:
     """Every student's score, level and path on every date, as ``riskmodel.warning`` levels them.
 
     The same steps as ``warning.score_features`` (model, hard rules, capacities) without writing the
     reasons in words, which the audit does not use (they cost more than the scoring itself).
     """
     from riskmodel.warning import assign_levels, evaluate_hard_rules, load_hard_rules
+    from riskmodel.warning.warning_list import case_inputs
 
     rules = load_hard_rules(settings=settings)
     parts = []
@@ -134,7 +136,8 @@ def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings) -
         if month.empty:
             continue
         fired = evaluate_hard_rules(month, rules)
-        scored = assign_levels(model.predict(month), fired, as_of=as_of, settings=settings)
+        cases = case_inputs(month, as_of, settings=settings, tables=tables, rules=rules)  # the review loop
+        scored = assign_levels(model.predict(month), fired, as_of=as_of, settings=settings, cases=cases)
         parts.append(scored.assign(as_of=as_of)[["student_id", "as_of", "score", "raw", "rank", "level", "path"]])
     return pd.concat(parts, ignore_index=True)
 
@@ -195,12 +198,12 @@ def build_audit_frame(dataset, model, dates, *, settings: Settings, lang: str = 
     model.check(features, source="the features of the audit period")
     labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings)
     students = dataset.table("students")
-    scores = _score_months(features, model, dates, settings=settings)
+    scores = _score_months(features, model, dates, settings=settings, tables=dataset.tables)
     keys = ["student_id", "as_of"]
     frame = labels[[*keys, "label", "usable", "censored", "window_complete", "counselling_after"]].merge(
         scores[[*keys, "score", "level", "path"]], on=keys, how="left", validate="one_to_one")
     if baseline is not None:
-        base = _score_months(features, baseline, dates, settings=settings)
+        base = _score_months(features, baseline, dates, settings=settings, tables=dataset.tables)
         frame = frame.merge(base[[*keys, "score", "level", "path"]].rename(
             columns={"score": "baseline_score", "level": "baseline_level", "path": "baseline_path"}),
             on=keys, how="left", validate="one_to_one")

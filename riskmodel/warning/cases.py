@@ -50,7 +50,8 @@ import pandas as pd
 
 from riskmodel.config import Settings
 
-__all__ = ["STATES", "CASE_COLUMNS", "case_states", "empty_reviews", "REVIEW_COLUMNS"]
+__all__ = ["STATES", "CASE_COLUMNS", "case_states", "empty_reviews", "REVIEW_COLUMNS", "attach_states",
+           "case_report_table", "REPORT_CASE_COLUMNS"]
 
 STATES: tuple[str, ...] = ("awaiting_interview", "under_review", "released", "none")
 REVIEW_COLUMNS = ["student_id", "date", "level", "status", "next_review", "reviewer_role", "reason", "note"]
@@ -165,3 +166,45 @@ def case_states(reviews: pd.DataFrame | None, triggers: pd.DataFrame | None, as_
     out["interview_overdue"] = out["interview_overdue"].astype(bool)
     out["review_overdue"] = out["review_overdue"].astype(bool)
     return out[CASE_COLUMNS]
+
+
+def attach_states(frame: pd.DataFrame, cases: pd.DataFrame, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``frame`` (one row per ``student_id``) with the case columns of ``cases`` (``state`` ``none`` and
+    empty values for students in no case) and ``model_level`` from ``scores`` when it has one."""
+    out = frame.copy()
+    state = cases.drop_duplicates("student_id").set_index("student_id").reindex(out["student_id"].astype(str))
+    out["state"] = state["state"].fillna("none").to_numpy(dtype=object)
+    for column in ("trigger_date", "review_date", "next_review"):
+        out[column] = pd.to_datetime(state[column]).to_numpy()
+    for column in ("trigger_rules", "review_status", "reviewer_role", "review_reason"):
+        out[column] = state[column].fillna("").astype(object).to_numpy()
+    out["reviewed_level"] = state["reviewed_level"].fillna("none").to_numpy(dtype=object)
+    out["days_waiting"] = state["days_waiting"].fillna(0).astype(int).to_numpy()
+    for column in ("interview_overdue", "review_overdue"):
+        out[column] = state[column].eq(True).to_numpy()
+    if scores is not None and "model_level" in scores.columns:
+        model = scores.drop_duplicates("student_id").set_index("student_id")["model_level"]
+        out["model_level"] = out["student_id"].map(model).fillna("none").to_numpy(dtype=object)
+    return out
+
+
+REPORT_CASE_COLUMNS = ["as_of", "pseudonym", "school", "college", "grade", "class_id", "dorm_id", "level", "score",
+                       "rank", "state", "trigger_date", "trigger_rules", "days_waiting", "interview_overdue",
+                       "reviewed_level", "review_date", "reviewer_role", "review_status", "next_review",
+                       "review_overdue", "model_level"]
+
+
+def case_report_table(everyone: pd.DataFrame) -> pd.DataFrame:
+    """The students in a case, keyed by pseudonym, for the cohort reports (``report_data/cases.parquet``).
+
+    No ``student_id``, no review ``reason`` and never a ``note``: a report shows pseudonyms and the
+    loop's state only.
+    """
+    part = everyone.loc[everyone["state"] != "none"]
+    out = pd.DataFrame({c: (part[c] if c in part.columns else pd.Series("", index=part.index))
+                        for c in REPORT_CASE_COLUMNS})
+    for column in ("pseudonym", "school", "college", "grade", "class_id", "dorm_id", "level", "state",
+                   "trigger_rules", "reviewed_level", "reviewer_role", "review_status", "model_level"):
+        out[column] = out[column].astype("string").fillna("")
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    return out.reset_index(drop=True)

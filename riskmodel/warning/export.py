@@ -22,6 +22,7 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -31,7 +32,8 @@ from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
 
-__all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
+__all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START", "DECISION_COLUMNS",
+           "DECISION_CHOICES", "decision_header"]
 
 LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -41,6 +43,10 @@ def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if "as_of" in out:
         out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
+    for column in ("trigger_date", "review_date", "next_review"):  # the review loop's dates: days, not times
+        if column in out:
+            out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d").astype(object).where(
+                out[column].notna(), None)
     return out
 
 
@@ -79,11 +85,96 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]],
         info.append([key, value])
     info.column_dimensions["A"].width = 24.0
     info.column_dimensions["B"].width = 100.0
+    if "state" in frame.columns and "pseudonym" in frame.columns:
+        _decisions_sheet(wb, frame, lang=lang)
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.creator = "riskmodel"
     buffer = io.BytesIO()
     wb.save(buffer)
     return _fixed_zip(buffer.getvalue(), stamp)
+
+
+# the decisions sheet (the meeting round trip, riskmodel.warning.reviews_import): its columns in order,
+# the canonical name of each and the drop-down values per language (what the import reads back)
+DECISION_COLUMNS = ["pseudonym", "current_level", "state", "date", "level", "status", "next_review", "reviewer_role",
+                    "reason"]
+DECISION_INPUTS = ["date", "level", "status", "next_review", "reviewer_role", "reason"]
+DECISION_CHOICES = {
+    "level": {"zh": {"一级": "I", "二级": "II", "三级": "III", "无": "none"},
+              "en": {"I": "I", "II": "II", "III": "III", "none": "none"}},
+    "status": {"zh": {"随访关注": "monitoring", "转介": "referred", "住院": "hospital", "休学": "leave", "解除": "released"},
+               "en": {v: v for v in ("monitoring", "referred", "hospital", "leave", "released")}},
+    "reviewer_role": {"zh": {"辅导员": "counsellor", "心理老师": "psych_teacher", "班主任": "class_teacher",
+                             "心理中心": "centre", "研判会": "meeting"},
+                      "en": {v: v for v in ("counsellor", "psych_teacher", "class_teacher", "centre", "meeting")}},
+}
+DECISION_BLANK_ROWS = 100  # empty rows with drop-downs for students the meeting adds by pseudonym
+
+
+def decision_header(column: str, lang: str) -> str:
+    """The decisions sheet's header of ``column`` in ``lang``."""
+    return text("warning.decisions.current_level" if column == "current_level" else f"warning.decisions.{column}",
+                lang)
+
+
+def _decision_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The students a meeting decides on, most urgent first: awaiting interview (overdue, longest waiting,
+    highest score), reviews overdue, then the rest of the listed students by level and rank."""
+    rows = frame.loc[(frame["level"] != "none") | frame["state"].isin(["awaiting_interview", "under_review"])]
+    rows = rows.drop_duplicates("pseudonym")
+    key = pd.DataFrame({
+        "awaiting": ~(rows["state"] == "awaiting_interview"),
+        "overdue": ~rows["interview_overdue"].astype(bool),
+        "waiting": -pd.to_numeric(rows["days_waiting"], errors="coerce").fillna(0),
+        "review_overdue": ~rows["review_overdue"].astype(bool),
+        "level": -rows["level"].map({"I": 3, "II": 2, "III": 1}).fillna(0),
+        "rank": pd.to_numeric(rows["rank"], errors="coerce").fillna(np.inf),
+    }, index=rows.index)
+    order = key.sort_values(list(key.columns), kind="mergesort").index
+    return rows.loc[order]
+
+
+def _decisions_sheet(wb: Workbook, frame: pd.DataFrame, *, lang: str) -> None:
+    """The sheet a meeting fills in: one row per student by pseudonym, drop-downs for the decision."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    ws = wb.create_sheet(text("warning.sheet.decisions", lang))
+    ws.append([decision_header(c, lang) for c in DECISION_COLUMNS])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    rows = _decision_rows(frame)
+    words = {lv: k for k, lv in DECISION_CHOICES["level"][lang].items()}
+    state_words = {s: text(f"warning.state.{s}", lang) for s in ("awaiting_interview", "under_review", "released",
+                                                                   "none")}
+    pseudonyms = neutralise(rows["pseudonym"].astype(str))
+    for pseudonym, level, state in zip(pseudonyms, rows["level"], rows["state"]):
+        ws.append([pseudonym, words.get(level, level), state_words.get(state, state), None, None, None, None, None,
+                   None])
+    last = len(rows) + 1 + DECISION_BLANK_ROWS
+    col = {c: get_column_letter(i) for i, c in enumerate(DECISION_COLUMNS, start=1)}
+    for name, key in (("level", "error_level"), ("status", "error_status"), ("reviewer_role", "error_role")):
+        choices = ",".join(DECISION_CHOICES[name][lang])
+        check = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=True,
+                               error=text(f"warning.decisions.{key}", lang))
+        check.add(f"{col[name]}2:{col[name]}{last}")
+        ws.add_data_validation(check)
+    for name in ("date", "next_review"):
+        check = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                               showErrorMessage=True, error=text("warning.decisions.error_date", lang))
+        check.add(f"{col[name]}2:{col[name]}{last}")
+        ws.add_data_validation(check)
+        for r in range(2, last + 1):
+            ws[f"{col[name]}{r}"].number_format = "yyyy-mm-dd"
+    reason = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="200", allow_blank=True)
+    reason.add(f"{col['reason']}2:{col['reason']}{last}")
+    ws.add_data_validation(reason)
+    widths = {"pseudonym": 16, "current_level": 12, "state": 14, "date": 14, "level": 10, "status": 12,
+              "next_review": 14, "reviewer_role": 12, "reason": 60}
+    for name, width in widths.items():
+        ws.column_dimensions[col[name]].width = float(width)
+    ws.freeze_panes = "B2"
+    note_row = last + 2
+    ws.cell(row=note_row, column=1, value=text("warning.decisions.intro", lang))
 
 
 def _fixed_zip(data: bytes, stamp: datetime) -> bytes:
@@ -133,7 +224,7 @@ def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = 
         ("", text("disclaimer", lang)),
         ("", text("warning.about.score", lang, days=horizon_days if horizon_days is not None else "?")),
         ("", text("warning.about.interval", lang)),
-        ("", text("warning.about.levels", lang)),
+        ("", text("warning.about.levels_reviews" if "state" in frame.columns else "warning.about.levels", lang)),
         ("", text("warning.about.confidential", lang)),
     ]
     known = i18n_catalogue()
