@@ -114,69 +114,39 @@ def _by_group(frame: pd.DataFrame, groups: dict[str, pd.Series], summarise) -> p
 
 
 def loop_states(dataset, features: pd.DataFrame, dates, *, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Case states of every student with a trigger or review on every as-of date, and every hard-rule trigger up to the last.
+    """Case states of the scored students with a trigger or a review on every as-of date, and every
+    hard-rule trigger up to the last date.
+
+    The states are the warning list's own (:func:`riskmodel.warning.warning_list.case_inputs`: the
+    triggers :func:`riskmodel.warning.hard_rules.trigger_events` dates by their records, then
+    :func:`riskmodel.warning.cases.case_states`), computed as in ``warning.case_mode`` ``reviews``
+    whatever the centre's list follows: the audit describes the loop the reviews record.
 
     Returns
     -------
     (states, triggers)
-        ``states``: :func:`riskmodel.warning.cases.case_states` rows with ``as_of``; ``triggers``:
-        ``student_id, date, rule`` (the union over the dates, so that feature-dated rules count too).
+        ``states``: case-state rows with ``as_of``; ``triggers``: ``student_id, date, rule`` (the union
+        over the dates, so that rules dated by the features count too).
     """
-    from riskmodel.warning import hard_rules
-    from riskmodel.warning.cases import case_states
+    from dataclasses import replace
 
-    rules = hard_rules.load_hard_rules(settings=settings)
-    reviews = dataset.table("reviews")
-    since = getattr(settings.warning, "reviews_since", None)
+    from riskmodel.warning.hard_rules import load_hard_rules, trigger_events
+    from riskmodel.warning.warning_list import case_inputs
+
+    loop_settings = settings.model_copy(update={"warning": settings.warning.model_copy(update={"case_mode": "reviews"})})
+    rules = load_hard_rules(settings=settings)
+    tables = dataset.tables
+    # as case_inputs reads them: a rule whose records' table is absent is read from the features
+    dated = [r if r.critical is not None or r.record is None or r.record[0] in tables else replace(r, record=None)
+             for r in rules]
     states, triggers = [], []
     for as_of in dates:
         month = features.loc[features["as_of"] == as_of]
-        if hasattr(hard_rules, "trigger_events"):
-            fired = hard_rules.trigger_events(dataset.tables, month, rules, as_of, since=since)
-        else:
-            fired = _triggers_fallback(dataset, as_of, settings=settings)
-        triggers.append(fired)
-        states.append(case_states(reviews, fired, as_of, settings=settings).assign(as_of=pd.Timestamp(as_of)))
+        cases = case_inputs(month, as_of, settings=loop_settings, tables=tables, rules=rules)
+        states.append(cases.assign(as_of=pd.Timestamp(as_of)))
+        triggers.append(trigger_events(tables, month, dated, as_of, since=settings.warning.reviews_since))
     every = pd.concat(triggers, ignore_index=True).drop_duplicates(["student_id", "date", "rule"])
     return pd.concat(states, ignore_index=True), every.reset_index(drop=True)
-
-
-def _triggers_fallback(dataset, as_of, *, settings: Settings) -> pd.DataFrame:
-    """FALLBACK FOR THE LEAD TO REPLACE: hard-rule trigger dates read straight from the records, used only
-    while ``riskmodel.warning.hard_rules.trigger_events`` (review-loop's branch) is not in the package.
-
-    Critical answers (the specifications' thresholds with settings), urgent self-harm-signal
-    observations (severity 3), recorded self-harm or attempts, counsellor ratings of 4; dated on or
-    before ``as_of``. It does not read the centre's own hard-rule file as trigger_events does.
-    """
-    from riskmodel.instruments.specs import get as get_spec
-
-    as_of = pd.Timestamp(as_of)
-    parts = []
-    screenings = dataset.table("screenings")
-    for code, rule in (("PHQ9", "phq9_item9"), ("UPI", "upi_item25"), ("SDS", "sds_item19"), ("SCL90", "scl90_item15")):
-        rows = screenings.loc[(screenings["instrument"] == code) & (screenings["date"] <= as_of)]
-        hit = np.zeros(len(rows), bool)
-        for item, threshold in get_spec(code).critical_thresholds(settings.instruments).items():
-            hit |= rows[f"item_{item}"].to_numpy(dtype="float64") >= threshold
-        parts.append(pd.DataFrame({"student_id": rows["student_id"].to_numpy()[hit], "date": rows["date"].to_numpy()[hit],
-                                   "rule": rule}))
-    obs = dataset.table("observations")
-    obs = obs.loc[(obs["category"] == "self_harm_signal") & (obs["severity"] >= 3) & (obs["date"] <= as_of)]
-    parts.append(pd.DataFrame({"student_id": obs["student_id"].to_numpy(), "date": obs["date"].to_numpy(),
-                               "rule": "urgent_self_harm_observation"}))
-    outcomes = dataset.table("outcomes")
-    outcomes = outcomes.loc[outcomes["event"].isin(["self_harm", "suicide_attempt"]) & (outcomes["date"] <= as_of)]
-    parts.append(pd.DataFrame({"student_id": outcomes["student_id"].to_numpy(), "date": outcomes["date"].to_numpy(),
-                               "rule": "self_harm_or_attempt_12m"}))
-    counselling = dataset.table("counselling")
-    rated = counselling.loc[(counselling["counsellor_rating"].fillna(0) >= 4).to_numpy() & (counselling["date"] <= as_of)]
-    parts.append(pd.DataFrame({"student_id": rated["student_id"].to_numpy(), "date": rated["date"].to_numpy(),
-                               "rule": "counsellor_top_rating"}))
-    out = pd.concat(parts, ignore_index=True)
-    out["student_id"] = out["student_id"].astype(str)
-    out["date"] = pd.to_datetime(out["date"]).dt.normalize()
-    return out.drop_duplicates().reset_index(drop=True)
 
 
 def _spearman(order: pd.Series, score: pd.Series) -> float:
