@@ -233,6 +233,9 @@ def test_review_loop_tables_are_written_without_ids_and_small_cells(audit, cohor
                 values = table[column].dropna().astype(int)
                 assert not values.between(0, small - 1).any(), (name, column)  # the audit's small-cell rule
     assert set(LOOP_TABLES) <= set(open_audit(audit.out_dir))
+    assert len(cohort["dataset"].table("reviews")["note"].dropna())  # the synthetic notes exist ...
+    written = "".join(p.read_bytes().decode("utf-8", errors="ignore") for p in audit.out_dir.iterdir())
+    assert "研判记录" not in written  # ... and reach no audit output (every synthetic note begins so)
 
 
 def test_review_loop_interviews_overdue_agreement_and_released(audit, cohort):

@@ -24,7 +24,8 @@ from the records the centre holds and the latent state at the time of each decis
   no risk after one at III or below, or III after two reviews at III or below (``RELEASE_AT_III``).
   A review finding no risk right after I or II steps the student down to III instead.
 * **Follow-ups** at ``next_review``: a month for level I, two to three months for II and III; held
-  on time (within a week) for most, late for some, never for a few (``FOLLOW_UP``).
+  on time (within a week) for most, late for some, never for a few (``FOLLOW_UP``: level I, referrals
+  and hospital stays are followed more closely than II and III).
 * Who decided (``reviewer_role``), a reason from a short fixed list and a synthetic note (harmless,
   but present, so that tests can check it never reaches an output).
 
@@ -57,7 +58,9 @@ ACUTE_SEEN = 1.0  # distress units the reviewer adds when the student is in an a
 NEVER_REVIEWED = 0.04  # a trigger nobody follows up
 REVIEW_PROMPT = 0.75  # of the triggers followed up, the share seen within 0-7 days
 REVIEW_LATE_DAYS = (8, 45)  # the others
-FOLLOW_UP = (0.75, 0.17, 0.08)  # planned follow-up held within a week / 8-45 days late / never
+# planned follow-up held within a week / 8-45 days late / never: level I (and referrals, hospital stays)
+# are followed closely; II and III are let slip more often (the case stays open, overdue)
+FOLLOW_UP = {"I": (0.88, 0.10, 0.02), "II": (0.72, 0.18, 0.10), "III": (0.72, 0.18, 0.10)}
 REFER_PROB = 0.25  # level I outside an acute phase referred (转介) anyway
 RELEASE_AT_III = 0.35  # III after two reviews at III or below: released with this probability
 NEXT_REVIEW_DAYS = {"I": (28, 35), "II": (56, 75), "III": (75, 95)}
@@ -204,9 +207,10 @@ class _Student:
         if next_day is None:
             return None
         u = rng.random()
-        if u < FOLLOW_UP[0]:
+        on_time, late, _ = FOLLOW_UP["I" if status in ("referred", "hospital", "leave") else level]
+        if u < on_time:
             held = next_day + int(rng.integers(-3, 8))
-        elif u < FOLLOW_UP[0] + FOLLOW_UP[1]:
+        elif u < on_time + late:
             held = next_day + int(rng.integers(8, 46))
         else:
             return None
