@@ -117,8 +117,8 @@ def test_a_students_reviews_before_a_day_do_not_depend_on_later_records():
     counselling = pd.DataFrame({"idx": [0], "date": pd.to_datetime(["2024-01-15"]), "kind": ["interview"],
                                 "counsellor_rating": pd.array([3], dtype="Int64")})
     later = pd.DataFrame({"idx": [0], "date": pd.to_datetime(["2024-07-20"]), "event": ["suicide_attempt"]})
-    kwargs = dict(screenings=screenings, observations=observations, counselling=counselling, months=months,
-                  family="university", end="2025-01-01", seed=5)
+    kwargs = {"screenings": screenings, "observations": observations, "counselling": counselling, "months": months,
+                  "family": "university", "end": "2025-01-01", "seed": 5}
     without = simulate_reviews(sim, outcomes=later.iloc[:0], **kwargs)
     with_later = simulate_reviews(sim, outcomes=later, **kwargs)
     cut = pd.Timestamp("2024-07-20")

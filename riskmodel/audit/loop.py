@@ -45,7 +45,7 @@ import pandas as pd
 
 from riskmodel.config import Settings
 
-__all__ = ["LOOP_TABLES", "RECENT_DAYS", "loop_tables", "loop_states", "loop_summary", "kappa_linear", "suppress"]
+__all__ = ["LOOP_TABLES", "RECENT_DAYS", "kappa_linear", "loop_states", "loop_summary", "loop_tables", "suppress"]
 
 log = logging.getLogger(__name__)
 

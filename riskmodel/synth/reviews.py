@@ -50,7 +50,7 @@ import pandas as pd
 
 from riskmodel.instruments.specs import get as get_spec
 
-__all__ = ["simulate_reviews", "level_of", "REASONS", "NOTES", "LEVEL_ZH", "STATUS_ZH", "ROLE_ZH"]
+__all__ = ["LEVEL_ZH", "NOTES", "REASONS", "ROLE_ZH", "STATUS_ZH", "level_of", "simulate_reviews"]
 
 # --- parameters of the loop (every number a modelling choice; docs/synthetic.md measures the result) ---
 PERCEPTION_SD = 0.6  # the reviewer's error on the rating scale (the interview's counsellor rating uses the same)
