@@ -326,7 +326,10 @@ def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
     assert all(c.data_type != "f" for c in cells)
     assert sheet.cell(row=2, column=header.index("factors") + 1).value == "'@SUM(A1)"
     level_cell = sheet.cell(row=2, column=header.index("level") + 1)
-    assert level_cell.value == "I" and level_cell.fill.start_color.rgb.endswith("FFC7CE")
+    assert level_cell.value == "I"
+    level_letter = openpyxl.utils.get_column_letter(header.index("level") + 1)
+    rules = {r.formula[0]: r.dxf.fill.start_color.rgb for cf in sheet.conditional_formatting for r in cf.rules}
+    assert rules[f'${level_letter}2="I"'].endswith("FFC7CE")  # level I rows coloured, whatever the sort
     back = pd.read_parquet(a["parquet"])
     assert back.loc[0, "factors"] == "@SUM(A1)"  # Parquet is for programs: values as they are
     assert neutralise(pd.Series(["-1", "a-1"])).tolist() == ["'-1", "a-1"]

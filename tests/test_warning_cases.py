@@ -131,3 +131,41 @@ def test_reviews_in_a_data_folder_unknown_student_and_future_date(tmp_path):
     bad = dataset.rejected.loc[dataset.rejected["table"] == "reviews"]
     assert bad[["row", "column"]].values.tolist() == [[3, "student_id"], [4, "date"]]
     assert "private words" not in dataset.rejected.to_string()
+
+
+def test_levels_follow_the_states_and_score_levels_meet_their_capacities():
+    import numpy as np
+
+    from riskmodel.warning.levels import assign_levels
+
+    n = 40
+    ids = [f"s{i:02d}" for i in range(n)]
+    scores = pd.DataFrame({"student_id": ids, "score": np.linspace(0.9, 0.01, n), "raw": np.linspace(3, -3, n)})
+    fired = pd.DataFrame({"r": [False] * n})
+    settings = Settings.model_validate({"warning": {"capacity": {"I": 2, "II": 3, "III": 4}}})
+    as_of = "2025-03-01"
+    triggers = _triggers([["s30", "2025-02-01", "phq9_item9"], ["s31", "2025-02-20", "phq9_item9"]])
+    reviews = _reviews([
+        ["s31", "2025-02-10", "III", "monitoring", "2025-03-10", "counsellor"],  # answered before the new trigger
+        ["s35", "2025-02-10", "I", "hospital", "2025-03-10", "centre"],  # reviewed to I: level I
+        ["s36", "2025-02-10", "II", "monitoring", "2025-02-20", "meeting"],  # floor II, review overdue
+        ["s01", "2025-02-10", "III", "monitoring", "2025-04-10", "meeting"],  # the model raises her
+        ["s02", "2025-02-10", "II", "released", None, "meeting"],  # released: the model's again
+    ])
+    cases = case_states(reviews, triggers, as_of, settings=settings)
+    out = assign_levels(scores, fired, as_of=as_of, settings=settings, cases=cases).set_index("student_id")
+    level_one = set(out.index[out["level"] == "I"])
+    assert level_one == {"s30", "s31", "s35"}  # awaiting interview or reviewed to I, and no one else
+    assert out.loc["s30", "path"] == "rule:phq9_item9"
+    assert out.loc["s35", "path"] == "review:centre:2025-02-10"
+    assert out.loc["s36", "level"] == "II" and out.loc["s36", "path"] == "review:meeting:2025-02-10"
+    assert bool(out.loc["s36", "review_overdue"])
+    assert out.loc["s01", "level"] == "II" and out.loc["s01", "path"] == "score"  # the score may raise a floor
+    assert out.loc["s00", "model_level"] == "I" and out.loc["s00", "level"] == "II"
+    by_score = out.loc[out["path"] == "score", "level"].value_counts().to_dict()
+    assert by_score == {"II": 3, "III": 4}  # the score-based levels meet their capacities
+    assert out.loc["s02", "level"] in ("II", "III") and out.loc["s02", "path"] == "score"
+    legacy = Settings.model_validate({"warning": {"capacity": {"I": 2, "II": 3, "III": 4}, "case_mode": "legacy"}})
+    old = assign_levels(scores, fired, as_of=as_of, settings=legacy, cases=cases)
+    assert old["level"].value_counts().to_dict() == {"none": 31, "III": 4, "II": 3, "I": 2}
+    assert "state" not in old.columns

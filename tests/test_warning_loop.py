@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from riskmodel.cli import app
 from riskmodel.config import Settings
 from riskmodel.i18n import text
-from riskmodel.warning.commands import read_previous_list, score_command
+from riskmodel.warning.commands import score_command
 
 AS_OF = pd.Timestamp("2023-12-01")
 NOTE = "NOTE-7f3a-机密备注"
@@ -197,7 +197,7 @@ def test_import_rejects_bad_rows_by_row_and_keeps_the_good(small, tmp_path):
     # a reviews table already there, with Chinese headers and a note: appended to, never rewritten
     (data / "reviews.csv").write_bytes("学号,研判日期,预警等级,状态,备注\r\n".encode("utf-8-sig")
                                        + f"{student},{AS_OF - pd.Timedelta(days=300):%Y-%m-%d},二级,随访关注,{NOTE}\r\n"
-                                       .encode("utf-8"))
+                                       .encode())
     earlier = pd.read_csv(data / "reviews.csv", encoding="utf-8-sig", dtype=str)
     result = CliRunner().invoke(app, ["reviews", "import", str(paths["xlsx"]), "--data", str(data), "--by", "centre",
                                       "--config", str(_en_config(tmp_path))])

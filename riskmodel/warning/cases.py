@@ -50,8 +50,8 @@ import pandas as pd
 
 from riskmodel.config import Settings
 
-__all__ = ["STATES", "CASE_COLUMNS", "case_states", "empty_reviews", "REVIEW_COLUMNS", "attach_states",
-           "case_report_table", "REPORT_CASE_COLUMNS"]
+__all__ = ["CASE_COLUMNS", "REPORT_CASE_COLUMNS", "REVIEW_COLUMNS", "STATES", "attach_states", "case_report_table",
+           "case_states", "empty_reviews"]
 
 STATES: tuple[str, ...] = ("awaiting_interview", "under_review", "released", "none")
 REVIEW_COLUMNS = ["student_id", "date", "level", "status", "next_review", "reviewer_role", "reason", "note"]

@@ -31,7 +31,7 @@ import io
 import logging
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +45,7 @@ from riskmodel.i18n import text
 from riskmodel.outputs import atomic_path
 from riskmodel.warning.export import DECISION_CHOICES, DECISION_COLUMNS, decision_header
 
-__all__ = ["ImportResult", "import_decisions", "read_decisions", "DEDUPE_KEY", "REJECTED_COLUMNS"]
+__all__ = ["DEDUPE_KEY", "REJECTED_COLUMNS", "ImportResult", "import_decisions", "read_decisions"]
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def read_decisions(path: str | Path, *, pseudonyms: dict[str, str], enrolled: di
         read += 1
         problems = []
 
-        def reject(column: str, value, what: str) -> None:
+        def reject(column: str, value, what: str, problems=problems, r=r) -> None:
             shown = "" if _blank(value) else str(value)
             problems.append({"file": path.name, "row": r, "column": decision_header(column, lang), "value": shown,
                              "reason": f"{path.name}, row {r}, column {decision_header(column, lang)}: {what}"})
@@ -337,7 +337,7 @@ def import_decisions(path: str | Path, data_dir: str | Path, *, settings: Settin
     if not by or not by.strip():
         raise ContractError("--by is empty: say who imports the decisions (a role or a name), so that the "
                             "reviews table records it.")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = pd.Timestamp(now.date())
     loaded = load_mapping(mapping if mapping is not None else settings.data.mapping, lang=lang)
     files, _ = discover(data_dir, loaded, lang)
@@ -356,7 +356,7 @@ def import_decisions(path: str | Path, data_dir: str | Path, *, settings: Settin
     keep = ~fresh.isin(keys) & ~fresh.duplicated()
     new = decisions.loc[keep.to_numpy()].reset_index(drop=True)
     new["imported_by"] = by.strip()
-    new["imported_at"] = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    new["imported_at"] = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     duplicates = int((~keep).sum())
     if len(new):
         suffix = target.suffix.lower()
