@@ -17,9 +17,9 @@ from riskmodel.audit.card import model_card
 from riskmodel.audit.drift import psi, psi_table
 from riskmodel.audit.explain import family_importance, importance_table
 from riskmodel.audit.groups import fairlearn_reference, group_table
+from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
-from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.plots import (group_gap_table, loop_overview, metric_table, open_audit, plot_drift,
                                    plot_group_gaps, plot_importance, plot_loop, plot_metric_by_month, plot_reliability,
                                    plot_stability, setup)

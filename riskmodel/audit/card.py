@@ -148,8 +148,12 @@ def _loop_section(summary: dict, lang: str) -> list[str]:
     loop = summary.get("review_loop") or {}
     if not loop:
         return ["## " + text("audit.card.loop", lang), text("audit.card.loop_none", lang)]
-    number = (lambda v: "–" if v is None else (f"{v:g}" if isinstance(v, (int, float)) else str(v)))
-    rate = (lambda v: "–" if v is None else f"{v:.3f}")
+    def number(value) -> str:
+        return "–" if value is None else (f"{value:g}" if isinstance(value, (int, float)) else str(value))
+
+    def rate(value) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
     horizon = summary["settings"]["labels"]["horizon_days"]
     from riskmodel.audit.loop import RECENT_DAYS
 

@@ -306,6 +306,10 @@ def loop_summary(tables: dict[str, pd.DataFrame]) -> dict:
     agreement = overall("loop_agreement").iloc[0] if len(overall("loop_agreement")) else None
     released = overall("loop_released").set_index("state")
 
+    def median_count(column: str):
+        values = overdue[column].dropna()
+        return int(round(float(values.median()))) if len(values) else None
+
     def state(name: str, column: str):
         return number(released.loc[name, column]) if name in released.index else None
 
@@ -314,9 +318,9 @@ def loop_summary(tables: dict[str, pd.DataFrame]) -> dict:
         "median_days_to_review": number(interviews["median_days"]),
         "share_reviewed_within_due": number(interviews["share_within_due"]),
         "share_not_reviewed": number(interviews["share_not_reviewed"]),
-        "interview_overdue_median": number(round(float(overdue["interview_overdue"].median())) if overdue["interview_overdue"].notna().any() else None),
-        "review_overdue_median": number(round(float(overdue["review_overdue"].median())) if overdue["review_overdue"].notna().any() else None),
-        "under_review_median": number(round(float(overdue["under_review"].median())) if overdue["under_review"].notna().any() else None),
+        "interview_overdue_median": median_count("interview_overdue"),
+        "review_overdue_median": median_count("review_overdue"),
+        "under_review_median": median_count("under_review"),
         "agreement_rows": number(agreement["rows"]) if agreement is not None else None,
         "agreement_exact": number(agreement["exact"]) if agreement is not None else None,
         "kappa_linear": number(agreement["kappa_linear"]) if agreement is not None else None,

@@ -252,7 +252,8 @@ def loop_overview(tables: dict, *, lang: str = "zh"):
             ("share_not_reviewed", loop.get("share_not_reviewed")),
             ("interview_overdue", loop.get("interview_overdue_median")),
             ("review_overdue", loop.get("review_overdue_median")), ("exact", loop.get("agreement_exact")),
-            ("kappa", loop.get("kappa_linear")), ("spearman", loop.get("spearman_score")), ("released_rate", loop.get("released_outcome_rate")),
+            ("kappa", loop.get("kappa_linear")), ("spearman", loop.get("spearman_score")),
+            ("released_rate", loop.get("released_outcome_rate")),
             ("released_recently_rate", loop.get("released_recently_outcome_rate")),
             ("no_case_rate", loop.get("no_case_outcome_rate"))]
     return pd.DataFrame({text("audit.loop.figure", lang): [text(f"audit.loop.{key}", lang, due=due) for key, _ in rows],

@@ -55,7 +55,8 @@ from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, neutralise_frame, write_bytes, write_text
 
-__all__ = ["AuditResult", "LOOP_TABLES", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
+__all__ = ["AuditResult", "LOOP_TABLES", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit",
+           "write_table"]
 
 log = logging.getLogger(__name__)
 
