@@ -61,7 +61,7 @@ def kappa_linear(a: pd.Series, b: pd.Series) -> float:
     Example
     -------
     >>> round(kappa_linear(pd.Series(["I", "II", "III", "none"]), pd.Series(["II", "II", "III", "none"])), 3)
-    0.857
+    0.778
     """
     from sklearn.metrics import cohen_kappa_score
 
