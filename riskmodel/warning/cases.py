@@ -132,10 +132,10 @@ def case_states(reviews: pd.DataFrame | None, triggers: pd.DataFrame | None, as_
     reviewed_on = tr["student_id"].map(latest["date"]) if len(latest) else pd.Series(pd.NaT, index=tr.index)
     open_tr = tr.loc[reviewed_on.isna().to_numpy() | (tr["date"] > reviewed_on).to_numpy()]
     if len(open_tr):
-        grouped = open_tr.sort_values(["student_id", "date", "rule"], kind="mergesort").groupby("student_id",
-                                                                                               sort=True)
-        first = grouped["date"].min()
-        rules = grouped["rule"].agg(lambda r: "+".join(dict.fromkeys(r)))
+        ordered = open_tr.sort_values(["student_id", "date", "rule"], kind="mergesort")
+        first = ordered.groupby("student_id", sort=True)["date"].min()
+        # each rule once, in the order it first fired
+        rules = ordered.drop_duplicates(["student_id", "rule"]).groupby("student_id", sort=True)["rule"].agg("+".join)
     else:
         first = pd.Series(dtype="datetime64[ns]")
         rules = pd.Series(dtype=object)
