@@ -1,23 +1,31 @@
 """The ``riskmodel`` command: one small function per verb, no logic.
 
-Each verb parses its options, calls one function of the stage that owns the work, and prints a short
-summary. Errors riskmodel raises on purpose (:mod:`riskmodel.errors`) become one clear line on
-standard error and the exit status the README documents; anything else is a bug and keeps its
-traceback.
+Each verb parses its options, refuses output paths that would destroy an input
+(:func:`riskmodel.outputs.guard_outputs`), calls one function of the stage that owns the work, and
+prints a short summary. Errors riskmodel raises on purpose (:mod:`riskmodel.errors`) become one clear
+line on standard error and the exit status the README documents; so do an interrupt (Ctrl-C or
+SIGTERM: 130) and an operating-system error (a file that cannot be read: 2; a disk that is full or
+read-only: 3), whose traceback ``--verbose`` still shows. Anything else is a bug and keeps its
+traceback. Output never fails for want of an encoding: on a console that cannot show Chinese
+(``LANG=C``, ``PYTHONIOENCODING=ascii``) the characters are written as ``\\uXXXX`` escapes.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from riskmodel.errors import RiskmodelError
+from riskmodel.errors import EXIT_INTERRUPTED, RiskmodelError, terminate_as_interrupt
+from riskmodel.outputs import DISK_ERRNOS, guard_outputs
+from riskmodel.vocab import MODEL_KINDS
 
 app = typer.Typer(
     name="riskmodel",
@@ -30,7 +38,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
+    Path | None, typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
                                                           "train and audit need its outcomes table.")]
@@ -39,24 +47,59 @@ AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD;
 LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
 
 
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, status: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(status)
+
+
 def verb(func):
-    """Register ``func`` as a verb; turn riskmodel's own errors into a message and an exit status."""
+    """Register ``func`` as a verb; turn riskmodel's own errors, interrupts and OS errors into one line and a status."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with terminate_as_interrupt():
+                return func(*args, **kwargs)
         except RiskmodelError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise _fail(escape(str(exc)), exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every output in progress was removed by its writer
+            console.print("interrupted: no output was left half-written; run the command again", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:  # the machine, not riskmodel: one line for the scheduler, the traceback with -v
+            log.debug("operating-system error", exc_info=True)
+            where = f"{exc.filename}: " if exc.filename else ""
+            if exc.errno in DISK_ERRNOS:
+                raise _fail(escape(f"{where}cannot write ({exc.strerror}); free space or choose another output "
+                                   "folder, then run again."), 3) from None
+            raise _fail(escape(f"{where}{exc.strerror or exc}; check that the path exists and that this account "
+                               "may read it, then run again."), 2) from None
 
     return app.command()(wrapper)
+
+
+def _tolerant_streams() -> None:
+    """Never crash on a character the console cannot encode: write it as an escape instead."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot be reconfigured (closed, detached)
+                pass
+
+
+def _guard(outputs: dict, *, folders: tuple[str, ...] = ("--out",), **inputs) -> None:
+    """:func:`riskmodel.outputs.guard_outputs` with the inputs named as the messages say them."""
+    guard_outputs(outputs, inputs={name.replace("_", " "): path for name, path in inputs.items()}, folders=folders)
 
 
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to standard error.")] = False,
 ) -> None:
+    _tolerant_streams()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -79,11 +122,11 @@ def _as_of(value: str) -> date:
 @verb
 def validate(
     data_dir: Annotated[Path, typer.Argument(help="Data folder: students.csv, screenings.xlsx ... (docs/data.md).")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    rejected: Annotated[Optional[Path], typer.Option(
+    rejected: Annotated[Path | None, typer.Option(
         "--rejected", help="Rejected-rows CSV to write; default DATA_DIR_rejected_rows.csv beside the folder.")] = None,
-    store: Annotated[Optional[Path], typer.Option(
+    store: Annotated[Path | None, typer.Option(
         "--store", help="Also write the validated data to this DuckDB file.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -91,8 +134,10 @@ def validate(
 
     Exit 0 when the data is usable, 2 on a fatal problem (missing table or column, unreadable file).
     """
-    from riskmodel.data.validate import run_validate
+    from riskmodel.data.validate import default_rejected_path, run_validate
 
+    _guard({"--rejected": rejected if rejected is not None else default_rejected_path(data_dir), "--store": store},
+           folders=(), data_folder=data_dir, mapping_file=mapping, configuration_file=config)
     run_validate(data_dir, settings=_settings(config), mapping=mapping, rejected_path=rejected,
                  store_path=store, console=Console())
 
@@ -111,6 +156,7 @@ def features(
     """
     from riskmodel.features.export import write_feature_matrix
 
+    _guard({"--out": out}, folders=(), data_folder=data, configuration_file=config)
     frame = write_feature_matrix(data, _as_of(as_of), out, settings=_settings(config))
     console.print(f"{out}: {len(frame)} students x {frame.shape[1] - 2} features, as of {as_of}", highlight=False)
 
@@ -129,8 +175,9 @@ def train(
     """
     from riskmodel.models.commands import train_command
 
-    if model and model not in ("lightgbm", "logistic", "rules"):
+    if model and model not in MODEL_KINDS:
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
+    _guard({"--out": out}, data_folder=data, configuration_file=config)
     with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
         fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
     m = fitted.meta.get("metrics_holdout", {})
@@ -146,7 +193,7 @@ def score(
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
     lang: LangOption = "",
-    previous: Annotated[Optional[Path], typer.Option(
+    previous: Annotated[Path | None, typer.Option(
         "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -155,20 +202,25 @@ def score(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    _guard({"--out": out}, data_folder=data, model_folder=model, previous_list=previous, configuration_file=config)
     listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
+    changes = listed["change"].value_counts().to_dict()
     console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
-                  f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+                  f"cleared {changes.get('cleared', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+    if changes.get("dropped"):
+        console.print(f"[bold red]dropped:[/] {changes['dropped']} previously listed student(s) not scored: missing from "
+                      "the register or rejected (change = dropped in the list)", highlight=False)
 
 
 @verb
 def score_screenings(
     in_file: Annotated[Path, typer.Argument(help="A screenings export: .csv, .xlsx or .parquet (docs/instruments.md).")],
     out: Annotated[Path, typer.Option("--out", help="Scores to write, one row per administration: .csv, .xlsx or .parquet.")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    stage: Annotated[Optional[str], typer.Option(
+    stage: Annotated[str | None, typer.Option(
         "--stage", help="School stage of every row (primary ... graduate): selects the PHQ-9 cut-off; default 10.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -178,8 +230,10 @@ def score_screenings(
     validity flags; rejected rows with their reasons go to OUT's name + _rejected beside it.
     """
     from riskmodel.i18n import text
-    from riskmodel.instruments.commands import score_screenings_file
+    from riskmodel.instruments.commands import rejected_path, score_screenings_file
 
+    _guard({"--out": out, "--out's rejected rows": rejected_path(out)}, folders=(), input_file=in_file,
+           mapping_file=mapping, configuration_file=config)
     settings = _settings(config)
     scored, rejected, paths = score_screenings_file(in_file, out, settings=settings, mapping=mapping, stage=stage)
     console.print(text("instruments.cli.scored", settings.reports.lang, n=len(scored), out=paths["scores"],
@@ -203,6 +257,7 @@ def synth(
     from riskmodel.i18n import text
     from riskmodel.synth import generate, parse_under_recorded, write
 
+    _guard({"--out": out}, configuration_file=config)
     cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None,
                       under_recorded=parse_under_recorded(under_recorded) if under_recorded else None)
     write(cohort, out)
@@ -217,7 +272,8 @@ def audit(
     data: DataOption,
     model: ModelDirOption,
     date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
-    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window "
+                                                      "must be in the data.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
     lang: LangOption = "",
     config: ConfigOption = None,
@@ -227,6 +283,7 @@ def audit(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
     with console.status(f"auditing {model} from {date_from} to {date_to}"):
         result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
                                lang=lang or None)
@@ -244,25 +301,32 @@ def run(
     lang: LangOption = "",
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     config: ConfigOption = None,
+    accept_register_loss: Annotated[bool, typer.Option(
+        "--accept-register-loss", help="Run although more than warning.max_register_loss of the previous run's "
+                                       "students are missing from the register (e.g. a year group left).")] = False,
 ) -> None:
     """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
 
-    Exit status 0: done; 1: some reports failed (manifest.json says which); 2: unusable input;
-    3: the output cannot be written (docs/scheduling.md). Nothing is written unless pre-flight passes.
+    Exit status 0: done; 1: some reports failed, or previously listed students were not scored
+    (manifest.json says which); 2: unusable input (also: the register lost more than
+    warning.max_register_loss of the previous run's students); 3: the output cannot be written
+    (docs/scheduling.md). Nothing is written unless pre-flight passes.
     """
     from riskmodel.reports.runner import run as run_reports
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
-    try:
-        result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                             jobs=jobs or None, progress=True)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing was left behind; not click's "Aborted!" status 1
-        console.print("interrupted: no run folder was written", highlight=False)
-        raise typer.Exit(130) from None
+    _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
+    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                         jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
+                         accept_register_loss=accept_register_loss)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
-    if result.exit_code:
+    if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
+        console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
+                      "from the register or rejected (see manifest.json 'dropped' and the index page)", highlight=False)
+    if result.failed:
         console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+    if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
@@ -280,12 +344,9 @@ def demo(
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
     from riskmodel.reports.demo import demo as make_demo
 
-    try:
-        result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
-                           progress=True, months=months)
-    except KeyboardInterrupt:
-        console.print("interrupted: no run folder was written", highlight=False)
-        raise typer.Exit(130) from None
+    _guard({"--out": out}, configuration_file=config)
+    result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
+                       progress=True, months=months)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

@@ -106,11 +106,16 @@ def test_reviews_table_chinese_headers_and_values(tmp_path):
            "5,2025-10-01,四级,住院,,班主任,,\n"
            "6,2025-10-01,二级,出院,,,,\n")
     accepted, rejected = read_table(tmp_path / "reviews.csv", "reviews", settings=EN)
-    assert accepted["student_id"].tolist() == ["1", "2", "3"]
-    assert accepted["level"].tolist() == ["I", "none", "none"]
-    assert accepted["status"].tolist() == ["monitoring", "released", "released"]
-    assert accepted["reviewer_role"].tolist() == ["counsellor", "meeting", "centre"]
-    assert rejected[["row", "column"]].values.tolist() == [[5, "next_review"], [6, "level"], [7, "status"]]
+    assert accepted["student_id"].tolist() == ["1", "2", "3", "4"]
+    assert accepted["level"].tolist() == ["I", "none", "none", "III"]
+    assert accepted["status"].tolist() == ["monitoring", "released", "released", "referred"]
+    assert accepted["reviewer_role"].tolist() == ["counsellor", "meeting", "centre", "psych_teacher"]
+    # the loader's rule for every table: a bad optional cell (next_review before the review) is blanked and
+    # reported, the decision kept (it is then due warning.review_interval_days after it); a bad level or
+    # status rejects the row
+    assert pd.isna(accepted["next_review"].iloc[3])
+    assert rejected[["row", "column", "action"]].values.tolist() == [
+        [5, "next_review", "cell_blanked"], [6, "level", "row_rejected"], [7, "status", "row_rejected"]]
 
 
 def test_reviews_in_a_data_folder_unknown_student_and_future_date(tmp_path):

@@ -20,9 +20,20 @@ from riskmodel.audit.groups import fairlearn_reference, group_table
 from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
-from riskmodel.audit.plots import (group_gap_table, loop_overview, metric_table, open_audit, plot_drift,
-                                   plot_group_gaps, plot_importance, plot_loop, plot_metric_by_month, plot_reliability,
-                                   plot_stability, setup)
+from riskmodel.audit.plots import (
+    group_gap_table,
+    loop_overview,
+    metric_table,
+    open_audit,
+    plot_drift,
+    plot_group_gaps,
+    plot_importance,
+    plot_loop,
+    plot_metric_by_month,
+    plot_reliability,
+    plot_stability,
+    setup,
+)
 from riskmodel.audit.reproduce import Verification, list_hash, verify_run
 from riskmodel.audit.run import TABLES, AuditResult, audit_dates, run_audit
 from riskmodel.audit.stability import stability_table, transitions

@@ -2,9 +2,12 @@
 
 :func:`run` is ``riskmodel run``. In order:
 
-1. **Pre-flight**, before anything is written: the output folder can be written and has room
-   (:class:`~riskmodel.errors.PreflightError`), the model loads (:class:`ModelMismatchError`), the data
-   loads (:class:`ContractError`) and the model's features are the ones built from it.
+1. **Pre-flight**, before anything is written: the output folder can be written, has room and is
+   not inside the data or model folder (:class:`~riskmodel.errors.PreflightError`); then the run takes
+   the lock of its as-of date in the output folder (a second run of that date stops with
+   :class:`~riskmodel.errors.RunLockedError`, exit 75) and removes partial folders of killed runs
+   (:mod:`riskmodel.reports.runlog`); the model loads (:class:`ModelMismatchError`), the data loads
+   (:class:`ContractError`) and the model's features are the ones built from it.
 2. **Score** (:func:`score`): features of the as-of date, the model, hard rules, levels, reasons, and
    the change against the latest earlier run of the same school(s) in the output folder.
 3. **Publish** (:func:`publish`): a new folder ``run-<as_of>-<UTC time>`` is built aside and renamed
@@ -16,6 +19,11 @@
    ``manifest.json``; ``run.log``. A notebook that fails keeps its executed copy with the error, the
    others go on, and the result's ``exit_code`` is 1.
 
+Nobody leaves the list silently (riskmodel.reports.register_guard): a register that lost more than
+``warning.max_register_loss`` of the previous run's students is refused in pre-flight (exit 2) unless
+``accept_register_loss``; a previously listed student not scored now is ``dropped`` in the list, named
+by pseudonym in the manifest and the index, and the run's ``exit_code`` is 1.
+
 Example
 -------
 >>> # result = run("data/", "models/2026-03", "2026-03-01", "reports/", settings=load_settings(None))
@@ -24,6 +32,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,7 +41,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -40,12 +49,19 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
-from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
+from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import execute_all
-from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
+from riskmodel.reports.runlog import (
+    hold_run_lock,
+    log_to,
+    point_latest,
+    progress_bar,
+    remove_stale_partials,
+    terminate_as_interrupt,
+)
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
            "QUALITY_NOTEBOOK"]
@@ -96,6 +112,7 @@ class Scored:
     skipped: tuple[str, ...] = ()
     previous_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    register_check: dict | None = None  # the register-loss guard's figures (riskmodel.reports.register_guard)
 
     @property
     def schools(self) -> list[str]:
@@ -118,9 +135,15 @@ class RunResult:
         return sorted(key for key, outcome in self.outcomes.items() if outcome["status"] != "ok")
 
     @property
+    def dropped(self) -> list[dict]:
+        """Previously listed students not scored this time (pseudonym, previous_level)."""
+        return list(self.manifest.get("dropped") or [])
+
+    @property
     def exit_code(self) -> int:
-        """0 when every report was made, 1 when some failed (riskmodel.errors)."""
-        return 1 if self.failed else 0
+        """0 when every report was made and every previously listed student scored; 1 when some
+        report failed or a previously listed student was dropped (riskmodel.errors)."""
+        return 1 if self.failed or self.dropped else 0
 
 
 # --------------------------------------------------------------------------------------------- pre-flight
@@ -202,14 +225,17 @@ def _everyone(result, students: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, out: Path, run_id: str,
-          lang: str) -> Scored:
+          lang: str, accept_register_loss: bool = False) -> Scored:
     """Load, check, build features, score and explain; writes nothing.
 
     Raises
     ------
     ContractError, ModelMismatchError
-        The data cannot be used, or the model does not fit it.
+        The data cannot be used (no student or no screening accepted; the register lost more than
+        ``warning.max_register_loss`` of the previous run's students and ``accept_register_loss`` is
+        not set), or the model does not fit it.
     """
+    from riskmodel.data.validate import check_usable
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
     from riskmodel.warning.warning_list import score_as_of
@@ -218,6 +244,9 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     started = time.perf_counter()
     model = load_model(model_dir)
     dataset = open_data(data_dir, settings=settings)  # a data folder, or a DuckDB store file
+    check_usable(dataset, lang=lang, rejected="riskmodel validate")
+    register_check = _register_check(dataset, out, as_of, settings=settings, lang=lang, accept=accept_register_loss)
+    # check_scoring_data is the first step of score_as_of below
     timings["load"] = time.perf_counter() - started
     students = dataset.table("students")
     schools = sorted(students["school"].astype(str).unique())
@@ -238,7 +267,30 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
                   model_version=model.version, model_meta=model.meta, contributions=contributions,
                   data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
                   rejected=dataset.rejected, skipped=tuple(dataset.skipped),
-                  previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings)
+                  previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings,
+                  register_check=register_check)
+
+
+def _register_check(dataset, out: Path, as_of: date, *, settings: Settings, lang: str, accept: bool) -> dict | None:
+    """The register-loss guard (riskmodel.reports.register_guard): refuse before anything is written."""
+    from riskmodel.i18n import text
+    from riskmodel.reports.register_guard import previous_scored, register_loss
+
+    students = dataset.table("students")
+    schools = sorted(students["school"].astype(str).unique())
+    compared = previous_scored(out, schools, as_of, earlier_runs(out, schools, as_of))
+    if compared is None:
+        return None
+    check = register_loss(compared[1], students["pseudonym"], max_share=settings.warning.max_register_loss)
+    check.update(previous_run=compared[0], accepted=bool(accept and check["refused"]))
+    if check["refused"] and not accept:
+        raise ContractError(text("data.error.register_loss", lang, missing=check["missing"],
+                                 previous=check["previous_students"], run=compared[0], share=f"{check['share']:.1%}",
+                                 limit=f"{check['max_share']:.0%}"))
+    if check["refused"]:
+        log.warning("register loss accepted: %d of %d students of the previous run are missing or rejected",
+                    check["missing"], check["previous_students"])
+    return check
 
 
 # --------------------------------------------------------------------------------------------- publish
@@ -303,7 +355,7 @@ def _versions() -> dict[str, str]:
 
 
 def _run_id(out: Path, as_of: date) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id, n = f"run-{as_of.isoformat()}-{stamp}", 1
     while (out / run_id).exists() or any(out.glob(f".{run_id}.*")):
         n += 1
@@ -346,8 +398,9 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     workers = max(1, jobs or rs.jobs)
     if not out.exists():
         private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
+    held = _hold(out, scored.as_of)  # released in the finally below
     run_id = run_id or _run_id(out, scored.as_of)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     timings = dict(scored.timings)
     old_umask = os.umask(0o077)  # papermill and nbconvert write through open(): keep it owner-only
     try:
@@ -368,6 +421,10 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
 
                     write_parquet(case_report_table(scored.everyone), work / "report_data" / "cases.parquet")
                 timings["report_data"] = time.perf_counter() - t0
+                from riskmodel.reports.register_guard import dropped_students
+
+                dropped = dropped_students(scored.warning_list)  # by pseudonym only: never an ID
+                run_info["dropped"] = dropped
                 if scored.rejected is not None and len(scored.rejected):  # every rejected row with its reason
                     from riskmodel.data.validate import write_rejected
 
@@ -399,8 +456,9 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     log.warning("%d report(s) failed: %s", len(failed), ", ".join(failed))
                 manifest = {
                     "run_id": run_id, "as_of": scored.as_of.isoformat(), "schools": scored.schools, "lang": lang,
-                    "started": started_at.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
-                    "outcome": "failed_reports" if failed else "ok", "failed": failed,
+                    "started": started_at.isoformat(), "finished": datetime.now(UTC).isoformat(),
+                    "outcome": "failed_reports" if failed else ("dropped_students" if dropped else "ok"),
+                    "failed": failed, "dropped": dropped, "register_check": scored.register_check,
                     "inputs": {**(inputs or {}), "data_checksum": scored.data_checksum, "files": scored.files},
                     "model": {"version": scored.model_version,
                               **{k: scored.model_meta.get(k) for k in ("kind", "until", "horizon_days")}},
@@ -414,10 +472,26 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 }
                 write_text(work / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
                 log.info("run %s complete: %d reports, %d failed", run_id, len(outcomes), len(failed))
+        point_latest(out, run_id)
     finally:
         os.umask(old_umask)
-    point_latest(out, run_id)
+        held.close()
     return RunResult(run_dir=out / run_id, run_id=run_id, outcomes=outcomes, manifest=manifest)
+
+
+def _hold(out: Path, as_of: date) -> contextlib.ExitStack:
+    """Take the lock of ``as_of``'s runs in ``out`` and remove stale partial folders; close it to release.
+
+    Raises RunLockedError (exit 75) when a run of that date is writing to ``out`` (riskmodel.reports.runlog).
+    """
+    held = contextlib.ExitStack()
+    held.enter_context(hold_run_lock(out, as_of))
+    try:
+        remove_stale_partials(out)
+    except BaseException:
+        held.close()
+        raise
+    return held
 
 
 def _skipped_notes(everyone: pd.DataFrame, cohorts: pd.DataFrame) -> list[str]:
@@ -450,13 +524,15 @@ def _absolute(work: Path, outcome: dict) -> dict:
 
 def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str | Path, *, settings: Settings,
         lang: str | None = None, jobs: int | None = None, progress: bool = False,
-        templates: Path | None = None) -> RunResult:
+        templates: Path | None = None, accept_register_loss: bool = False) -> RunResult:
     """The scheduled run (``riskmodel run``): pre-flight, score, publish. See the module docstring.
 
     Raises
     ------
     PreflightError, ContractError, ModelMismatchError
         Before anything is written.
+    RunLockedError
+        A run of the same as-of date is writing to ``out`` (exit status 75); nothing is written.
     """
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     out = Path(out).absolute()
@@ -469,8 +545,12 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
                             "screenings files (docs/data.md) to --data.")
     if not Path(model_dir).is_dir():
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
-    run_id = _run_id(out, as_of)
-    scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang)
-    inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
-    return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
-                   run_id=run_id, inputs=inputs)
+    guard_outputs({"--out": out}, inputs={"data folder": data_dir, "model folder": model_dir}, folders=["--out"])
+    with hold_run_lock(out, as_of):  # a second run of this date stops here (exit 75), before reading anything
+        remove_stale_partials(out)  # left by a killed run; they hold student IDs
+        run_id = _run_id(out, as_of)
+        scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang,
+                       accept_register_loss=accept_register_loss)
+        inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
+        return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
+                       run_id=run_id, inputs=inputs)

@@ -235,7 +235,7 @@ def _csv_bytes(target: Path, new: pd.DataFrame, mapping, settings: Settings) -> 
         return buffer.getvalue().encode("utf-8-sig")
     from riskmodel.data.read import read_raw
 
-    raw = read_raw(target, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet)
+    raw = read_raw(target, encoding=settings.data.encoding, excel_sheet=0)  # a CSV: the sheet is not read
     encoding = raw.encoding or "utf-8"
     data = target.read_bytes()
     bom = data.startswith(b"\xef\xbb\xbf")
@@ -277,9 +277,14 @@ def _csv_bytes(target: Path, new: pd.DataFrame, mapping, settings: Settings) -> 
 def _xlsx_bytes(target: Path, new: pd.DataFrame, mapping, settings: Settings) -> bytes:
     from openpyxl import load_workbook
 
+    from riskmodel.data.load import excel_sheet_for
+
     book = load_workbook(target)
-    sheet = settings.data.excel_sheet
-    ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+    sheet, fallback = excel_sheet_for(settings.data.excel_sheet, "reviews")
+    if isinstance(sheet, int):
+        ws = book.worksheets[sheet]
+    else:
+        ws = book[sheet] if sheet in book.sheetnames or not fallback else book.worksheets[0]
     header = [c.value for c in ws[1]]
     targets = _header_map([str(h) if h is not None else "" for h in header], mapping)
     columns = [targets.get(str(h) if h is not None else "") for h in header]
