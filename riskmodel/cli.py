@@ -338,7 +338,7 @@ def demo(
                                        min=2)] = 4,
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     months: Annotated[int, typer.Option("--months", help="Monthly runs to make, ending with the demo's as-of date "
-                                        "(2 or more: the reports show change and trend).", min=1)] = 1,
+                                        "(2 or more: the reports show change and trend).", min=1)] = 4,
     config: ConfigOption = None,
 ) -> None:
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""

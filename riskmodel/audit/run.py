@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from riskmodel.audit.drift import psi_table
 from riskmodel.audit.explain import importance_table
 from riskmodel.audit.groups import _labels, group_columns, group_table
+from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap
 from riskmodel.audit.performance import SCORERS, calibration_table, performance_table
 from riskmodel.audit.stability import feedback_table, levels_table, stability_table
@@ -55,7 +56,8 @@ from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, neutralise_frame, write_bytes, write_text
 from riskmodel.vocab import FAMILY_FLAGS
 
-__all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
+__all__ = ["AuditResult", "LOOP_TABLES", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit",
+           "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +281,10 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
         reference = _drift_reference(training, seed=settings.audit.seed)
         tables = compute_tables(frame, features, model, settings=settings, reference=reference)
     timings.update(tables.pop("_timings"))
+    start = time.perf_counter()
+    loop = loop_tables(dataset, features, frame, model, dates, settings=settings)  # only with a reviews table
+    tables.update(loop)
+    timings["review_loop"] = time.perf_counter() - start
     summary = _summary(model, dates, counts, tables, settings)
     card = model_card(summary, tables, lang=lang)
     with atomic_dir(out_dir) as work:
@@ -370,4 +376,5 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "months_rules_over_level_I_capacity": int((tables["levels"]["listed_by_rule"]
                                                    > tables["levels"]["capacity_I"]).sum()),
         "drifted_variables": sorted(drift.loc[drift["flagged"] & (drift["period"] == "all"), "variable"].tolist()),
+        "review_loop": loop_summary(tables),
     }
