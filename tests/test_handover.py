@@ -262,3 +262,13 @@ def test_next_run_sees_the_history_in_features_and_student_file(centres, importe
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert all(day in page for day in centres["sender_dates"]) and "原学校" in page
     assert student not in page
+
+
+@pytest.mark.parametrize("module", ["riskmodel.handover.keys", "riskmodel.handover.loinc", "riskmodel.handover.summary",
+                                    "riskmodel.reports.report_data"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
