@@ -12,4 +12,4 @@ docs/handover.md says what the packet holds, who can read it, and how keys are m
 from riskmodel.handover.keys import HandoverError, init_keys, load_keys, load_public
 from riskmodel.handover.packet import export_packet, import_packet
 
-__all__ = ["HandoverError", "init_keys", "load_keys", "load_public", "export_packet", "import_packet"]
+__all__ = ["HandoverError", "export_packet", "import_packet", "init_keys", "load_keys", "load_public"]

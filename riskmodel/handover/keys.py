@@ -35,15 +35,35 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from riskmodel.errors import RiskmodelError
 from riskmodel.outputs import write_text
 
-__all__ = ["HandoverError", "CentreKeys", "CentrePublic", "init_keys", "load_keys", "load_public", "fingerprint",
-           "PRIVATE_FILE", "PUBLIC_FILE"]
+__all__ = [
+    "PRIVATE_FILE",
+    "PUBLIC_FILE",
+    "CentreKeys",
+    "CentrePublic",
+    "HandoverError",
+    "fingerprint",
+    "init_keys",
+    "load_keys",
+    "load_public",
+]
 
 PRIVATE_FILE = "centre.key"
 PUBLIC_FILE = "centre.pub"

@@ -16,7 +16,7 @@ carry ``instrument`` and ``item_N`` only.
 
 from __future__ import annotations
 
-__all__ = ["PANELS", "ITEMS", "TOTALS", "tag"]
+__all__ = ["ITEMS", "PANELS", "TOTALS", "tag"]
 
 PANELS: dict[str, str] = {"PHQ9": "44249-1", "GAD7": "69737-5"}
 ITEMS: dict[str, tuple[str, ...]] = {

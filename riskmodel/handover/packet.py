@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -170,7 +170,7 @@ def export_packet(data: str | Path, student_id: str, *, key_dir: str | Path, rec
     tables = student_records(dataset, str(student_id), settings=settings, include_notes=include_notes)
     history = _runs(Path(runs) if runs else None, str(register_row["pseudonym"]))
     packet_id = secrets.token_hex(16)
-    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    created = datetime.now(UTC).replace(microsecond=0).isoformat()
     dated = [pd.to_datetime(t["date"]).max() for t in tables.values() if not t.empty]
     until = max(dated).date().isoformat() if dated else None
     summary = summarise(register=register, tables=tables, runs=history, as_of=until or date.today())
@@ -185,8 +185,8 @@ def export_packet(data: str | Path, student_id: str, *, key_dir: str | Path, rec
                          else "the sending centre's data has no such table"})
     if runs is None:
         withheld.append({"what": "runs", "why": "no reports folder given (--runs): levels and reasons over time absent"})
-    manifest = {"included": {name: int(len(frame)) for name, frame in tables.items() if name in dataset.tables},
-                "runs": int(len(history)), "notes_included": include_notes, "withheld": withheld,
+    manifest = {"included": {name: len(frame) for name, frame in tables.items() if name in dataset.tables},
+                "runs": len(history), "notes_included": include_notes, "withheld": withheld,
                 "loinc": {"PHQ9": "44249-1", "GAD7": "69737-5", "items": "PHQ-9 and GAD-7 answers tagged per item"}}
     screenings = _records(tables["screenings"])
     for row in screenings:
@@ -313,7 +313,7 @@ def import_packet(packet: str | Path, *, data: str | Path, key_dir: str | Path, 
                 first = rejected.iloc[0]
                 raise HandoverError(f"{packet.name}: {len(rejected)} {name} row(s) of the packet fail this centre's "
                                     f"checks (first: column {first['column']}: {first['reason']}); nothing imported.")
-        record = {"packet_id": packet_id, "imported": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        record = {"packet_id": packet_id, "imported": datetime.now(UTC).replace(microsecond=0).isoformat(),
                   "sender": payload.get("sender"), "created": payload.get("created"),
                   "records_until": payload.get("records_until"), "student_id": str(student_id),
                   "previous_school": payload.get("student"), "runs": payload.get("runs", []),

@@ -32,14 +32,17 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from riskmodel.handover.keys import CentreKeys, CentrePublic, HandoverError
 
-__all__ = ["MAGIC", "Opened", "seal", "open_packet", "read_header"]
+__all__ = ["MAGIC", "Opened", "open_packet", "read_header", "seal"]
 
 MAGIC = b"RISKMODEL-HANDOVER\n"
 FORMAT = "riskmodel-handover"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from riskmodel.i18n import LANGUAGES, text
 
-__all__ = ["summarise", "SECTIONS"]
+__all__ = ["SECTIONS", "summarise"]
 
 SECTIONS = ("problem", "causes", "behaviour", "family", "advice")
 FAMILY_EVENTS = ("parental_divorce", "family_conflict", "bereavement", "economic_shock")
@@ -74,12 +74,12 @@ def _behaviour(observations: pd.DataFrame, counselling: pd.DataFrame, as_of: pd.
         recent = observations[pd.to_datetime(observations["date"]) > as_of - pd.DateOffset(years=1)]
         if not recent.empty:
             counts = recent["category"].value_counts().sort_index()
-            facts.append(_fact("handover.summary.observations", n=int(len(recent)),
+            facts.append(_fact("handover.summary.observations", n=len(recent),
                                categories={str(k): int(v) for k, v in counts.items()},
                                urgent=int((recent["severity"] >= 3).sum())))
     if not counselling.empty:
         counts = counselling["kind"].value_counts().sort_index()
-        facts.append(_fact("handover.summary.counselling", n=int(len(counselling)),
+        facts.append(_fact("handover.summary.counselling", n=len(counselling),
                            kinds={str(k): int(v) for k, v in counts.items()},
                            date=_day(pd.to_datetime(counselling["date"]).max())))
     return facts or [_fact("handover.summary.no_behaviour")]
@@ -172,7 +172,9 @@ def summarise(*, register: dict, tables: dict[str, pd.DataFrame], runs: pd.DataF
     """
     as_of = pd.Timestamp(as_of)
     empty = pd.DataFrame()
-    get = lambda name: tables.get(name, empty)  # noqa: E731
+    def get(name: str) -> pd.DataFrame:
+        return tables.get(name, empty)
+
     sections = {
         "problem": _problem(get("screenings"), runs, get("reviews")),
         "causes": _causes(get("life_events"), runs),

@@ -53,8 +53,17 @@ import pandas as pd
 from riskmodel.outputs import atomic_path, private_dir, write_text
 from riskmodel.reports.names import safe_component
 
-__all__ = ["LEVELS", "LIST_COLUMNS", "DATED_BY", "RunData", "cohort_table", "cut_at", "open_run", "write_parquet",
-           "write_report_data"]
+__all__ = [
+    "DATED_BY",
+    "LEVELS",
+    "LIST_COLUMNS",
+    "RunData",
+    "cohort_table",
+    "cut_at",
+    "open_run",
+    "write_parquet",
+    "write_report_data",
+]
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,19 @@ from riskmodel.i18n import catalogue, text
 from riskmodel.reports.report_data import LEVELS, RunData
 from riskmodel.reports.views import Heading, Section, Table, note
 
-__all__ = ["file_title", "register_section", "runs_section", "screenings_section", "plot_scores",
-           "observations_section", "events_section", "counselling_section", "interviews_section", "reviews_section",
-           "student_table"]
+__all__ = [
+    "counselling_section",
+    "events_section",
+    "file_title",
+    "interviews_section",
+    "observations_section",
+    "plot_scores",
+    "register_section",
+    "reviews_section",
+    "runs_section",
+    "screenings_section",
+    "student_table",
+]
 
 _FLAGS = ("left_behind", "single_parent", "divorced_family", "reconstituted_family", "economic_hardship", "disability",
           "only_child", "migrant")
@@ -60,6 +70,11 @@ def _yes(value, lang: str) -> str:
     if value is None or pd.isna(value):
         return text("student.unknown", lang)
     return text("student.yes" if bool(value) else "student.no", lang)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    """``rows[name]``, or an empty column when the run's data has no such column."""
+    return rows[name] if name in rows.columns else pd.Series(pd.NA, index=rows.index)
 
 
 def student_table(run: RunData, pseudonym: str, table: str) -> pd.DataFrame:
@@ -184,7 +199,9 @@ def screenings_section(run: RunData, pseudonym: str, lang: str) -> Table | Headi
     rows = student_table(run, pseudonym, "screenings")
     if rows.empty:
         return note("student.none", lang)
-    col = lambda name: rows[name] if name in rows.columns else pd.Series(pd.NA, index=rows.index)  # noqa: E731
+    def col(name: str) -> pd.Series:
+        return _column(rows, name)
+
     out = {
         text("reports.col.date", lang): _day(rows["date"]),
         text("student.col.instrument", lang): [_instrument(c) for c in rows["instrument"]],
@@ -316,7 +333,9 @@ def reviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading:
     rows = student_table(run, pseudonym, "reviews")
     if rows.empty:
         return note("student.none", lang)
-    get = lambda name: rows[name] if name in rows.columns else pd.Series(pd.NA, index=rows.index)  # noqa: E731
+    def get(name: str) -> pd.Series:
+        return _column(rows, name)
+
     return Table(_with_origin({
         text("reports.col.date", lang): _day(rows["date"]),
         text("student.col.level", lang): [text(f"level.{v}", lang) if v in ("I", "II", "III") else
