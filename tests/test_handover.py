@@ -271,3 +271,19 @@ def test_docstring_examples(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_records_after_the_students_exit_here_are_refused(centres, packet, tmp_path):
+    """A packet whose records fall after the student left the receiving school (a wrong --as) is refused whole."""
+    root = centres["root"]
+    data = tmp_path / "b"
+    shutil.copytree(root / "b", data)
+    register = pd.read_csv(data / "students.csv", encoding="gb18030", dtype=str, keep_default_na=False)
+    register.loc[register["student_id"] == centres["receiver_id"], "exit_date"] = "2022-09-15"
+    register.loc[register["student_id"] == centres["receiver_id"], "enrollment_date"] = "2022-09-01"
+    register.to_csv(data / "students.csv", encoding="gb18030", index=False)
+    before = _digest(data)
+    result = _cli("handover", "import", packet, "--data", data, "--key", root / "keys-b", "--from",
+                  root / "keys-a" / "centre.pub", "--as", centres["receiver_id"])
+    assert result.exit_code == 2 and "outside_enrolment" in result.output, result.output
+    assert _digest(data) == before

@@ -261,6 +261,7 @@ def import_packet(packet: str | Path, *, data: str | Path, key_dir: str | Path, 
         imported before (replay): nothing is written.
     """
     from riskmodel.data.dataset import contract
+    from riskmodel.data.integrity import StudentReference, integrity_problems
     from riskmodel.data.load import read_table
     from riskmodel.data.read import HANDOVER_PART
 
@@ -289,6 +290,12 @@ def import_packet(packet: str | Path, *, data: str | Path, key_dir: str | Path, 
     if not (students["student_id"].astype(str) == str(student_id)).any():
         raise HandoverError(f"{data_dir}: the ID given to --as is not in this centre's students table; add the "
                             "student to the register first (the packet never creates a student).")
+    mine = students[students["student_id"].astype(str) == str(student_id)].head(1)
+    reference = StudentReference(
+        accepted=pd.DataFrame({"enrollment_date": mine["enrollment_date"].to_numpy(),
+                               "exit_date": mine["exit_date"].to_numpy(), "row": [0]},
+                              index=pd.Index(mine["student_id"].astype(str), name="student_id")),
+        rejected_rows=pd.Series(dtype="int64"))
     known = contract()["tables"]
     parts, not_imported = {}, []
     for name, rows in sorted(payload.get("tables", {}).items()):
@@ -308,7 +315,15 @@ def import_packet(packet: str | Path, *, data: str | Path, key_dir: str | Path, 
                       newline="") as handle:
                 frame.to_csv(handle, index=False, date_format="%Y-%m-%d")
             staged.append((aside, target))
-            _, rejected = read_table(aside, name, settings=settings)
+            accepted, rejected = read_table(aside, name, settings=settings)
+            if not len(rejected):  # what the next load checks across tables: dates after the exit here, future
+                problems = integrity_problems(name, accepted, reference, grace_days=settings.data.enrolment_grace_days,
+                                              lang=settings.reports.lang, before_enrolment=True)
+                if len(problems):
+                    first = problems.iloc[0]
+                    raise HandoverError(f"{packet.name}: {problems['pos'].nunique()} {name} row(s) of the packet do "
+                                        f"not fit this student's record here ({first['code']} in column "
+                                        f"{first['column']}); nothing imported. Check the ID given to --as.")
             if len(rejected):
                 first = rejected.iloc[0]
                 raise HandoverError(f"{packet.name}: {len(rejected)} {name} row(s) of the packet fail this centre's "
