@@ -260,7 +260,8 @@ def test_next_run_sees_the_history_in_features_and_student_file(centres, importe
     assert outcome["status"] == "ok", outcome["error"]
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert all(day in page for day in centres["sender_dates"]) and "原学校" in page
-    assert student not in page
+    assert "十、原学校交接摘要" in page and "2023-03-01预警运行：三级" in page and "不是临床评估" in page
+    assert student not in page and centres["sender_id"] not in page
 
 
 @pytest.mark.parametrize("module", ["riskmodel.handover.keys", "riskmodel.handover.loinc", "riskmodel.handover.summary",

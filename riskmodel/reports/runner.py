@@ -360,7 +360,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 cohorts = write_report_data(
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
-                    skipped=list(scored.skipped), run_info=run_info, instruments=settings.instruments)
+                    skipped=list(scored.skipped), run_info=run_info, instruments=settings.instruments,
+                    files=scored.files)
                 timings["report_data"] = time.perf_counter() - t0
                 if scored.rejected is not None and len(scored.rejected):  # every rejected row with its reason
                     from riskmodel.data.validate import write_rejected
