@@ -47,6 +47,7 @@ def centres(tmp_path_factory):
     root = tmp_path_factory.mktemp("handover")
     write(generate(students=300, years=2, seed=3), root / "a")
     write(generate(students=300, years=2, seed=4), root / "b")
+    shutil.copytree(root / "b", root / "b-pristine")  # what the tests that must not import copy, whatever ran before
     init_keys(root / "keys-a", name="Centre A")
     init_keys(root / "keys-b", name="Centre B")
     init_keys(root / "keys-c", name="Centre C")
@@ -150,7 +151,7 @@ def test_include_notes_puts_the_notes_in(centres, tmp_path):
 def test_bad_packets_refused_with_one_line_nothing_written(centres, packet, tmp_path, damage):
     root = centres["root"]
     data = tmp_path / "b"
-    shutil.copytree(root / "b", data)
+    shutil.copytree(root / "b-pristine", data)
     before = _digest(data)
     raw = bytearray(packet.read_bytes())
     sender, key = root / "keys-a" / "centre.pub", root / "keys-b"
@@ -186,7 +187,7 @@ def test_a_header_byte_flipped_is_refused_too(centres, packet, tmp_path):
 def test_unknown_student_at_the_receiving_centre_refused(centres, packet, tmp_path):
     root = centres["root"]
     data = tmp_path / "b"
-    shutil.copytree(root / "b", data)
+    shutil.copytree(root / "b-pristine", data)
     before = _digest(data)
     result = _cli("handover", "import", packet, "--data", data, "--key", root / "keys-b", "--from",
                   root / "keys-a" / "centre.pub", "--as", "NO-SUCH-STUDENT")
@@ -278,7 +279,7 @@ def test_records_after_the_students_exit_here_are_refused(centres, packet, tmp_p
     """A packet whose records fall after the student left the receiving school (a wrong --as) is refused whole."""
     root = centres["root"]
     data = tmp_path / "b"
-    shutil.copytree(root / "b", data)
+    shutil.copytree(root / "b-pristine", data)
     register = pd.read_csv(data / "students.csv", encoding="gb18030", dtype=str, keep_default_na=False)
     register.loc[register["student_id"] == centres["receiver_id"], "exit_date"] = "2022-09-15"
     register.loc[register["student_id"] == centres["receiver_id"], "enrollment_date"] = "2022-09-01"
