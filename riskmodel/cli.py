@@ -356,7 +356,7 @@ def handover_export(
     out: Annotated[Path, typer.Option("--out", help="Packet file to write; never overwritten.")],
     include_notes: Annotated[bool, typer.Option("--include-notes", help="Include free-text notes (withheld by "
                                                 "default).")] = False,
-    runs: Annotated[Optional[Path], typer.Option("--runs", help="Reports folder of `riskmodel run`: adds the "
+    runs: Annotated[Path | None, typer.Option("--runs", help="Reports folder of `riskmodel run`: adds the "
                                                  "student's level, risk and reasons at every run.")] = None,
     config: ConfigOption = None,
 ) -> None:

@@ -29,7 +29,7 @@ import pytest
 
 from riskmodel.config import Settings
 from riskmodel.data.dataset import contract
-from riskmodel.reports.report_data import DATED_BY, cut_at
+from riskmodel.reports.report_data import CUT_BY, cut_at
 
 AS_OF = date(2023, 6, 1)
 RUN_ID = "run-2023-06-01-fixed"
@@ -56,7 +56,7 @@ def perturb(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.DataFr
             later = table["exit_date"] > day
             table.loc[later, "exit_date"] = table.loc[later, "exit_date"] + pd.Timedelta(days=20)
         elif name != "calendar":
-            after = table[DATED_BY[name]] > day
+            after = table[CUT_BY[name]] > day
             assert after.any(), f"{name}: the fixture needs records after the as-of date"
             for (table_name, column), enum in ENUM_OF.items():
                 if table_name == name:
@@ -203,5 +203,5 @@ def test_cut_at_blanks_later_exits_and_keeps_the_register(runs):
     assert cut["students"]["exit_date"].dt.date.astype(str).fillna("").tolist() == ["2023-01-31", "NaT"] or \
         cut["students"]["exit_date"].isna().tolist() == [False, True]
     assert cut["reviews"]["next_review"].dt.date.tolist() == [date(2023, 8, 1)]
-    assert json.dumps(sorted(DATED_BY)) and set(DATED_BY) >= {t for t, s in contract()["tables"].items()
+    assert json.dumps(sorted(CUT_BY)) and set(CUT_BY) >= {t for t, s in contract()["tables"].items()
                                                              if s.get("dated_by")}

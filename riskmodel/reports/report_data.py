@@ -58,7 +58,7 @@ from riskmodel.reports.names import safe_component
 from riskmodel.vocab import ALL_LEVELS, DATED_BY, K12_STAGES
 
 __all__ = [
-    "DATED_BY",
+    "CUT_BY",
     "LEVELS",
     "LIST_COLUMNS",
     "RunData",
@@ -88,10 +88,9 @@ REGISTER_COLUMNS: tuple[str, ...] = ("school", "college", "grade", "class_id", "
                                      "enrollment_date", "exit_date", "left_behind", "single_parent",
                                      "divorced_family", "reconstituted_family", "economic_hardship", "disability",
                                      "only_child", "migrant")
-# the date that places each record in time (contract.yaml `dated_by`; calendar rows by their start)
-DATED_BY: dict[str, str] = {"screenings": "date", "observations": "date", "life_events": "date",
-                            "academics": "term_end", "attendance": "date", "counselling": "date",
-                            "reviews": "date", "outcomes": "date", "calendar": "start"}
+# the date that places each record in time: contract.yaml `dated_by` (riskmodel.vocab), the reviews of
+# contract v2 where this installation's contract lacks them yet, calendar rows by their start
+CUT_BY: dict[str, str] = {"reviews": "date", **DATED_BY, "calendar": "start"}
 
 
 def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
@@ -104,7 +103,7 @@ def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
 def cut_at(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
     """The tables as they stood on ``as_of``: the one filter every ``report_data`` table goes through.
 
-    * every dated record (``DATED_BY``) after ``as_of`` is dropped, in every table, known or not;
+    * every dated record (``CUT_BY``) after ``as_of`` is dropped, in every table, known or not;
     * ``students``: a student enrolled after ``as_of`` is dropped; an exit date after ``as_of`` is
       blanked (a withdrawal or transfer was not known then; a graduation date is re-added by the
       register at the run of that date);
@@ -131,7 +130,7 @@ def cut_at(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
                 table = table.assign(exit_date=exit_date.where(~(exit_date > day)))
             out[name] = table.reset_index(drop=True)
             continue
-        column = DATED_BY.get(name, "date")
+        column = CUT_BY.get(name, "date")
         if column not in table.columns:
             out[name] = table
             continue
