@@ -38,6 +38,7 @@ from riskmodel.handover.loinc import tag
 from riskmodel.handover.seal import open_packet, read_header, seal
 from riskmodel.handover.summary import summarise
 from riskmodel.outputs import private_dir, write_bytes, write_text
+from riskmodel.vocab import FAMILY_FLAGS
 
 __all__ = ["TABLES", "Exported", "Imported", "export_packet", "import_packet", "student_records"]
 
@@ -56,8 +57,7 @@ FREE_TEXT: dict[str, tuple[str, ...]] = {"observations": ("note",), "counselling
                                          "reviews": ("reason", "note")}
 NOT_CARRIED = ("academics", "attendance", "outcomes", "calendar")
 _REGISTER = ("school", "college", "grade", "class_id", "stage", "gender", "birth_year", "enrollment_date", "exit_date",
-             "left_behind", "single_parent", "divorced_family", "reconstituted_family", "economic_hardship",
-             "disability", "only_child", "migrant")
+             *FAMILY_FLAGS)
 _SCORES = ("total", "standard_score", "band", "positive", "critical", "critical_items", "classification", "lie_score",
            "invalid", "too_fast", "identical_run", "careless")
 

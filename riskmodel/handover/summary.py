@@ -13,13 +13,13 @@ from __future__ import annotations
 import pandas as pd
 
 from riskmodel.i18n import LANGUAGES, text
+from riskmodel.vocab import FAMILY_FLAGS, LEVELS
 
 __all__ = ["SECTIONS", "summarise"]
 
 SECTIONS = ("problem", "causes", "behaviour", "family", "advice")
 FAMILY_EVENTS = ("parental_divorce", "family_conflict", "bereavement", "economic_shock")
-_FLAGS = ("left_behind", "single_parent", "divorced_family", "reconstituted_family", "economic_hardship", "disability",
-          "migrant")
+_FLAGS = tuple(f for f in FAMILY_FLAGS if f != "only_child")  # the register flags that bear on family support
 
 
 def _day(value) -> str:
@@ -124,7 +124,7 @@ def _value(name: str, value, lang: str) -> str:
     if name == "positive":
         return text("handover.summary.positive", lang) if value else ""
     if name == "level":
-        return text(f"level.{value}", lang) if value in ("I", "II", "III") else text("student.review_level.none", lang)
+        return text(f"level.{value}", lang) if value in LEVELS else text("student.review_level.none", lang)
     if name == "status":
         return text(f"student.status.{value}", lang)
     if name == "event":

@@ -55,7 +55,7 @@ import pandas as pd
 
 from riskmodel.outputs import atomic_path, private_dir, write_text
 from riskmodel.reports.names import safe_component
-from riskmodel.vocab import ALL_LEVELS, DATED_BY, K12_STAGES
+from riskmodel.vocab import ALL_LEVELS, DATED_BY, FAMILY_FLAGS, K12_STAGES
 
 __all__ = [
     "CUT_BY",
@@ -85,9 +85,7 @@ SCREENING_COLUMNS: tuple[str, ...] = ("date", "instrument", "total", "standard_s
                                       "critical_items", "classification", "lie_score", "invalid", "too_fast",
                                       "identical_run", "careless", "n_missing", "prorated")
 REGISTER_COLUMNS: tuple[str, ...] = ("school", "college", "grade", "class_id", "stage", "gender", "birth_year",
-                                     "enrollment_date", "exit_date", "left_behind", "single_parent",
-                                     "divorced_family", "reconstituted_family", "economic_hardship", "disability",
-                                     "only_child", "migrant")
+                                     "enrollment_date", "exit_date", *FAMILY_FLAGS)
 # the date that places each record in time: contract.yaml `dated_by` (riskmodel.vocab), the reviews of
 # contract v2 where this installation's contract lacks them yet, calendar rows by their start
 CUT_BY: dict[str, str] = {"reviews": "date", **DATED_BY, "calendar": "start"}
@@ -269,7 +267,7 @@ def _register(students: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
     out["birth_year"] = pd.to_numeric(out["birth_year"], errors="coerce").astype("Int64")
     for col in ("enrollment_date", "exit_date"):
         out[col] = pd.to_datetime(out[col])
-    for col in REGISTER_COLUMNS[9:]:
+    for col in FAMILY_FLAGS:
         out[col] = out[col].astype("boolean")
     return out.sort_values("pseudonym", ignore_index=True)
 

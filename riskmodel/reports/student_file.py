@@ -28,8 +28,9 @@ from __future__ import annotations
 import pandas as pd
 
 from riskmodel.i18n import catalogue, text
-from riskmodel.reports.report_data import LEVELS, RunData
+from riskmodel.reports.report_data import RunData
 from riskmodel.reports.views import Heading, Section, Table, note
+from riskmodel.vocab import ALL_LEVELS, FAMILY_FLAGS, LEVELS
 
 __all__ = [
     "counselling_section",
@@ -46,8 +47,7 @@ __all__ = [
     "student_table",
 ]
 
-_FLAGS = ("left_behind", "single_parent", "divorced_family", "reconstituted_family", "economic_hardship", "disability",
-          "only_child", "migrant")
+_FLAGS = FAMILY_FLAGS
 _VALIDITY = ("invalid", "careless", "too_fast", "identical_run", "prorated")
 
 
@@ -155,7 +155,7 @@ def runs_section(run: RunData, pseudonym: str, lang: str) -> Section:
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
     table = pd.DataFrame({
         text("reports.col.as_of", lang): rows["as_of"].dt.date.astype(str).to_numpy(),
-        text("reports.col.level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else "" for lv in rows["level"]],
+        text("reports.col.level", lang): [text(f"level.{lv}", lang) if lv in ALL_LEVELS else "" for lv in rows["level"]],
         text("reports.col.score", lang): rows["score"].round(4).to_numpy(),
         text("reports.col.rules", lang): rows["rules"].fillna("").to_numpy(),
         text("reports.col.factors", lang): rows["factors"].fillna("").to_numpy(),
@@ -339,7 +339,7 @@ def reviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading:
 
     return Table(_with_origin({
         text("reports.col.date", lang): _day(rows["date"]),
-        text("student.col.level", lang): [text(f"level.{v}", lang) if v in ("I", "II", "III") else
+        text("student.col.level", lang): [text(f"level.{v}", lang) if v in LEVELS else
                                           text("student.review_level.none", lang) for v in rows["level"]],
         text("student.col.status", lang): [_say("status", v, lang) for v in get("status")],
         text("student.col.next_review", lang): _day(get("next_review")),
