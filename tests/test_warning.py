@@ -17,6 +17,11 @@ import pandas as pd
 import pytest
 
 from riskmodel.config import Settings
+from riskmodel.i18n import text
+from riskmodel.warning.commands import read_previous_list
+from riskmodel.warning.export import LEVEL_FILL
+from riskmodel.warning.localise import coded_columns, localise, percent
+from riskmodel.warning.localise import header as header_of
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.features import catalogue
 from riskmodel.features.catalogue import FAMILIES
@@ -369,17 +374,18 @@ def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
     raw = a["csv"].read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0]["factors"] == "'@SUM(A1)" and rows[1]["factors"] == "'\t=1+1"
-    assert rows[0]["run_id"] == "'+run"
-    assert any(r["college"].startswith("'=cmd") for r in rows)
+    assert rows[0]["主要风险因素"] == "'@SUM(A1)" and rows[1]["主要风险因素"] == "'\t=1+1"
+    assert rows[0]["运行编号"] == "'+run"
+    assert any(r["院系"].startswith("'=cmd") for r in rows)
     sheet = openpyxl.load_workbook(a["xlsx"]).worksheets[0]
     header = [c.value for c in sheet[1]]
     assert sheet.freeze_panes == "A2"
     cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
     assert all(c.data_type != "f" for c in cells)
-    assert sheet.cell(row=2, column=header.index("factors") + 1).value == "'@SUM(A1)"
-    level_cell = sheet.cell(row=2, column=header.index("level") + 1)
-    assert level_cell.value == "I" and level_cell.fill.start_color.rgb.endswith("FFC7CE")
+    assert sheet.cell(row=2, column=header.index("主要风险因素") + 1).value == "'@SUM(A1)"
+    level_cell = sheet.cell(row=2, column=header.index("预警级别") + 1)
+    assert level_cell.value == "一级" and level_cell.fill.start_color.rgb.endswith(LEVEL_FILL["I"])
+    assert sheet.cell(row=2, column=header.index("主要风险因素") + 1).alignment.wrap_text
     back = pd.read_parquet(a["parquet"])
     assert back.loc[0, "factors"] == "@SUM(A1)"  # Parquet is for programs: values as they are
     assert neutralise(pd.Series(["-1", "a-1"])).tolist() == ["'-1", "a-1"]
@@ -422,22 +428,66 @@ def test_exports_show_the_interval_and_explain_every_column_in_the_language(mode
                          run_id="r").warning_list
     paths = write_warning_list(lst, tmp_path / lang, lang=lang, horizon_days=90)
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
-    assert float(rows[0]["score_low"]) <= float(rows[0]["score"]) <= float(rows[0]["score_high"])
-    assert all(len(r["score_high"].split(".")[-1]) <= 4 for r in rows)
+    risk = text("warning.column.score", lang)
+    first = lst.iloc[0]
+    assert rows[0][risk] == text("warning.value.interval", lang, score=percent(first["score"]),
+                                 low=percent(first["score_low"]), high=percent(first["score_high"]))
+    assert re.fullmatch(r"[\d.]+%\s?[（(][\d.]+%–[\d.]+%[）)]", rows[0][risk])
+    assert "score_low" not in rows[0] and text("warning.column.score_low", lang) not in rows[0]
     back = pd.read_parquet(paths["parquet"])
     pd.testing.assert_series_equal(back["score_high"], lst["score_high"].reset_index(drop=True))
+    assert list(back.columns) == list(lst.columns)  # codes stay in the Parquet file
     book = openpyxl.load_workbook(paths["xlsx"])
     header = [c.value for c in book.worksheets[0][1]]
-    assert {"score", "score_low", "score_high"} <= set(header)
-    assert book.worksheets[0].cell(row=2, column=header.index("score_low") + 1).data_type == "n"
-    about = {row[0]: row[1] for row in book.worksheets[1].iter_rows(values_only=True)}
-    about_text = " ".join(str(v) for row in book.worksheets[1].iter_rows(values_only=True) for v in row if v)
+    assert header == list(localise(lst, lang).columns)
+    about_rows = list(book.worksheets[1].iter_rows(values_only=True))
+    about_text = " ".join(str(v) for row in about_rows for v in row if v)
     assert text("warning.about.interval", lang) in about_text
-    known = i18n_catalogue()
-    for column in lst.columns:  # every column of the list is explained, in this language
-        assert f"warning.column.{column}" in known, column
-        assert about[column] == known[f"warning.column.{column}"][lang]
-    assert ("下限" in about["score_low"]) == (lang == "zh") and ("low" in about["score_low"]) == (lang == "en")
+    by_code = {}
+    for row in about_rows:  # the columns come first, then the codes of the coded columns
+        if len(row) > 2 and row[1]:
+            by_code.setdefault(row[1], row)
+    for column in lst.columns:  # every column is explained, with its header and code name
+        if column in ("score_low", "score_high"):
+            continue
+        assert by_code[column][0] == text(f"warning.column.{column}", lang), column
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for name in header:
+        assert bool(han.search(name)) == (lang == "zh"), name
+        assert not re.fullmatch(r"[a-z_]+", name), name
+    levels = {r[text("warning.column.level", lang)] for r in rows}
+    assert levels <= {text(f"warning.value.level.{lv}", lang) for lv in ("I", "II", "III", "none")}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_column_and_code_of_the_list_has_words(model, lang):
+    """A column or code without its catalogue key fails here, never shows as a code in a list."""
+    frame = feature_frame(600)
+    previous = pd.DataFrame({"student_id": frame["student_id"].iloc[:40], "level": ["I", "II", "III", "none"] * 10})
+    lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang=lang,
+                         previous=previous, run_id="r").warning_list
+    shown = localise(lst, lang)
+    assert len(shown.columns) == len(lst.columns) - 2  # the interval's bounds join the score's column
+    from riskmodel.warning.warning_list import EXTRA_COLUMNS, LIST_COLUMNS
+    for column in [*LIST_COLUMNS, *EXTRA_COLUMNS]:
+        header_of(column, lang)
+    for column in coded_columns() & set(lst.columns):
+        for code in ["I", "II", "III", "none"] if "level" in column else []:
+            assert text(f"warning.value.{column}.{code}", lang)
+    with pytest.raises(KeyError):
+        localise(lst.assign(level="IV"), lang)
+    with pytest.raises(KeyError):
+        localise(lst.assign(new_column=1), lang)
+
+
+def test_a_previous_list_is_read_back_from_its_localised_csv(model, tmp_path):
+    frame = feature_frame(600)
+    lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",
+                         run_id="r").warning_list
+    paths = write_warning_list(lst, tmp_path / "zh", lang="zh")
+    back = read_previous_list(paths["csv"])
+    assert back["level"].tolist() == lst["level"].tolist()
+    assert back["student_id"].tolist() == lst["student_id"].tolist()
 
 
 def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_path):
@@ -452,7 +502,7 @@ def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_pa
     assert lst["score_low"].isna().all() and lst["score_high"].isna().all() and lst["score"].notna().all()
     paths = write_warning_list(lst, tmp_path / "old", lang="en")
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
-    assert rows[0]["score_low"] == "" and rows[0]["score_high"] == "" and rows[0]["score"] != ""
+    assert rows[0]["Risk (95% interval)"].endswith("%")  # the score alone, no interval to show
 
 
 def test_a_date_with_no_enrolled_student_is_a_clear_error(model):

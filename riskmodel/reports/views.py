@@ -166,8 +166,12 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
         pooled_listed = listed.loc[pooled.index].sum()
         students = int(pooled["students"].sum())
         mean = float(members.loc[members[by].isin(pooled.index), "score"].mean())
-        table = pd.concat([table, pd.DataFrame({"students": [students], "mean_score": [
-            mean if students >= run.small_cell else float("nan")], **{lv: [int(pooled_listed[lv])] for lv in LEVELS[:3]}})])
+        # a row added by label, not pd.concat: a pooled mean left empty (too few students) made concat
+        # warn about all-NA columns inside 14 of 20 college reports of the demo
+        row = {"students": students, "mean_score": mean if students >= run.small_cell else float("nan"),
+               **{lv: int(pooled_listed[lv]) for lv in LEVELS[:3]}}
+        table = table.reset_index(drop=True)
+        table.loc[len(table)] = pd.Series(row).reindex(table.columns)
         names.append(text("reports.cohort.small_groups", lang, n=run.small_cell, count=int(small.sum()), kind=kind))
     out = pd.DataFrame({kind: names})
     out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()

@@ -35,6 +35,10 @@ def read_previous_list(path: str | Path) -> pd.DataFrame:
                                                                                      dtype=str)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read the previous list ({exc}); pass its warning_list.parquet.") from None
+    if path.suffix != ".parquet":  # a CSV has the report language's headers and words
+        from riskmodel.warning.localise import delocalise
+
+        frame = delocalise(frame)
     missing = {"student_id", "level"} - set(frame.columns)
     if missing:
         raise ConfigError(f"{path}: the previous list lacks columns {sorted(missing)}; pass a riskmodel warning list.")

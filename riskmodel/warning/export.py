@@ -24,16 +24,17 @@ from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
+from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
 
-LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
+LEVEL_FILL = {lv: tint(LEVEL_COLOURS[lv]) for lv in ("I", "II", "III")}  # the report palette, as light tints
+_WRAP_WIDTH = 50.0  # a longer text column wraps in cells of this width
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -48,7 +49,9 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return neutralise_frame(_text_frame(frame)).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]], stamp: datetime) -> bytes:
+def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, ...]], stamp: datetime,
+                levels: pd.Series | None = None) -> bytes:
+    """The list sheet (``frame`` as shown: localised) and the About sheet; rows filled by ``levels`` codes."""
     safe = neutralise_frame(_text_frame(frame))
     wb = Workbook()
     ws = wb.active
@@ -56,29 +59,38 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]],
     ws.append(list(safe.columns))
     for cell in ws[1]:
         cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in safe.itertuples(index=False):
         ws.append([None if (not isinstance(v, str) and pd.isna(v)) else v for v in row])
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = ws.dimensions
+    wrap = Alignment(wrap_text=True, vertical="top")
     for j, column in enumerate(safe.columns, start=1):
         longest = safe[column].astype(str).str.len().max() if len(safe) else 0
-        ws.column_dimensions[get_column_letter(j)].width = float(min(max(len(column), int(longest or 0)) + 2, 80))
-    if "level" in safe.columns and len(safe):
-        level_col = list(safe.columns).index("level") + 1
+        wide = max(len(str(column)) * (2 if lang == "zh" else 1), int(longest or 0) * (2 if lang == "zh" else 1))
+        width = float(min(wide + 2, _WRAP_WIDTH))
+        ws.column_dimensions[get_column_letter(j)].width = width
+        if wide + 2 > _WRAP_WIDTH:  # long text (factors, rules) wraps instead of running off the screen
+            for i in range(2, len(safe) + 2):
+                ws.cell(row=i, column=j).alignment = wrap
+    if levels is not None and len(safe):
         fills = {lv: PatternFill("solid", start_color=color, end_color=color) for lv, color in LEVEL_FILL.items()}
         n_columns = len(safe.columns)
-        for i, level in enumerate(safe["level"], start=2):
+        for i, level in enumerate(levels, start=2):
             if level in fills:
                 # ws.cell over the known columns: `ws[i]` rescans the sheet for its width on every
                 # row, which made colouring the school's list quadratic (3.5 s of 5.7 s)
                 for j in range(1, n_columns + 1):
                     ws.cell(row=i, column=j).fill = fills[level]
-        ws.column_dimensions[get_column_letter(level_col)].width = 8.0
     info = wb.create_sheet(text("warning.sheet.about", lang))
-    for key, value in about:
-        info.append([key, value])
+    for row in about:
+        info.append(list(row))
     info.column_dimensions["A"].width = 24.0
-    info.column_dimensions["B"].width = 100.0
+    info.column_dimensions["B"].width = 60.0
+    info.column_dimensions["C"].width = 90.0
+    for cells in info.iter_rows():
+        for cell in cells:
+            cell.alignment = wrap
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.creator = "riskmodel"
     buffer = io.BytesIO()
@@ -136,14 +148,15 @@ def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = 
         ("", text("warning.about.levels", lang)),
         ("", text("warning.about.confidential", lang)),
     ]
-    known = i18n_catalogue()
-    glossary = [(str(c), text(f"warning.column.{c}", lang)) for c in frame.columns if f"warning.column.{c}" in known]
-    if glossary:
-        about += [("", ""), (text("warning.about.columns", lang), ""), *glossary]
+    # people's files in the report language (riskmodel.warning.localise); the Parquet keeps the codes
+    shown = localise(frame, lang)
+    about += [("", ""), (text("warning.about.columns", lang), text("warning.about.codes", lang)),
+              *glossary(list(frame.columns), lang)]
     stamp = datetime.fromisoformat(as_of) if as_of else datetime(2000, 1, 1)
-    xlsx = _xlsx_bytes(frame, lang=lang, about=about, stamp=stamp)
+    xlsx = _xlsx_bytes(shown, lang=lang, about=about, stamp=stamp,
+                       levels=frame["level"].reset_index(drop=True) if "level" in frame.columns else None)
     paths = {
-        "csv": write_bytes(out_dir / f"{stem}.csv", _csv_bytes(frame)),
+        "csv": write_bytes(out_dir / f"{stem}.csv", _csv_bytes(shown)),
         "xlsx": write_bytes(out_dir / f"{stem}.xlsx", xlsx),
         "parquet": write_bytes(out_dir / f"{stem}.parquet", _parquet_bytes(frame)),
     }
