@@ -16,8 +16,9 @@ from riskmodel.reports.model_views import (comparison_section, feature_importanc
                                            read_model_meta)
 from riskmodel.reports.plots import (plot_coverage, plot_groups, plot_importance, plot_level_counts,
                                      plot_risk_distribution, plot_risk_trend, plot_trajectory, setup)
+from riskmodel.reports.explain import plot_beeswarm, run_explanation, student_waterfall
 from riskmodel.reports.report_data import RunData, open_run
-from riskmodel.reports.views import (BarTable, Heading, Table, check_run, cohort_list, data_summary, dorm_section,
+from riskmodel.reports.views import (BarTable, Heading, ListTable, Table, show_text, check_run, cohort_list, data_summary, dorm_section,
                                      factor_section, factor_summary, group_section, group_summary, heading, history_note, level_counts, list_section, note,
                                      pick_student, rejected_section, rejected_summary, skipped_notes,
                                      skipped_section, student_reasons, student_records, student_title, title)
@@ -28,5 +29,6 @@ __all__ = [
     "student_title", "student_records", "student_reasons", "data_summary", "rejected_summary", "rejected_section",
     "skipped_notes", "skipped_section", "model_summary", "model_metrics", "model_comparison", "feature_importance",
     "read_model_meta", "metrics_section", "comparison_section", "plot_level_counts", "plot_risk_distribution", "plot_risk_trend", "plot_groups",
-    "plot_trajectory", "plot_coverage", "plot_importance",
+    "plot_trajectory", "plot_coverage", "plot_importance", "show_text", "ListTable",
+    "plot_beeswarm", "run_explanation", "student_waterfall",
 ]

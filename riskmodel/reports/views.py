@@ -18,8 +18,9 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
+from riskmodel.warning.localise import percent
 
-__all__ = ["Heading", "Table", "BarTable", "heading", "title", "level_counts", "group_summary", "factor_summary",
+__all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary", "factor_summary",
            "factor_section",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
@@ -54,6 +55,17 @@ class Table:
         if len(self.frame) <= 30:
             return self.frame.to_string(index=False)
         return f"{self.frame.head(30).to_string(index=False)}\n... ({len(self.frame)} rows)"
+
+
+class ListTable(Table):
+    """The warning list as a table whose short columns (rank, pseudonym, class, college, level, risk) never
+    wrap: a level or pseudonym broken over two lines is misread. The style is scoped to this table."""
+
+    def _repr_html_(self) -> str:
+        page = self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
+        style = ("<style>table.riskmodel-list td:nth-child(-n+6),table.riskmodel-list th"
+                 "{white-space:nowrap}</style>")
+        return style + page
 
 
 class BarTable(Table):
@@ -103,6 +115,25 @@ def heading(key: str, lang: str, *, level: int = 2, **values: object) -> Heading
 def note(key: str, lang: str, **values: object) -> Heading:
     """The catalogue string ``key`` as a paragraph."""
     return Heading(text(key, lang, **values), 0)
+
+
+class Prose:
+    """Catalogue text written as Markdown (a notebook's explanations), shown as HTML in the report language."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _repr_markdown_(self) -> str:  # JupyterLab and nbconvert render it (the catalogue's own text)
+        return self.source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def show_text(key: str, lang: str, **values: object) -> Prose:
+    """The notebook prose ``key`` of the catalogue (Markdown) in ``lang``: what a markdown cell said in one
+    language, now in the report's."""
+    return Prose(text(key, lang, **values))
 
 
 def title(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
@@ -177,7 +208,7 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
     out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()
     for lv in LEVELS[:3]:
         out[text(f"level.{lv}", lang)] = _suppress(table[lv], run.small_cell).to_numpy()
-    out[text("reports.col.mean_score", lang)] = table["mean_score"].round(3).to_numpy()
+    out[text("reports.col.mean_score", lang)] = table["mean_score"].map(percent).to_numpy()  # as the plots: percent
     out.attrs["pooled"] = bool(small.any())
     return out
 
@@ -212,7 +243,9 @@ def _feature_text(names: pd.Index, lang: str) -> list[str]:
         cat = catalogue()
     except Exception:  # noqa: BLE001 - a catalogue that cannot load must not cost the report
         return list(names)
-    return [str(cat.at[n, lang]) if n in cat.index else n for n in names]
+    from riskmodel.warning.reasons import plain_windows
+
+    return [plain_windows(str(cat.at[n, lang]), lang) if n in cat.index else n for n in names]
 
 
 def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
@@ -221,11 +254,11 @@ def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataF
     listed = members[members["level"] != "none"].sort_values(["rank", "score"], ascending=[True, False])
     changes = listed["change"].map(lambda c: text(f"change.{c}", lang) if f"change.{c}" in _change_keys() else c)
     out = pd.DataFrame({
-        text("reports.col.rank", lang): listed["rank"].to_numpy(),
+        text("reports.col.rank_school", lang): listed["rank"].to_numpy(),
         text("reports.col.pseudonym", lang): listed["pseudonym"].to_numpy(),
         text("reports.col.class_id", lang): listed["class_id"].to_numpy(),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in listed["level"]],
-        text("reports.col.score", lang): listed["score"].round(3).to_numpy(),
+        text("reports.col.score", lang): listed["score"].map(percent).to_numpy(),
         text("reports.col.change", lang): changes.to_numpy(),
         text("reports.col.rules", lang): listed["rules"].to_numpy(),
         text("reports.col.factors", lang): listed["factors"].to_numpy(),
@@ -247,13 +280,14 @@ def list_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: i
 
     table = cohort_list(run, level, cohort_id, lang)
     total = len(table)
+    rank_note = note("reports.cohort.rank_note", lang)
     if rows <= 0 or total <= rows:
-        return Section(Table(table))
+        return Section(rank_note, ListTable(table))
     key = str(run.cohort(level, cohort_id)["key"])
     links = ", ".join(f'<a href="{html_text("../lists/" + quote(key) + "/warning_list." + ext)}">'
-                      f"{html_text('warning_list.' + ext)}</a>" for ext in ("xlsx", "csv"))
+                      f"{html_text(text('reports.cohort.list_file.' + ext, lang))}</a>" for ext in ("xlsx", "csv"))
     shown = note("reports.cohort.list_top", lang, shown=rows, total=total)
-    return Section(shown, _Trusted(f"<p>{links}</p>"), Table(table.head(rows)))
+    return Section(shown, _Trusted(f"<p>{links}</p>"), rank_note, ListTable(table.head(rows)))
 
 
 def _change_keys() -> frozenset[str]:
