@@ -35,8 +35,36 @@ ConfigOption = Annotated[
 DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
                                                           "train and audit need its outcomes table.")]
 ModelDirOption = Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")]
-AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")]
-LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
+AsOfOption = Annotated[str, typer.Option("--as-of", metavar="DATE",
+                                         help="As-of date YYYY-MM-DD; nothing after it is used.")]
+LangOption = Annotated[str, typer.Option("--lang", metavar="zh|en", help="zh or en; default settings.reports.lang.")]
+
+
+def _plain_metavars() -> None:
+    """Help shows ``PATH``, ``DATE``, ``INT`` as Unix tools do, not typer 0.29's ``<path>``, and nothing after
+    a flag (``--help <bool>`` read as if it took a value). Falls back to typer's own text if it changes."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_riskmodel_plain", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if self.metavar is not None:
+            return self.metavar or None
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        shown = original(self, ctx)
+        if not shown or not shown.startswith("<"):
+            return shown
+        word = shown.strip("<>.").split(" ")[0]
+        return {"str": "TEXT", "int": "INT", "float": "NUMBER", "path": "PATH"}.get(word, word.upper())
+
+    display_type_rich._riskmodel_plain = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_plain_metavars()
 
 
 def verb(func):
@@ -53,9 +81,19 @@ def verb(func):
     return app.command()(wrapper)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from riskmodel import __version__
+
+        typer.echo(f"riskmodel {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to standard error.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print riskmodel's version and exit.")] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -158,8 +196,12 @@ def score(
     listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
-    console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
-                  f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+    from riskmodel.i18n import text
+
+    said = text("cli.score.done", lang or _settings(config).reports.lang, out=out, I=counts.get("I", 0),
+                II=counts.get("II", 0), III=counts.get("III", 0), cleared=counts.get("none", 0),
+                files=", ".join(p.name for p in paths.values()))
+    console.print(said, highlight=False, soft_wrap=True)
 
 
 @verb
@@ -262,7 +304,10 @@ def run(
         raise typer.Exit(130) from None
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
-        console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+        from riskmodel.i18n import text
+
+        failed = text("cli.run.failed", lang or _settings(config).reports.lang, reports=", ".join(result.failed))
+        console.print(f"[bold red]{failed}[/]", highlight=False)
         raise typer.Exit(result.exit_code)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import plot_text
 from riskmodel.reports.report_data import LEVELS, RunData
+from riskmodel.reports.views import table_name
 from riskmodel.warning.localise import LEVEL_COLOURS  # the one level palette (lists and figures)
 
 __all__ = ["setup", "plot_level_counts", "plot_risk_distribution", "plot_risk_trend", "plot_groups",
@@ -227,7 +228,7 @@ def plot_coverage(run: RunData, lang: str, ax=None):
     ax = _axes(ax)
     coverage = run.table("coverage")
     for name, rows in coverage.groupby("table", sort=True):
-        ax.plot(rows["month"], rows["records"], label=plot_text(name), linewidth=1.2)
+        ax.plot(rows["month"], rows["records"], label=table_name(name, lang), linewidth=1.2)
     ax.axvline(run.as_of, color="#333333", linestyle="--", linewidth=1)  # records after it are not used
     ax.annotate(text("reports.cohort.as_of", lang), (run.as_of, 1), xytext=(3, 3), textcoords="offset points",
                 fontsize="small")

@@ -86,7 +86,9 @@ class BarTable(Table):
         if self.frame.empty:
             return super()._repr_html_()
         styler = self.frame.style.set_uuid(self.uuid).hide(axis="index").format(precision=3, escape="html")
-        styler = styler.bar(subset=[self.column], color=self.colour, vmin=0, width=90)
+        top = float(pd.to_numeric(self.frame[self.column], errors="coerce").max())
+        if top > 0:  # bars need a range: one row or all zero divided by zero inside pandas (RuntimeWarning)
+            styler = styler.bar(subset=[self.column], color=self.colour, vmin=0, vmax=top, width=90)
         return styler.set_table_attributes('class="riskmodel"').to_html()
 
 
@@ -332,12 +334,23 @@ def student_reasons(run: RunData, pseudonym: str, lang: str) -> pd.DataFrame:
     })
 
 
+def table_name(name: str, lang: str) -> str:
+    """A data table's name in words (``life_events`` -> 生活事件); an unknown table keeps its name."""
+    from riskmodel.i18n import catalogue
+
+    key = f"reports.table.{name}"
+    return text(key, lang) if key in catalogue() else str(name)
+
+
 def data_summary(run: RunData, lang: str) -> pd.DataFrame:
     """What the loader read: rows read, accepted and rejected per table."""
     summary = run.table("summary")
     names = {"table": "table", "file": "file", "rows_read": "rows_read", "accepted": "accepted", "rejected": "rejected"}
     keep = [c for c in names if c in summary.columns]
-    return summary[keep].rename(columns={c: text(f"reports.col.{names[c]}", lang) for c in keep})
+    summary = summary[keep].copy()
+    if "table" in summary.columns:
+        summary["table"] = summary["table"].map(lambda name: table_name(name, lang))
+    return summary.rename(columns={c: text(f"reports.col.{names[c]}", lang) for c in keep})
 
 
 def rejected_summary(run: RunData, lang: str) -> pd.DataFrame:
@@ -346,7 +359,7 @@ def rejected_summary(run: RunData, lang: str) -> pd.DataFrame:
     if counts.empty:
         return counts
     counts = counts.sort_values("rows", ascending=False)
-    return pd.DataFrame({text("reports.col.table", lang): counts["table"].to_numpy(),
+    return pd.DataFrame({text("reports.col.table", lang): counts["table"].map(lambda n: table_name(n, lang)).to_numpy(),
                          text("reports.col.item", lang): counts["column"].to_numpy(),
                          text("reports.col.reason", lang): counts["reason"].to_numpy(),
                          text("reports.col.rejected", lang): counts["rows"].to_numpy()})

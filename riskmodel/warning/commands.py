@@ -59,6 +59,7 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
     if out.exists():
         raise PreflightError(f"{out}: already exists; an earlier list is never overwritten. Choose a new --out folder.")
     lang = lang or settings.reports.lang
+    settings = settings.model_copy(update={"reports": settings.reports.model_copy(update={"lang": lang})})
     model = load(model_dir)
     prev = read_previous_list(previous) if previous is not None else None
     dataset = open_data(data, settings=settings)
