@@ -22,6 +22,7 @@ from riskmodel.warning.commands import read_previous_list
 from riskmodel.warning.export import LEVEL_FILL
 from riskmodel.warning.localise import coded_columns, localise, percent
 from riskmodel.warning.localise import header as header_of
+from riskmodel.warning.reasons import previous_families
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.features import catalogue
 from riskmodel.features.catalogue import FAMILIES
@@ -509,3 +510,16 @@ def test_a_date_with_no_enrolled_student_is_a_clear_error(model):
     frame = feature_frame(200)
     with pytest.raises(ContractError, match="no student is enrolled on 2010-01-01"):
         score_features(frame, model, "2010-01-01", students=students_table(frame), settings=Settings(), lang="en")
+
+
+def test_a_reason_new_since_the_previous_list_says_so():
+    cat = catalogue()
+    frame = feature_frame(2).assign(att_unexcused_30d=4.0, life_breakup_90d=1.0)
+    contrib = pd.DataFrame({"att_unexcused_30d": [0.8, 0.8], "life_breakup_90d": [1.1, 1.1]})
+    previous = pd.DataFrame({"student_id": frame["student_id"],
+                             "factors": ["生活事件：近3个月经历了失恋（1次）", "Attendance: 4 unexcused absences"]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh", previous=previous_families(previous))
+    said = long.groupby("row")["text"].apply(list).to_dict()
+    assert said[0] == ["生活事件：近3个月经历了失恋（1次）", "出勤：近一个月无故缺勤4次（新）"]
+    assert said[1] == ["生活事件：近3个月经历了失恋（1次）（新）", "出勤：近一个月无故缺勤4次"]
+    assert not explain(contrib, frame, catalogue=cat, lang="zh")["text"].str.contains("新").any()

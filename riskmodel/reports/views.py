@@ -305,6 +305,35 @@ _STUDENT_COLUMNS = {
 }
 
 
+_VOCAB = {"source": "source", "category": "category", "event": "event"}
+_SEVERITY = {1: "watch", 2: "concern", 3: "urgent"}
+
+
+def record_word(column: str, code: object, lang: str) -> str:
+    """A record's code in words: an observation's source, category or severity, a life event, a counselling
+    contact's kind, an instrument's short name (the feature catalogue's vocabulary and the catalogue)."""
+    from riskmodel.i18n import catalogue as i18n_catalogue
+
+    if code is None or (not isinstance(code, str) and pd.isna(code)):
+        return ""
+    if column == "severity":
+        try:
+            code = _SEVERITY[int(code)]
+        except (KeyError, TypeError, ValueError):
+            return str(code)
+        column = "severity"
+    if column == "instrument":
+        key = f"warning.instrument.{code}"
+        return text(key, lang) if key in i18n_catalogue() else str(code)
+    if column == "kind":
+        key = f"reports.counselling.{code}"
+        return text(key, lang) if key in i18n_catalogue() else str(code)
+    from riskmodel.features.catalogue import raw_catalogue
+
+    words = raw_catalogue()["vocab"].get(_VOCAB.get(column, column), {}).get(str(code))
+    return str(words[lang]) if words else str(code)
+
+
 def student_records(run: RunData, pseudonym: str, table: str, lang: str) -> pd.DataFrame:
     """One student's rows of ``table`` (screenings, observations, life_events, counselling), by date.
 
@@ -316,7 +345,11 @@ def student_records(run: RunData, pseudonym: str, table: str, lang: str) -> pd.D
     rows = frame[frame["pseudonym"] == pseudonym].sort_values("date")
     columns = {src: text(f"reports.col.{dst}", lang) for src, dst in _STUDENT_COLUMNS[table].items()
                if src in rows.columns}
-    out = rows[list(columns)].rename(columns=columns)
+    rows = rows[list(columns)].copy()
+    for column in ("source", "category", "event", "severity", "kind", "instrument"):
+        if column in rows.columns:
+            rows[column] = rows[column].map(lambda code, c=column: record_word(c, code, lang))
+    out = rows.rename(columns=columns)
     date_col = text("reports.col.date", lang)
     out[date_col] = pd.to_datetime(out[date_col]).dt.date
     return out.reset_index(drop=True)
@@ -328,7 +361,7 @@ def student_reasons(run: RunData, pseudonym: str, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         text("reports.col.as_of", lang): rows["as_of"].dt.date.to_numpy(),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in rows["level"]],
-        text("reports.col.score", lang): rows["score"].round(3).to_numpy(),
+        text("reports.col.score", lang): rows["score"].map(percent).to_numpy(),
         text("reports.col.rules", lang): rows["rules"].to_numpy(),
         text("reports.col.factors", lang): rows["factors"].to_numpy(),
     })

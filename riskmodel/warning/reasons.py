@@ -42,7 +42,7 @@ import pandas as pd
 from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 
-__all__ = ["explain", "format_value", "family_contributions", "period", "REASON_COLUMNS", "LOWERING_FAMILIES"]
+__all__ = ["explain", "previous_families", "format_value", "family_contributions", "period", "REASON_COLUMNS", "LOWERING_FAMILIES"]
 
 REASON_COLUMNS = ["row", "direction", "order", "family", "feature", "contribution", "value", "text"]
 # families whose lowering factors mean something to a counsellor (not the calendar, not the register)
@@ -177,8 +177,28 @@ def _sayable(feature: str, kind: str, value: float, direction: str, family: str)
     return True
 
 
+def previous_families(previous: pd.DataFrame | None) -> dict[str, frozenset[str]]:
+    """Student ID -> the families that raised the score on the previous list (read from its ``factors``).
+
+    The previous list keeps its reasons as text; each starts with its family's name in either language.
+    """
+    if previous is None or "factors" not in previous.columns or "student_id" not in previous.columns:
+        return {}
+    names = {}
+    for key, words in i18n_catalogue().items():
+        if key.startswith("warning.family."):
+            for lang in ("zh", "en"):
+                names[words[lang] + text("warning.reason.colon", lang).strip()] = key[len("warning.family."):]
+    out = {}
+    for sid, factors in zip(previous["student_id"].astype(str), previous["factors"].fillna("").astype(str)):
+        found = {family for name, family in names.items() if name in factors}
+        out[sid] = frozenset(found)
+    return out
+
+
 def explain(contrib: pd.DataFrame, values: pd.DataFrame, *, catalogue: pd.DataFrame, lang: str = "zh",
-            top: int = 3, min_contribution: float = 0.01) -> pd.DataFrame:
+            top: int = 3, min_contribution: float = 0.01,
+            previous: dict[str, frozenset[str]] | None = None) -> pd.DataFrame:
     """The long reasons table: up to ``top`` raising and ``top`` lowering families per row.
 
     Parameters
@@ -195,6 +215,9 @@ def explain(contrib: pd.DataFrame, values: pd.DataFrame, *, catalogue: pd.DataFr
         Reasons per direction.
     min_contribution
         A family whose contribution is smaller than this (in log-odds) is not a reason.
+    previous
+        :func:`previous_families` of the previous list: a raising reason of a student who was on it,
+        from a family that was not among their reasons then, is marked new ("（新）" / " (new)").
 
     Returns
     -------
@@ -240,6 +263,11 @@ def explain(contrib: pd.DataFrame, values: pd.DataFrame, *, catalogue: pd.DataFr
     if long.empty:
         return pd.DataFrame(columns=REASON_COLUMNS)
     long["text"] = _render(long, values, catalogue, lang)
+    if previous and "student_id" in values.columns:
+        ids = values["student_id"].astype(str).to_numpy()[long["_pos"].to_numpy()]
+        new = [direction == "raise" and sid in previous and family not in previous[sid]
+               for sid, family, direction in zip(ids, long["family"], long["direction"])]
+        long.loc[new, "text"] = long.loc[new, "text"] + text("warning.reason.new", lang)
     return long.drop(columns="_pos")[REASON_COLUMNS]
 
 
