@@ -233,6 +233,8 @@ def test_a_reason_for_every_family_in_both_languages(family, lang):
     feature = next(f for f in cat.index[cat["family"] == family] if not f.endswith("_total_latest"))
     kind = cat.loc[feature, "kind"]
     frame[feature] = _sayable_value(kind)
+    reassuring = {"count": 0.0, "delta": -2.0}.get(kind, _sayable_value(kind))  # what lowering words can say
+    frame.loc[1, feature] = reassuring
     contrib = pd.DataFrame(0.0, index=frame.index, columns=list(cat.index))
     contrib.loc[0, feature] = 1.5
     contrib.loc[1, feature] = -1.5
@@ -243,14 +245,18 @@ def test_a_reason_for_every_family_in_both_languages(family, lang):
     assert raise_row["text"].startswith(text(f"warning.family.{family}", lang))
     assert not _SNAKE.search(raise_row["text"]) and "{" not in raise_row["text"]
     meaningful = family in LOWERING_FAMILIES and kind not in ("days", "category", "ratio", "flag")
-    assert len(lower) == int(meaningful)
+    assert len(lower) == int(meaningful), (feature, lower["text"].tolist())
+    assert not _SNAKE.search(" ".join(lower["text"]))
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_feature_reads_as_a_sentence_without_keys_or_codes(lang):
     """Each catalogue feature alone, at a value that can be said: a sentence in the language."""
     cat = catalogue()
-    frame = pd.DataFrame({f: [_sayable_value(k)] for f, k in cat["kind"].items()})
+    from riskmodel.warning.reasons import HIGHER_IS_BETTER
+
+    frame = pd.DataFrame({f: [-_sayable_value(k) if f in HIGHER_IS_BETTER and k == "delta" else _sayable_value(k)]
+                          for f, k in cat["kind"].items()})
     han = re.compile(r"[\u4e00-\u9fff]")
     for feature in cat.index:
         contrib = pd.DataFrame({feature: [1.0]})
@@ -285,6 +291,19 @@ def test_a_value_not_recorded_is_never_a_reason():
     assert not long["text"].str.contains("未记录").any()
 
 
+def test_words_agree_with_the_direction_of_the_reason():
+    cat = catalogue()
+    frame = feature_frame(1).assign(acad_failed_change=2.0, acad_failed_latest=1.0, att_unexcused_30d=3.0,
+                                    acad_score_change=-6.0)
+    lowering = pd.DataFrame({"acad_failed_change": [-0.6], "acad_failed_latest": [-0.1], "att_unexcused_30d": [-0.4],
+                             "acad_score_change": [-0.3]})
+    long = explain(lowering, frame, catalogue=cat, lang="en", top=3)
+    assert long.empty, long["text"].tolist()  # "2 more failed courses" never reads as lowering the risk
+    raising = explain(-lowering, frame, catalogue=cat, lang="en", top=3)
+    assert raising["text"].tolist() == ["Academics: 2 more failed courses than in the previous term",
+                                        "Attendance: 3 unexcused absences in the last month"]
+
+
 def test_calendar_distances_and_register_facts_never_lower_the_risk_in_words():
     cat = catalogue()
     frame = feature_frame(1).assign(cal_days_since_holiday_end=55.0, reg_only_child=1.0, obs_count_365d=0.0)
@@ -314,7 +333,7 @@ def test_screening_reasons_read_with_the_students_own_values(prev, latest, en, z
 def test_reasons_keep_the_strongest_families_in_order_and_drop_tiny_ones():
     cat = catalogue()
     frame = feature_frame(1).assign(att_unexcused_30d=4.0, reg_economic_hardship=1.0, life_breakup_90d=1.0,
-                                    obs_count_30d=2.0)
+                                    obs_count_30d=0.0)
     contrib = pd.DataFrame({"att_unexcused_30d": [0.8], "reg_economic_hardship": [0.3], "life_breakup_90d": [1.1],
                             "cal_in_exam": [0.001], "obs_count_30d": [-0.5]})
     long = explain(contrib, frame, catalogue=cat, lang="en", top=3)

@@ -74,7 +74,7 @@ def _level_counts(run_dir: Path, cohorts: pd.DataFrame) -> dict[str, pd.Series]:
 def _cohort_label(row: pd.Series, lang: str) -> str:
     level = text(f"reports.level.{row['level']}", lang)
     name = row["name"] if row["level"] == "school" else f"{row['school']} · {row['name']}"
-    return f"{level}: {name}"
+    return f"{level}{text('colon', lang)}{name}"
 
 
 def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dict], lists: dict[str, list[Path]],
@@ -129,9 +129,9 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <meta name="robots" content="noindex"><title>{t("reports.index.title")} {html_text(info["as_of"])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>{t("reports.index.title")}: {t("reports.cohort.as_of")} {html_text(info["as_of"])}</h1>
+<h1>{t("reports.index.title")}{t("colon")}{t("reports.cohort.as_of")} {html_text(info["as_of"])}</h1>
 <p class="confidential">{t("reports.index.confidential")}</p>
-<p class="note">{t("reports.index.run")}: {html_text(info["run_id"])} · {t("reports.index.model")}: \
+<p class="note">{t("reports.index.run")}{t("colon")}{html_text(info["run_id"])} · {t("reports.index.model")}{t("colon")}\
 {html_text(info.get("model_version", ""))}</p>
 <p class="note">{t("disclaimer")}</p>
 <h2>{t("reports.index.reports")}</h2>

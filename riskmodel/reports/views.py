@@ -63,8 +63,9 @@ class ListTable(Table):
 
     def _repr_html_(self) -> str:
         page = self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
-        style = ("<style>table.riskmodel-list td:nth-child(-n+6),table.riskmodel-list th"
-                 "{white-space:nowrap}</style>")
+        style = ("<style>table.riskmodel-list td,table.riskmodel-list th{text-align:left;vertical-align:top}"
+                 "table.riskmodel-list td:nth-child(-n+6),table.riskmodel-list th{white-space:nowrap}"
+                 "table.riskmodel-list td:first-child{text-align:right}</style>")
         return style + page
 
 
@@ -142,8 +143,8 @@ def title(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
     """``<school> · <college>: crisis early-warning report, as of <date>`` (names escaped)."""
     row = run.cohort(level, cohort_id)
     name = row["name"] if level == "school" else f"{row['school']} · {row['name']}"
-    return Heading(f"{name}: {text('reports.cohort.title', lang)} ({text('reports.cohort.as_of', lang)} "
-                   f"{run.as_of.date().isoformat()}, {text('reports.cohort.students', lang)} {row['students']})", 1)
+    return Heading(text("reports.cohort.heading", lang, name=name, title=text("reports.cohort.title", lang),
+                        as_of=run.as_of.date().isoformat(), students=row["students"]), 1)
 
 
 def _suppress(counts: pd.Series, small_cell: int) -> pd.Series:
@@ -463,7 +464,7 @@ def student_title(run: RunData, pseudonym: str, lang: str) -> Heading:
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
     last = rows.iloc[-1]
     where = " · ".join(str(v) for v in (last["school"], last["college"], last["class_id"]) if v)
-    return Heading(f"{text('reports.student.title', lang)}: {pseudonym} ({where}), "
+    return Heading(f"{text('reports.student.title', lang)}{text('colon', lang)}{pseudonym} ({where}), "
                    f"{text('reports.cohort.as_of', lang)} {run.as_of.date().isoformat()}", 1)
 
 

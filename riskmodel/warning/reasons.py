@@ -49,6 +49,10 @@ REASON_COLUMNS = ["row", "direction", "order", "family", "feature", "contributio
 LOWERING_FAMILIES = frozenset({"screening", "observations", "life_events", "academics", "attendance",
                                "counselling", "history", "cohort"})
 _ITEM = re.compile(r"_item\d+_")
+# features where more is better (marks): a rise lowers the risk in words, a fall raises it
+HIGHER_IS_BETTER = frozenset({"acad_score_latest", "acad_score_change", "acad_score_vs_class"})
+# the class comparison (cohort_obs_concern_90d_z) describes these features only
+_CLASS_COMPARED = frozenset({"obs_concern_90d", "obs_urgent_90d"})
 _SCREENING_TOTAL = re.compile(r"^[a-z0-9]+_total_(latest|prev|change)$")
 _SAY = "warning.say."
 
@@ -159,21 +163,29 @@ def _vocab_words(name: str, code: str, lang: str, instrument: str | None) -> str
 # -- which feature speaks for a family --------------------------------------------------------------
 
 def _sayable(feature: str, kind: str, value: float, direction: str, family: str) -> bool:
-    """Whether a feature's value can be said as a reason in this direction."""
+    """Whether a feature's value can be said as a reason in this direction.
+
+    The words must agree with the direction: "2 more failed courses" is never read out as lowering the
+    risk, nor "1 fewer" as raising it, even where the model's contribution has that sign (a model's
+    interactions can give one); such a feature is passed over for the family's next one.
+    """
     if value is None or math.isnan(value):
         return False  # "not recorded" is never a reason
+    worse = -value if feature in HIGHER_IS_BETTER else value  # > 0: the change is for the worse
     if direction == "lower":
-        if family not in LOWERING_FAMILIES or kind in ("days", "category", "ratio"):
+        if family not in LOWERING_FAMILIES or kind in ("days", "category", "ratio", "flag"):
             return False
-        if kind == "flag" and value < 0.5:
-            return False  # "not on leave" lowers nothing a counsellor can weigh
+        if kind == "count":
+            return value == 0  # "no unexcused absence in the last month"
+        if kind == "delta":
+            return worse < 0
         return True
     if kind == "flag":
         return value >= 0.5
     if kind == "count":
         return value > 0
     if kind == "delta":
-        return value != 0
+        return worse > 0
     return True
 
 
@@ -387,7 +399,7 @@ def _sentence(feature: str, entry: dict, value: float, values: pd.DataFrame, pos
             fields[name] = _vocab_words(name, code, lang, instrument if isinstance(instrument, str) else None)
     if feature.startswith("cohort_"):
         fields["rel"] = _relation_pct(value, lang) if feature.endswith("_pct") else _relation_z(value, lang)
-    elif feature.startswith("obs_") and value > 0:
+    elif feature in _CLASS_COMPARED and value > 0:
         z = _column(values, "cohort_obs_concern_90d_z", pos)
         if not math.isnan(z) and z >= 1.5:
             fields["compare"] = text("warning.say.compare.class_far" if z >= 3 else "warning.say.compare.class_more",
