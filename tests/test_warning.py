@@ -542,3 +542,13 @@ def test_a_reason_new_since_the_previous_list_says_so():
     assert said[0] == ["生活事件：近3个月经历了失恋（1次）", "出勤：近一个月无故缺勤4次（新）"]
     assert said[1] == ["生活事件：近3个月经历了失恋（1次）（新）", "出勤：近一个月无故缺勤4次"]
     assert not explain(contrib, frame, catalogue=cat, lang="zh")["text"].str.contains("新").any()
+
+
+def test_a_screening_score_that_rose_never_reads_as_lowering_the_risk():
+    cat = catalogue()
+    frame = feature_frame(2).assign(gad7_total_prev=[13.0, 15.0], gad7_total_latest=[14.0, 6.0],
+                                    gad7_date_latest_days=44.0, cohort_gad7_total_pct=0.96)
+    contrib = pd.DataFrame({"gad7_total_prev": [-0.5, -0.5]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh")
+    assert long["row"].tolist() == [1]
+    assert long["text"].iloc[0] == "心理筛查：GAD-7总分由上次的15分降至6分（最近一次筛查在44天前）"  # no class comparison

@@ -268,6 +268,10 @@ def explain(contrib: pd.DataFrame, values: pd.DataFrame, *, catalogue: pd.DataFr
                     value = value_of(i, feature)
                     if not _sayable(feature, kinds[j], value, direction, family):
                         continue
+                    if direction == "lower" and family == "screening" and _SCREENING_TOTAL.match(feature):
+                        code = feature.split("_total_")[0]  # said as latest against previous: only a fall lowers
+                        if not value_of(i, f"{code}_total_latest") < value_of(i, f"{code}_total_prev"):
+                            continue
                     found += 1
                     rows.append((contrib.index[i], direction, found, family, feature, amount, value, i))
                     break
@@ -315,19 +319,20 @@ def _render(long: pd.DataFrame, values: pd.DataFrame, catalogue: pd.DataFrame, l
     columns = [c for c in ("kind", "instrument", lang) if c in catalogue.columns]
     entries = catalogue.loc[catalogue.index.intersection(long["feature"].unique()), columns].to_dict("index")
     out = []
-    for pos, family, feature, value in zip(long["_pos"], long["family"], long["feature"], long["value"]):
+    for pos, family, feature, value, direction in zip(long["_pos"], long["family"], long["feature"], long["value"],
+                                                      long["direction"]):
         entry = entries.get(feature) or {}
         instrument = entry.get("instrument")
         sentence = None
         if family == "screening" and isinstance(instrument, str) and _SCREENING_TOTAL.match(feature):
-            sentence = _screening_text(values, pos, instrument, lang)
+            sentence = _screening_text(values, pos, instrument, lang, compare=direction == "raise")
         if sentence is None:
             sentence = _sentence(feature, entry, value, values, pos, lang)
         out.append(f"{family_names[family]}{text('warning.reason.colon', lang)}{sentence}")
     return out
 
 
-def _screening_text(values: pd.DataFrame, pos: int, instrument: str, lang: str) -> str | None:
+def _screening_text(values: pd.DataFrame, pos: int, instrument: str, lang: str, *, compare: bool = True) -> str | None:
     code = instrument.lower()
     latest = _column(values, f"{code}_total_latest", pos)
     if math.isnan(latest):
@@ -338,7 +343,7 @@ def _screening_text(values: pd.DataFrame, pos: int, instrument: str, lang: str) 
         key = "first"
     else:
         key = "rose" if latest > prev else "fell" if latest < prev else "same"
-    compare = _class_rank(values, pos, code, lang)
+    compare = _class_rank(values, pos, code, lang) if compare else ""
     said = text(f"warning.reason.screening.{key}", lang, instrument=text(f"warning.instrument.{instrument}", lang),
                 latest=_number(latest), prev=_number(prev) if not math.isnan(prev) else "",
                 days=_number(days) if not math.isnan(days) else "?")
