@@ -179,7 +179,7 @@ def _sayable(feature: str, kind: str, value: float, direction: str, family: str)
             return value == 0  # "no unexcused absence in the last month"
         if kind == "delta":
             return worse < 0
-        return True
+        return feature not in HIGHER_IS_BETTER  # "a mean mark of 51" has no threshold that makes it reassuring
     if kind == "flag":
         return value >= 0.5
     if kind == "count":
