@@ -199,3 +199,12 @@ def test_model_development_notebook_shows_a_shap_beeswarm_without_warnings(runs,
     body = " ".join(page.text)
     assert text("reports.md.beeswarm", lang) in body
     assert page.external == []
+
+
+def test_colleges_sort_as_chinese_readers_expect_whatever_the_locale():
+    from riskmodel.reports.index import collation_key
+
+    names = ["物理与电子工程学院", "法学院", "音乐学院", "化学化工学院", "计算机科学与技术学院", "Art School", "外国语学院",
+             "经济学院", "心理学院", "新闻传播学院"]
+    assert sorted(names, key=collation_key) == ["Art School", "法学院", "化学化工学院", "计算机科学与技术学院", "经济学院",
+                                                "外国语学院", "物理与电子工程学院", "新闻传播学院", "心理学院", "音乐学院"]
