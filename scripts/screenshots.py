@@ -21,15 +21,22 @@ CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", 
             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
 
 
-def shoot(page: Path, target: Path, *, height: int = 2000, width: int = 900) -> Path:
+def shoot(page: Path, target: Path, *, height: int = 2000, width: int = 760, bottom: bool = False) -> Path:
+    """``page`` at 1280 px wide: its top ``height`` px, or (``bottom``) the last ``height`` px of its content."""
     with tempfile.TemporaryDirectory() as profile:
         raw = Path(profile) / "raw.png"
         subprocess.run([*CHROMIUM, f"--user-data-dir={profile}/p", f"--screenshot={raw}",
-                        f"--window-size=1280,{height}", page.resolve().as_uri()],
+                        f"--window-size=1280,{8000 if bottom else height}", page.resolve().as_uri()],
                        check=True, capture_output=True, timeout=120)
         image = Image.open(raw).convert("RGB")
+        if bottom:
+            from PIL import ImageChops
+
+            content = ImageChops.invert(image.convert("L")).getbbox()  # the non-white part of the page
+            end = min(image.height, (content[3] if content else image.height) + 24)
+            image = image.crop((0, max(0, end - height), image.width, end))
         image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-        image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+        image.quantize(colors=48, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
     return target
 
 
@@ -52,9 +59,9 @@ def main(run_zh: str, run_en: str, target: str) -> None:
             school = next(p for p in reports if p.name.startswith("school-"))
             college = next(p for p in reports if p.name.startswith(("college-", "grade-")))
             shoot(run / "index.html", target_dir / f"index-{lang}.png", height=1100)
-            shoot(school, target_dir / f"school-{lang}.png", height=2400)
-            shoot(college, target_dir / f"college-{lang}.png", height=2400)
-            shoot(student_file(run, lang, Path(scratch)), target_dir / f"student-{lang}.png", height=2000)
+            shoot(school, target_dir / f"school-{lang}.png", height=1500)
+            shoot(college, target_dir / f"college-{lang}.png", height=1500, bottom=True)
+            shoot(student_file(run, lang, Path(scratch)), target_dir / f"student-{lang}.png", height=1500)
 
 
 if __name__ == "__main__":

@@ -63,9 +63,12 @@ class ListTable(Table):
 
     def _repr_html_(self) -> str:
         page = self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
-        style = ("<style>table.riskmodel-list td,table.riskmodel-list th{text-align:left;vertical-align:top}"
-                 "table.riskmodel-list td:nth-child(-n+6),table.riskmodel-list th{white-space:nowrap}"
-                 "table.riskmodel-list td:first-child{text-align:right}</style>")
+        # prefixed with JupyterLab's output class: its `:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td`
+        # right-aligns every cell and outranks a plain `table.x td`
+        lab = ".jp-RenderedHTMLCommon table.riskmodel-list"
+        style = (f"<style>{lab} td,{lab} th{{text-align:left;vertical-align:top}}"
+                 f"{lab} td:nth-child(-n+6),{lab} th{{white-space:nowrap}}"
+                 f"{lab} td:first-child{{text-align:right}}</style>")
         return style + page
 
 
@@ -464,8 +467,8 @@ def student_title(run: RunData, pseudonym: str, lang: str) -> Heading:
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
     last = rows.iloc[-1]
     where = " · ".join(str(v) for v in (last["school"], last["college"], last["class_id"]) if v)
-    return Heading(f"{text('reports.student.title', lang)}{text('colon', lang)}{pseudonym} ({where}), "
-                   f"{text('reports.cohort.as_of', lang)} {run.as_of.date().isoformat()}", 1)
+    return Heading(text("reports.student.heading", lang, title=text("reports.student.title", lang), pseudonym=pseudonym,
+                        where=where, as_of=run.as_of.date().isoformat()), 1)
 
 
 def rejected_section(run: RunData, lang: str) -> Table | Heading:
