@@ -17,15 +17,10 @@ import pandas as pd
 import pytest
 
 from riskmodel.config import Settings
-from riskmodel.i18n import text
-from riskmodel.warning.commands import read_previous_list
-from riskmodel.warning.export import LEVEL_FILL
-from riskmodel.warning.localise import coded_columns, localise, percent
-from riskmodel.warning.localise import header as header_of
-from riskmodel.warning.reasons import previous_families
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.features import catalogue
 from riskmodel.features.catalogue import FAMILIES
+from riskmodel.i18n import text
 from riskmodel.models import LogisticRisk, ProbabilityCalibrator
 from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.pipeline import RiskModel
@@ -40,6 +35,11 @@ from riskmodel.warning import (
     score_features,
     write_warning_list,
 )
+from riskmodel.warning.commands import read_previous_list
+from riskmodel.warning.export import LEVEL_FILL
+from riskmodel.warning.localise import coded_columns, localise, percent
+from riskmodel.warning.localise import header as header_of
+from riskmodel.warning.reasons import previous_families
 
 AS_OF = pd.Timestamp("2026-03-01")
 
@@ -440,7 +440,6 @@ def test_the_list_and_the_scores_carry_the_calibration_interval(model):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_exports_show_the_interval_and_explain_every_column_in_the_language(model, tmp_path, lang):
-    from riskmodel.i18n import catalogue as i18n_catalogue
     from riskmodel.i18n import text
 
     frame = feature_frame(600)

@@ -12,6 +12,7 @@ Example
 >>> # run = rp.open_run("reports/latest"); rp.Table(rp.level_counts(run, "school", "", "zh"))
 """
 
+from riskmodel.reports.explain import plot_beeswarm, run_explanation, student_waterfall
 from riskmodel.reports.model_views import (
     comparison_section,
     feature_importance,
@@ -31,7 +32,6 @@ from riskmodel.reports.plots import (
     plot_trajectory,
     setup,
 )
-from riskmodel.reports.explain import plot_beeswarm, run_explanation, student_waterfall
 from riskmodel.reports.report_data import RunData, open_run
 from riskmodel.reports.views import (
     BarTable,

@@ -20,8 +20,8 @@ from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
 from riskmodel.warning.localise import percent
 
-__all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary", "factor_summary",
-           "factor_section",
+__all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary",
+           "factor_summary", "factor_section", "record_word", "table_name",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
            "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section"]

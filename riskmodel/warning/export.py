@@ -28,8 +28,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from riskmodel.i18n import text
-from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
+from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
 

@@ -154,5 +154,5 @@ def delocalise(frame: pd.DataFrame) -> pd.DataFrame:
             if key.startswith(prefix):
                 for lang in ("zh", "en"):
                     back[words[lang]] = key[len(prefix):]
-        out[column] = out[column].map(lambda v: back.get(v, v))
+        out[column] = out[column].map(back).fillna(out[column])
     return out

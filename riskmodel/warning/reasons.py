@@ -42,7 +42,8 @@ import pandas as pd
 from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 
-__all__ = ["explain", "previous_families", "format_value", "family_contributions", "period", "REASON_COLUMNS", "LOWERING_FAMILIES"]
+__all__ = ["explain", "previous_families", "format_value", "family_contributions", "period", "plain_windows",
+           "REASON_COLUMNS", "LOWERING_FAMILIES", "HIGHER_IS_BETTER"]
 
 REASON_COLUMNS = ["row", "direction", "order", "family", "feature", "contribution", "value", "text"]
 # families whose lowering factors mean something to a counsellor (not the calendar, not the register)
