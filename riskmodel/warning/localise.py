@@ -154,5 +154,5 @@ def delocalise(frame: pd.DataFrame) -> pd.DataFrame:
             if key.startswith(prefix):
                 for lang in ("zh", "en"):
                     back[words[lang]] = key[len(prefix):]
-        out[column] = out[column].map(back).fillna(out[column])
+        out[column] = [back.get(v, v) if isinstance(v, str) else v for v in out[column]]
     return out
