@@ -303,7 +303,7 @@ def test_words_agree_with_the_direction_of_the_reason():
     long = explain(lowering, frame, catalogue=cat, lang="en", top=3)
     assert long.empty, long["text"].tolist()  # "2 more failed courses" never reads as lowering the risk
     raising = explain(-lowering, frame, catalogue=cat, lang="en", top=3)
-    assert raising["text"].tolist() == ["Academics: 2 more failed courses than in the previous term",
+    assert raising["text"].tolist() == ["Academics: failed courses: 2 more than in the previous term",
                                         "Attendance: 3 unexcused absences in the last month"]
 
 

@@ -34,9 +34,10 @@ __all__ = ["explanation", "run_explanation", "base_value", "plot_beeswarm", "stu
 
 
 def _shap():
-    with warnings.catch_warnings():  # shap's colour module calls matplotlib APIs it deprecates, on import
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with warnings.catch_warnings():
+        # on import, shap's colour module calls matplotlib APIs matplotlib deprecates, and tqdm.auto warns
+        # that ipywidgets is missing (a kernel has no widgets; shap shows no progress bar here)
+        warnings.simplefilter("ignore")
         import shap
     return shap
 

@@ -210,7 +210,9 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
     """One student's risk at every run, points coloured by level."""
     ax = _axes(ax)
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import FuncFormatter
+
+    from riskmodel.warning.localise import percent
 
     ax.plot(rows["as_of"], rows["score"] * 100, color="#555555", linewidth=1)
     for lv in LEVELS:
@@ -218,7 +220,7 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
         if not at.empty:
             ax.scatter(at["as_of"], at["score"] * 100, color=LEVEL_COLOURS[lv], edgecolor="#333333", zorder=3,
                        label=text(f"level.{lv}", lang))
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))  # percent, as every other risk in the reports
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: percent(v / 100)))  # as every risk in the reports
     if len(rows) == 1:  # one run: a month either side, not matplotlib's default of years
         ax.set_xlim(rows["as_of"].iloc[0] - pd.Timedelta(days=31), rows["as_of"].iloc[0] + pd.Timedelta(days=31))
     ax.set_xlabel(text("reports.plot.run", lang))
