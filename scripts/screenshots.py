@@ -4,7 +4,7 @@
 
 Takes the index, the school report, the first college report and the student file (notebook 40,
 executed here for the top-ranked student) of each run, at 1280 px wide, and stores each as a
-palette PNG scaled to 900 px wide (a few tens of KB each). Chromium runs without network, sync or
+palette PNG scaled to 760 px wide (a few tens of KB each). Chromium runs without network, sync or
 a profile of its own; the pages load nothing from elsewhere.
 """
 
@@ -36,7 +36,7 @@ def shoot(page: Path, target: Path, *, height: int = 2000, width: int = 760, bot
             end = min(image.height, (content[3] if content else image.height) + 24)
             image = image.crop((0, max(0, end - height), image.width, end))
         image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-        image.quantize(colors=48, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+        image.quantize(colors=96, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)
     return target
 
 
