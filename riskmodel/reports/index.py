@@ -18,6 +18,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.outputs import write_text
 from riskmodel.reports.names import html_text
+from riskmodel.vocab import LEVELS
 
 __all__ = ["write_index"]
 
@@ -58,7 +59,7 @@ def _order(cohorts: pd.DataFrame) -> pd.DataFrame:
 
 def _level_counts(run_dir: Path, cohorts: pd.DataFrame) -> dict[str, pd.Series]:
     """Listed students per level (I, II, III) of each cohort, from the run's report data."""
-    from riskmodel.reports.report_data import LEVELS, open_run
+    from riskmodel.reports.report_data import open_run
 
     try:
         run = open_run(run_dir)
@@ -67,7 +68,7 @@ def _level_counts(run_dir: Path, cohorts: pd.DataFrame) -> dict[str, pd.Series]:
     out = {}
     for cohort in cohorts.itertuples(index=False):
         members = run.members(run.warning_list, cohort.level, cohort.key)
-        out[cohort.key] = members["level"].value_counts().reindex(list(LEVELS[:3]), fill_value=0)
+        out[cohort.key] = members["level"].value_counts().reindex(list(LEVELS), fill_value=0)
     return out
 
 
@@ -113,7 +114,7 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
                          for p in lists.get(cohort["key"], []) if Path(p).suffix in (".xlsx", ".csv", ".parquet"))
         levels = counts.get(cohort["key"])
         level_cells = "".join(f'<td class="n lv{lv}">{int(levels[lv]) if levels is not None else ""}</td>'
-                              for lv in ("I", "II", "III"))
+                              for lv in LEVELS)
         rows.append(f"<tr><td>{report}</td><td class=\"n\">{int(cohort['students'])}</td>{level_cells}"
                     f"<td>{files}</td></tr>")
     other = ['<li><a href="manifest.json">' + t("reports.index.manifest") + "</a></li>",

@@ -29,11 +29,12 @@ from openpyxl.utils import get_column_letter
 
 from riskmodel.i18n import text
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
+from riskmodel.vocab import LEVELS
 from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
 
-LEVEL_FILL = {lv: tint(LEVEL_COLOURS[lv]) for lv in ("I", "II", "III")}  # the report palette, as light tints
+LEVEL_FILL = {lv: tint(LEVEL_COLOURS[lv]) for lv in LEVELS}  # the report palette, as light tints
 _WRAP_WIDTH = 50.0  # a longer text column wraps in cells of this width
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
