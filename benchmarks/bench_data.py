@@ -14,6 +14,10 @@ Usage::
 
     .venv/bin/python benchmarks/bench_data.py                      # 30,000 students, 4 years
     .venv/bin/python benchmarks/bench_data.py --students 2000 --years 1 --repeat 1
+    .venv/bin/python benchmarks/bench_data.py --students 5000 --years 1 --repeat 1 --duplicates 200000
+
+``--duplicates N`` appends N copies of existing screening rows (a centre's export appended twice):
+every copy must be rejected as a duplicate; the peak memory of the process is printed too.
 """
 
 from __future__ import annotations
@@ -61,6 +65,24 @@ def _corrupt(folder: Path, share: float, seed: int) -> None:
         print(f"  corrupted {int(hit.sum()):,} rows of {path.name} ({column} = {bad!r})")
 
 
+def _duplicate(folder: Path, n: int, seed: int) -> None:
+    """Append ``n`` copies of randomly drawn screening rows: each one a duplicate of its original."""
+    import numpy as np
+    import pandas as pd
+
+    path = folder / "screenings.parquet"
+    frame = pd.read_parquet(path)
+    copies = frame.iloc[np.random.default_rng(seed).integers(0, len(frame), n)]
+    pd.concat([frame, copies], ignore_index=True).to_parquet(path)
+    print(f"  appended {n:,} duplicated rows to {path.name} ({len(frame):,} originals)")
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30_000)
@@ -70,6 +92,8 @@ def main() -> None:
     parser.add_argument("--corrupt", type=float, default=0.0,
                         help="share of screening and attendance rows to break (out-of-range answer, unknown "
                              "student), to time the rejection path too")
+    parser.add_argument("--duplicates", type=int, default=0,
+                        help="append this many duplicated screening rows, to time duplicate detection")
     args = parser.parse_args()
     os.environ.setdefault("RISKMODEL_PSEUDONYM_KEY", "00" * 32)  # a throwaway key: no key file is created
     settings = Settings()
@@ -81,6 +105,8 @@ def main() -> None:
               f"{time.perf_counter() - start:.1f} s (not part of the figure)")
         if args.corrupt:
             _corrupt(folder, args.corrupt, args.seed)
+        if args.duplicates:
+            _duplicate(folder, args.duplicates, args.seed)
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         print(f"input: {size / 1e6:.1f} MB in {sum(1 for p in folder.iterdir() if p.is_file())} files")
         load_times, dataset = _timed(lambda: load_dataset(folder, settings=settings), args.repeat)
@@ -90,6 +116,7 @@ def main() -> None:
         write_times, _ = _timed(lambda: write_store(dataset, store), args.repeat)
         open_times, _ = _timed(lambda: open_store(store), args.repeat)
         print(_line("load_dataset (validate)", load_times), "  target < 15 s" if args.students >= 30_000 else "")
+        print(f"peak memory of the process so far: {_peak_mb():,.0f} MB")
         print(_line("write_store", write_times))
         print(_line("open_store", open_times))
         print(f"store: {store.stat().st_size / 1e6:.1f} MB; cpus: {os.cpu_count()} (shared machine: timings are noisy)")

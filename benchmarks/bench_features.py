@@ -22,8 +22,8 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.data import Dataset, contract
 from riskmodel.features import build_features, prepare
-from riskmodel.labels import build_labels
 from riskmodel.instruments.specs import all_specs
+from riskmodel.labels import build_labels
 
 
 def random_cohort(n: int, *, seed: int = 0) -> Dataset:

@@ -77,8 +77,8 @@ def main() -> None:
         stage = None
         if code == "PHQ9":
             stage = pd.Series(np.where(np.arange(args.rows) % 2 == 0, "university", "junior"), index=df.index)
-        wall, cpu = timed(lambda: score(df, settings=settings, stage=stage), args.runs)
-        p_wall, p_cpu = timed(lambda: item_problems(df, settings=settings), args.runs)
+        wall, cpu = timed(lambda df=df, stage=stage: score(df, settings=settings, stage=stage), args.runs)
+        p_wall, p_cpu = timed(lambda df=df: item_problems(df, settings=settings), args.runs)
         median = statistics.median(wall)
         print(f"{code}: score {args.rows:,} rows: median {median:.2f} s wall, {statistics.median(cpu):.2f} s CPU "
               f"(wall runs {', '.join(f'{t:.2f}' for t in wall)}); target < {target:.0f} s per 1,000,000: "

@@ -185,7 +185,8 @@ def main() -> None:
     shap_rate = len(sample) / (time.perf_counter() - t)
     print(f"\nscoring {len(features)} enrolled students on {as_of:%Y-%m-%d}: features median "
           f"{statistics.median(feature_seconds):.1f}s; score + levels + reasons for {listed} listed median "
-          f"{statistics.median(score_seconds):.1f}s; TOTAL {statistics.median(feature_seconds) + statistics.median(score_seconds):.1f}s "
+          f"{statistics.median(score_seconds):.1f}s; "
+          f"TOTAL {statistics.median(feature_seconds) + statistics.median(score_seconds):.1f}s "
           f"wall, {statistics.median(score_cpu):.1f}s CPU (target < 10 s)")
     from riskmodel.warning import evaluate_hard_rules, load_hard_rules
 

@@ -133,14 +133,16 @@ def main() -> None:
         import pandas as pd
 
         runs_so_far = pd.read_parquet(result.run_dir / "report_data" / "levels.parquet")["as_of"].nunique()
-        row = {"earlier_runs": runs_so_far - 1, "total": total, "reports": timings["reports"], "floor_fresh": fresh, "floor_reused": reused,
+        row = {"earlier_runs": runs_so_far - 1, "total": total, "reports": timings["reports"], "floor_fresh": fresh,
+               "floor_reused": reused,
                "notebooks": n, "failed": len(result.failed), "students": result.manifest["students_scored"],
                "load_avg_1min": load, **row_fresh, **{f"stage_{k}": v for k, v in timings.items() if k != "reports"}}
         rows.append(row)
         print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     print(f"\nmedian of {len(rows)} (jobs={args.jobs}, {med['notebooks']:.0f} notebooks, "
-          f"{med['students']:.0f} students scored, {med['earlier_runs']:.0f} earlier runs in the history, load average {med['load_avg_1min']:.1f} on {os.cpu_count()} cores)")
+          f"{med['students']:.0f} students scored, {med['earlier_runs']:.0f} earlier runs in the history, "
+          f"load average {med['load_avg_1min']:.1f} on {os.cpu_count()} cores)")
     print(f"monthly run, every stage:           {med['total']:7.1f} s   (target < 90 s)")
     print(f"lists (xlsx/csv/parquet, before the pool): {med['stage_lists']:7.1f} s")
     print(f"report stage (notebooks + HTML):    {med['reports']:7.1f} s")

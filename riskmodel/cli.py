@@ -12,12 +12,13 @@ import functools
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from riskmodel.errors import RiskmodelError
+from riskmodel.vocab import MODEL_KINDS
 
 app = typer.Typer(
     name="riskmodel",
@@ -30,7 +31,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
+    Path | None, typer.Option("--config", help="Settings YAML (docs/configuration.md); defaults when omitted.")
 ]
 DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
                                                           "train and audit need its outcomes table.")]
@@ -79,11 +80,11 @@ def _as_of(value: str) -> date:
 @verb
 def validate(
     data_dir: Annotated[Path, typer.Argument(help="Data folder: students.csv, screenings.xlsx ... (docs/data.md).")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    rejected: Annotated[Optional[Path], typer.Option(
+    rejected: Annotated[Path | None, typer.Option(
         "--rejected", help="Rejected-rows CSV to write; default DATA_DIR_rejected_rows.csv beside the folder.")] = None,
-    store: Annotated[Optional[Path], typer.Option(
+    store: Annotated[Path | None, typer.Option(
         "--store", help="Also write the validated data to this DuckDB file.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -129,7 +130,7 @@ def train(
     """
     from riskmodel.models.commands import train_command
 
-    if model and model not in ("lightgbm", "logistic", "rules"):
+    if model and model not in MODEL_KINDS:
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
     with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
         fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
@@ -146,7 +147,7 @@ def score(
     as_of: AsOfOption,
     out: Annotated[Path, typer.Option("--out", help="New folder for the list (CSV, XLSX, Parquet); never overwritten.")],
     lang: LangOption = "",
-    previous: Annotated[Optional[Path], typer.Option(
+    previous: Annotated[Path | None, typer.Option(
         "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -158,17 +159,21 @@ def score(
     listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
+    changes = listed["change"].value_counts().to_dict()
     console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
-                  f"cleared {counts.get('none', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+                  f"cleared {changes.get('cleared', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+    if changes.get("dropped"):
+        console.print(f"[bold red]dropped:[/] {changes['dropped']} previously listed student(s) not scored: missing from "
+                      "the register or rejected (change = dropped in the list)", highlight=False)
 
 
 @verb
 def score_screenings(
     in_file: Annotated[Path, typer.Argument(help="A screenings export: .csv, .xlsx or .parquet (docs/instruments.md).")],
     out: Annotated[Path, typer.Option("--out", help="Scores to write, one row per administration: .csv, .xlsx or .parquet.")],
-    mapping: Annotated[Optional[Path], typer.Option(
+    mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="Column-mapping YAML, laid over the shipped Chinese headers (docs/data.md).")] = None,
-    stage: Annotated[Optional[str], typer.Option(
+    stage: Annotated[str | None, typer.Option(
         "--stage", help="School stage of every row (primary ... graduate): selects the PHQ-9 cut-off; default 10.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -217,7 +222,8 @@ def audit(
     data: DataOption,
     model: ModelDirOption,
     date_from: Annotated[str, typer.Option("--from", help="First as-of month audited (YYYY-MM-DD), after the model's --until.")],
-    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window must be in the data.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last as-of month audited (YYYY-MM-DD); its outcome window "
+                                                      "must be in the data.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
     lang: LangOption = "",
     config: ConfigOption = None,
@@ -244,11 +250,16 @@ def run(
     lang: LangOption = "",
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     config: ConfigOption = None,
+    accept_register_loss: Annotated[bool, typer.Option(
+        "--accept-register-loss", help="Run although more than warning.max_register_loss of the previous run's "
+                                       "students are missing from the register (e.g. a year group left).")] = False,
 ) -> None:
     """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
 
-    Exit status 0: done; 1: some reports failed (manifest.json says which); 2: unusable input;
-    3: the output cannot be written (docs/scheduling.md). Nothing is written unless pre-flight passes.
+    Exit status 0: done; 1: some reports failed, or previously listed students were not scored
+    (manifest.json says which); 2: unusable input (also: the register lost more than
+    warning.max_register_loss of the previous run's students); 3: the output cannot be written
+    (docs/scheduling.md). Nothing is written unless pre-flight passes.
     """
     from riskmodel.reports.runner import run as run_reports
 
@@ -256,13 +267,17 @@ def run(
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
     try:
         result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                             jobs=jobs or None, progress=True)
+                             jobs=jobs or None, progress=True, accept_register_loss=accept_register_loss)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing was left behind; not click's "Aborted!" status 1
         console.print("interrupted: no run folder was written", highlight=False)
         raise typer.Exit(130) from None
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
-    if result.exit_code:
+    if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
+        console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
+                      "from the register or rejected (see manifest.json 'dropped' and the index page)", highlight=False)
+    if result.failed:
         console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+    if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 

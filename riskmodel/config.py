@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from riskmodel.errors import ConfigError
+from riskmodel.vocab import MODEL_KINDS
 
 __all__ = ["Settings", "load_settings", "ConfigError"]
 
@@ -39,7 +40,9 @@ class DataSettings(_Section):
 
     mapping: Path | None = None  # column-mapping YAML; None: the shipped Chinese-header example is tried
     encoding: str | None = None  # CSV encoding; None: detected (UTF-8, UTF-8 with BOM, GB18030)
-    excel_sheet: str | int = 0  # first sheet unless configured
+    # the sheet to read: one name or 0-based number for every workbook (a workbook without a sheet of that
+    # name is read from its first sheet, noted), or per table, e.g. {students: 学生名单} (others: first sheet)
+    excel_sheet: str | int | dict[str, str | int] = 0
     gpa_scale: Literal[4, 5] = 4  # the academics table's GPA is out of 4 or out of 5
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
     pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
@@ -111,15 +114,17 @@ MONOTONE_INCREASING: tuple[str, ...] = (
 class ModelSettings(_Section):
     """Model training (riskmodel.models)."""
 
-    kind: Literal["lightgbm", "logistic", "rules"] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
+    kind: Literal[MODEL_KINDS] = "lightgbm"  # the model `riskmodel train` fits unless --model says otherwise
     seed: int = 20260301  # seed of every random choice in training; same data, settings and seed give the same model
-    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"  # probability calibration on a later fold; auto picks by the number of positives
+    # probability calibration on a later fold; auto picks by the number of positives
+    calibration: Literal["auto", "isotonic", "sigmoid"] = "auto"
     isotonic_min_positives: int = 1000  # auto: isotonic from this many positives in the calibration fold, sigmoid below
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
     n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
     max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
     early_stopping_rounds: int = 50  # stop when the later fold's loss has not improved for this many rounds
-    num_threads: int = 1  # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
+    # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
+    num_threads: int = 1
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model
     logistic_max_fit_rows: int = 80_000  # the logistic model's subsampling budget (lbfgs is slower than LightGBM)
     rules: Path | None = None  # baseline rules YAML; None: riskmodel/models/rules_baseline.yaml
@@ -144,6 +149,10 @@ class WarningSettings(_Section):
     # scoring refuses an as-of date this many days or more after the newest record in the data: a list
     # built on stale records misses everything since (120 covers a summer holiday without records)
     max_data_age_days: int = Field(120, ge=1)
+    # the run refuses (exit 2) when more than this share of the students scored by the previous run is
+    # missing or rejected in this register (a cut-off or broken export); `riskmodel run
+    # --accept-register-loss` (or 1.0 here) accepts a real loss, e.g. a year group that graduated
+    max_register_loss: float = Field(0.05, ge=0.0, le=1.0)
 
 
 class ReportSettings(_Section):

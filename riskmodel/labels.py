@@ -39,6 +39,7 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError
 from riskmodel.features.timeline import day_number
+from riskmodel.vocab import DATED_BY
 
 __all__ = ["build_labels", "LABEL_COLUMNS"]
 
@@ -168,9 +169,7 @@ def dataset_outcome_kinds() -> list[str]:
 def records_end(dataset) -> pd.Timestamp | None:
     """Latest date in any dated table the dataset holds (how far the records reach), or None."""
     latest = []
-    for name, col in (("screenings", "date"), ("observations", "date"), ("life_events", "date"),
-                      ("academics", "term_end"), ("attendance", "date"), ("counselling", "date"),
-                      ("outcomes", "date")):
+    for name, col in DATED_BY.items():
         if dataset.has(name):
             values = dataset.table(name)[col]
             if values.notna().any():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"duckdb": "python-duckdb"}  # python-calamine has the same name on both
+CONDA_NAMES = {"duckdb": "python-duckdb", "jupyter-client": "jupyter_client"}  # python-calamine: same on both
 
 
 def direct_requirements() -> list[str]:

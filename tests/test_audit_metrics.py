@@ -6,16 +6,29 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import (average_precision_score, brier_score_loss, precision_score, recall_score,
-                             roc_auc_score)
+from sklearn.metrics import average_precision_score, brier_score_loss, precision_score, recall_score, roc_auc_score
 
 from riskmodel.audit.drift import PSI_FLOOR, psi, psi_table
 from riskmodel.audit.explain import family_importance, importance_table
 from riskmodel.audit.groups import fairlearn_reference, group_table
-from riskmodel.audit.metrics import (Bootstrap, Replicates, calibration_bins, complement, components, finish,
-                                     interval, ranking_exact, reliability_table)
-from riskmodel.audit.performance import (calibration_table, flagged_at, level_capacity, levels_at_capacity,
-                                         performance_table)
+from riskmodel.audit.metrics import (
+    Bootstrap,
+    Replicates,
+    calibration_bins,
+    complement,
+    components,
+    finish,
+    interval,
+    ranking_exact,
+    reliability_table,
+)
+from riskmodel.audit.performance import (
+    calibration_table,
+    flagged_at,
+    level_capacity,
+    levels_at_capacity,
+    performance_table,
+)
 from riskmodel.audit.stability import stability_table, transitions
 
 THRESHOLDS = {"auc": 0.05, "average_precision": 0.05, "recall": 0.10, "precision": 0.05, "brier": 0.02,

@@ -12,6 +12,16 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from test_data_fixtures import (
+    PLANTED,
+    SCREENINGS,
+    SCREENINGS_HEADER,
+    STUDENTS,
+    STUDENTS_HEADER,
+    mixed_directory,
+    write_csv,
+    write_xlsx,
+)
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
@@ -20,9 +30,6 @@ from riskmodel.data import load_dataset, read_table
 from riskmodel.data.parse import parse_bool, parse_date, parse_enum, parse_int
 from riskmodel.data.store import open_store, write_store
 from riskmodel.errors import ContractError
-from test_data_fixtures import (
-    PLANTED, SCREENINGS, SCREENINGS_HEADER, STUDENTS, STUDENTS_HEADER, mixed_directory, write_csv, write_xlsx,
-)
 
 EN = Settings(reports={"lang": "en"})
 KEY_HEX = "ab" * 32
@@ -306,7 +313,7 @@ def test_shipped_mapping_knows_the_common_chinese_headers():
 
 @pytest.mark.parametrize(("content", "message"), [
     ("columns:\n  学号: student_number\n", "'student_number', which is not a contract column"),
-    ("colums:\n  学号: student_id\n", "unknown mapping keys ['colums']"),
+    ("colums:\n  学号: student_id\n", "unknown key 'colums' at colums (did you mean 'columns'? "),
     ("columns: [\n", "not valid UTF-8 YAML"),
     ("item_patterns: ['^x\\d+$']\n", "needs exactly one group"),
     ("columns:\n  students:\n    学号: student_id\n", "'students' under columns is itself a mapping"),
@@ -517,7 +524,7 @@ def test_validate_verb(mixed):
     data = rejected_file.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
-    assert table.columns.tolist() == ["table", "row", "column", "value", "reason"]
+    assert table.columns.tolist() == ["table", "row", "column", "value", "reason", "file", "action"]
     assert sorted(zip(table["table"], table["row"], table["column"])) == sorted(PLANTED)
     assert rejected_file.stat().st_mode & 0o777 == 0o600
     assert not any(p.name.endswith("rejected_rows.csv") for p in mixed.iterdir())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_features_helpers import random_dataset
 from typer.testing import CliRunner
 
 from riskmodel.cli import app
 from riskmodel.features import catalogue
-from test_features_helpers import random_dataset
 
 runner = CliRunner()
 

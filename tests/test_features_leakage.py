@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_features_helpers import alter_after, cut_after, random_dataset
 
 from riskmodel.config import Settings
 from riskmodel.data import Dataset
 from riskmodel.features import build_features, catalogue
 from riskmodel.features import timeline as timeline_module
 from riskmodel.labels import build_labels
-from test_features_helpers import alter_after, cut_after, random_dataset
 
 SETTINGS = Settings()
 DATES = ["2023-03-15", "2024-06-30", "2025-01-20"]

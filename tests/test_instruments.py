@@ -19,7 +19,7 @@ DEFAULT = InstrumentSettings()
 def frame(rows: list[tuple[str, dict[int, float] | list[float]]], **extra) -> pd.DataFrame:
     """Canonical screenings: item_1..item_100 float32, NaN past N; answers by item number or as a list."""
     data = np.full((len(rows), 100), np.nan, dtype=np.float32)
-    for r, (code, answers) in enumerate(rows):
+    for r, (_code, answers) in enumerate(rows):
         if isinstance(answers, dict):
             for item, value in answers.items():
                 data[r, item - 1] = value

@@ -10,6 +10,7 @@ from riskmodel.config import InstrumentSettings
 from riskmodel.errors import ConfigError
 from riskmodel.instruments import PROBLEM_COLUMNS, item_problems, score
 
+
 def frame(rows, **extra) -> pd.DataFrame:
     """Canonical screenings: item_1..item_100 float32, NaN past N (answers as a list or by item number)."""
     data = np.full((len(rows), 100), np.nan, dtype=np.float32)

@@ -117,7 +117,8 @@ def reference(code, answers, settings, stage, duration, request):
         out["positive"] = bool(total_rule or n_pos > 43 or any(v >= 2 for v in subs.values()))
         out["classification"] = "positive" if out["positive"] else ("negative" if scorable else "")
     elif code == "UPI":
-        out["lie_score"] = sum(1 for k in (5, 20, 35, 50) if a[k] == 1) if any(a[k] is not None for k in (5, 20, 35, 50)) else math.nan
+        answered = any(a[k] is not None for k in (5, 20, 35, 50))
+        out["lie_score"] = sum(1 for k in (5, 20, 35, 50) if a[k] == 1) if answered else math.nan
         supp = sum(1 for k in (61, 62, 63, 64) if a[k] == 1)
         if total >= 25 or a[25] == 1 or supp >= 2 or request:
             klass = "class_1"

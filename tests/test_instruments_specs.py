@@ -97,7 +97,8 @@ def test_a_wrong_specification_is_refused(edit, message):
 
 
 def test_classes_need_a_last_otherwise():
-    text = K6.replace("classification: null", "classification:\n    - {name: high, any_of: [{quantity: total, op: \">=\", value: 13}]}")
+    text = K6.replace("classification: null",
+                      "classification:\n    - {name: high, any_of: [{quantity: total, op: \">=\", value: 13}]}")
     with pytest.raises(ValueError, match="otherwise"):
         load_specs(text)
 

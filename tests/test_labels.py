@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_features_helpers import students
 
 from riskmodel.config import Settings
 from riskmodel.data import Dataset
 from riskmodel.errors import ContractError
 from riskmodel.labels import LABEL_COLUMNS, build_labels
-from test_features_helpers import students
 
 S = Settings()
 T = pd.Timestamp("2025-03-01")
@@ -20,7 +20,8 @@ def labels(outcomes=None, *, ids=("a",), exits=None, counselling=None, settings=
     if outcomes is not None:
         tables["outcomes"] = pd.DataFrame(outcomes, columns=["student_id", "date", "event"]).astype({"date": "datetime64[ns]"})
     if counselling is not None:
-        tables["counselling"] = pd.DataFrame(counselling, columns=["student_id", "date", "kind"]).astype({"date": "datetime64[ns]"})
+        tables["counselling"] = pd.DataFrame(counselling, columns=["student_id", "date", "kind"]).astype(
+            {"date": "datetime64[ns]"})
     index = pd.DataFrame({"student_id": list(ids), "as_of": as_of})
     return build_labels(Dataset(tables=tables), index, settings=settings, data_end=data_end).set_index("student_id")
 

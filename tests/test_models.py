@@ -27,7 +27,6 @@ from riskmodel.models import (
     time_folds,
     train_model,
 )
-from riskmodel.models.training import fit_on_folds
 
 FEATURES = ["phq9_total_latest", "phq9_total_prev", "phq9_item9_latest", "upi_total_latest",
             "obs_self_harm_signal_urgent_30d", "counsellor_rating_last", "reg_economic_hardship", "att_unexcused_30d"]

@@ -12,9 +12,9 @@ import pytest
 
 from riskmodel.errors import ModelMismatchError
 from riskmodel.models import LogisticRisk, ProbabilityCalibrator, load_model, save
+from riskmodel.models.calibration import wilson_interval
 from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.pipeline import RiskModel
-from riskmodel.models.calibration import wilson_interval
 from riskmodel.models.registry import _dumps, _version
 
 # two isotonic steps whose counts are known by hand: raw 0-9 hold 2 positives of 10 (PAVA pools the

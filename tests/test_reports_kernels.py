@@ -31,7 +31,7 @@ STATIC_CACHES = {
     "riskmodel.i18n.catalogue", "riskmodel.features.catalogue.raw_catalogue",
     "riskmodel.features.catalogue._catalogue_cached", "riskmodel.reports.fonts.find_cjk_font",
     "riskmodel.data.dataset.contract", "riskmodel.data.schema.table_schema", "riskmodel.data.schema.key_schema",
-    "riskmodel.instruments.specs.all_specs",
+    "riskmodel.instruments.specs.all_specs", "riskmodel.vocab._contract",
 }
 
 PROBE = r'''

@@ -1,7 +1,7 @@
 """Each calibrated rate of the synthetic cohort against its published range (DOMAIN.md section 5).
 
-Fixed-seed cohorts (a university of 20,000 and a district of 6,000 students, two years) keep the test fast; the stated tolerance is
-added on both sides of each published range to allow for that sample's error (about two standard
+Fixed-seed cohorts (a university of 20,000 and a district of 6,000 students, two years) keep the test
+fast; the stated tolerance is added on both sides of each published range to allow for that sample's error (about two standard
 errors at the cohort's size), so a failure means the generator moved, not that the dice were unlucky.
 Screens are scored with the package's own engine, as a centre running riskmodel would see them.
 """

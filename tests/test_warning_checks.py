@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from test_features_helpers import random_dataset
 
 from riskmodel.config import Settings
 from riskmodel.data import Dataset
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.warning.checks import check_scoring_data, training_sources
-from test_features_helpers import random_dataset
 
 S = Settings()
 AS_OF = "2025-06-01"

@@ -19,8 +19,18 @@ from riskmodel.audit.explain import family_importance, importance_table
 from riskmodel.audit.groups import fairlearn_reference, group_table
 from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
-from riskmodel.audit.plots import (group_gap_table, metric_table, open_audit, plot_drift, plot_group_gaps,
-                                   plot_importance, plot_metric_by_month, plot_reliability, plot_stability, setup)
+from riskmodel.audit.plots import (
+    group_gap_table,
+    metric_table,
+    open_audit,
+    plot_drift,
+    plot_group_gaps,
+    plot_importance,
+    plot_metric_by_month,
+    plot_reliability,
+    plot_stability,
+    setup,
+)
 from riskmodel.audit.reproduce import Verification, list_hash, verify_run
 from riskmodel.audit.run import TABLES, AuditResult, audit_dates, run_audit
 from riskmodel.audit.stability import stability_table, transitions

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.i18n import text
+from riskmodel.vocab import LEVELS
 
 __all__ = ["markdown_table", "metric_label", "model_card"]
 
@@ -34,7 +35,7 @@ def metric_label(metric: str, lang: str) -> str:
     'recall (level II or higher)'
     """
     stem, _, level = metric.rpartition("_")
-    if level in ("I", "II", "III"):
+    if level in LEVELS:
         return text(f"audit.metric.{stem}", lang, level=text(f"level.{level}", lang).replace("Level ", ""))
     return text(f"audit.metric.{metric}", lang)
 
@@ -112,14 +113,15 @@ def _groups_section(summary: dict, lang: str) -> str:
 
     def severity(item: dict) -> float:  # how many thresholds the gap spans
         stem, _, level = item["metric"].rpartition("_")
-        threshold = thresholds.get(stem if level in ("I", "II", "III") else item["metric"], 1.0) or 1.0
+        threshold = thresholds.get(stem if level in LEVELS else item["metric"], 1.0) or 1.0
         return abs(item["gap"]) / threshold
 
     shown = sorted(flagged, key=severity, reverse=True)[:MAX_CARD_GAPS]
     for item in shown:
         lines.append("- " + text(f"audit.scorer.{item.get('scorer', 'model')}", lang) + ": "
                      + text("audit.card.group_line", lang, grouping=_grouping_label(item["grouping"], lang),
-                                 group=_group_label(item["group"], lang, item["grouping"]), metric=metric_label(item["metric"], lang),
+                                 group=_group_label(item["group"], lang, item["grouping"]),
+                                 metric=metric_label(item["metric"], lang),
                                  gap=_fmt(item["gap"]), low=_fmt(item.get("gap_low", np.nan)),
                                  high=_fmt(item.get("gap_high", np.nan))))
     if len(flagged) > len(shown):
@@ -190,7 +192,9 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
     stability = tables.get("stability")
     if stability is not None and len(stability):
         entered = stability["entered"].sum()
-        share = (lambda col: f"{stability[col].sum() / entered:.0%}" if entered else "–")
+
+        def share(col: str) -> str:
+            return f"{stability[col].sum() / entered:.0%}" if entered else "–"
         sections += ["## " + text("audit.card.stability", lang),
                      text("audit.card.stability_text", lang, jaccard=f"{stability['jaccard'].mean():.0%}",
                           by_rule=share("entered_rule"), by_score=share("entered_score"))]
@@ -198,7 +202,9 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
     if feedback is not None and len(feedback):
         listed = feedback.loc[feedback["listed"]]
         counselled = listed.loc[listed["counselled"]]
-        rate = (lambda rows: _fmt(float(rows["outcome_rate"].iloc[0]), 3) if len(rows) else "–")
+
+        def rate(rows: pd.DataFrame) -> str:
+            return _fmt(float(rows["outcome_rate"].iloc[0]), 3) if len(rows) else "–"
         share = listed.loc[listed["counselled"], "n"].sum() / max(int(listed["n"].sum()), 1)
         sections += ["## " + text("audit.card.feedback", lang),
                      text("audit.card.feedback_text", lang, share=f"{share:.0%}", with_contact=rate(counselled),

@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sparse
 
+from riskmodel.vocab import wilson_interval
+
 __all__ = [
     "RANK_MAX_BINS",
     "Bootstrap",
@@ -345,18 +347,9 @@ def reliability_table(y_true: np.ndarray, score: np.ndarray, *, n_bins: int = 10
     frame = pd.DataFrame({"bin": calibration_bins(p, n_bins), "y": y, "p": p})
     table = frame.groupby("bin").agg(n=("y", "size"), positives=("y", "sum"), mean_score=("p", "mean"),
                                      observed_rate=("y", "mean"), score_min=("p", "min"), score_max=("p", "max"))
-    low, high = _wilson(table["positives"].to_numpy(), table["n"].to_numpy())
+    low, high = wilson_interval(table["positives"].to_numpy(), table["n"].to_numpy())
     table["observed_low"], table["observed_high"] = low, high
     return table.reset_index()
-
-
-def _wilson(successes: np.ndarray, n: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
-    n = n.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        phat = successes / n
-        centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def interval(values: np.ndarray, confidence: float) -> tuple[float, float, float, int]:

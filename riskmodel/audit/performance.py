@@ -33,13 +33,13 @@ from riskmodel.audit.metrics import (
     rank_bins,
     reliability_table,
 )
+from riskmodel.vocab import LEVELS, capacity_for
 
 __all__ = ["LEVELS", "SCORERS", "calibration_table", "flagged_at", "level_capacity", "level_flags",
            "levels_at_capacity", "performance_table"]
 
 log = logging.getLogger(__name__)
 
-LEVELS: tuple[str, ...] = ("I", "II", "III")
 SCORERS: dict[str, tuple[str, str]] = {"model": ("score", "level"), "rules": ("baseline_score", "baseline_level")}
 
 
@@ -66,7 +66,7 @@ def level_capacity(n_students: int, *, capacity: dict[str, int] | None,
     >>> level_capacity(2000, capacity=None, capacity_per_1000={"I": 5, "II": 15, "III": 30})
     {'I': 10, 'II': 40, 'III': 100}
     """
-    per_level = capacity or {lvl: int(round(rate * n_students / 1000.0)) for lvl, rate in capacity_per_1000.items()}
+    per_level = capacity or {lvl: capacity_for(rate, n_students) for lvl, rate in capacity_per_1000.items()}
     cumulative, total = {}, 0
     for lvl in LEVELS:
         total += int(per_level.get(lvl, 0))

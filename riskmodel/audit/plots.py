@@ -136,7 +136,9 @@ def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = Non
     """The group table for reading: scorer, group, status, n, estimate (interval), rest, gap (interval), flagged."""
     part = groups if metric is None else groups.loc[groups["metric"] == metric]
     scorer = part["scorer"] if "scorer" in part.columns else pd.Series("model", index=part.index)
-    fmt = (lambda v: "–" if not np.isfinite(v) else f"{v:.3f}")
+
+    def fmt(v: float) -> str:
+        return "–" if not np.isfinite(v) else f"{v:.3f}"
     table = pd.DataFrame({
         "scorer": [text(f"audit.scorer.{v}", lang) for v in scorer],
         "group": [_group_name(g, v, lang) for g, v in zip(part["grouping"], part["group"])],

@@ -34,6 +34,7 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError
+from riskmodel.vocab import LEVELS
 
 __all__ = ["HASHED_COLUMNS", "Verification", "list_hash", "verify_run"]
 
@@ -64,7 +65,7 @@ def _canonical(listing: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in HASHED_COLUMNS if c not in listing.columns]
     if missing:
         raise ConfigError(f"warning list: columns {missing} are missing; it is not a list riskmodel wrote.")
-    frame = listing.loc[listing["level"].isin(["I", "II", "III"]), list(HASHED_COLUMNS)].copy()
+    frame = listing.loc[listing["level"].isin(LEVELS), list(HASHED_COLUMNS)].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.strftime("%Y-%m-%d")
     frame["student_id"] = frame["student_id"].astype(str)
     frame["rank"] = pd.to_numeric(frame["rank"]).astype("int64").astype(str)

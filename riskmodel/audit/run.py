@@ -53,6 +53,7 @@ from riskmodel.audit.stability import feedback_table, levels_table, stability_ta
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, neutralise_frame, write_bytes, write_text
+from riskmodel.vocab import FAMILY_FLAGS
 
 __all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
 
@@ -210,8 +211,7 @@ def build_audit_frame(dataset, model, dates, *, settings: Settings, lang: str = 
     if not usable.any():
         raise ContractError("audit: no (student, as-of) pair of the period has a complete outcome window in the data; "
                             "choose an earlier --to (the last as-of date needs horizon_days of data after it).")
-    flags = [c for c in ("left_behind", "single_parent", "divorced_family", "reconstituted_family",
-                         "economic_hardship", "disability", "only_child", "migrant") if c in students.columns]
+    flags = [c for c in FAMILY_FLAGS if c in students.columns]
     register = students.drop_duplicates("student_id").set_index("student_id")
     columns = group_columns(register.reset_index(), flags)
     group_frame = register[list(columns.values())].reindex(frame["student_id"]).reset_index(drop=True)
@@ -260,7 +260,6 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise PreflightError(f"{out_dir}: already exists; an earlier audit is never overwritten. Choose a new --out.")
-    audit = settings.audit
     timings: dict[str, float] = {}
     dates = audit_dates(date_from, date_to, day=settings.model.as_of_day)
     _check_period(model, dates)
@@ -345,9 +344,7 @@ def compute_tables(frame: pd.DataFrame, features: pd.DataFrame, model, *, settin
     return tables
 
 
-GROUPING_ORDER: tuple[str, ...] = ("gender", "stage", "grade", "college", "left_behind", "single_parent",
-                                   "divorced_family", "reconstituted_family", "economic_hardship", "disability",
-                                   "only_child", "migrant")
+GROUPING_ORDER: tuple[str, ...] = ("gender", "stage", "grade", "college", *FAMILY_FLAGS)
 
 
 def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settings: Settings) -> dict:

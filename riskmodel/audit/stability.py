@@ -27,11 +27,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from riskmodel.audit.performance import LEVELS
+from riskmodel.vocab import LEVEL_ORDER, LEVELS
 
 __all__ = ["feedback_table", "levels_table", "stability_table", "transitions"]
 
-_ORDER = {lvl: i for i, lvl in enumerate(reversed(LEVELS), start=1)}  # III=1, II=2, I=3
 
 
 def transitions(scores: pd.DataFrame) -> pd.DataFrame:
@@ -61,8 +60,8 @@ def transitions(scores: pd.DataFrame) -> pd.DataFrame:
         p_listed = p_level.isin(LEVELS).to_numpy()
         c_listed = c_level.isin(LEVELS).to_numpy()
         keep = p_listed | c_listed
-        p_rank = p_level.map(_ORDER).fillna(0).to_numpy()
-        c_rank = c_level.map(_ORDER).fillna(0).to_numpy()
+        p_rank = p_level.map(LEVEL_ORDER).fillna(0).to_numpy()
+        c_rank = c_level.map(LEVEL_ORDER).fillna(0).to_numpy()
         change = np.select([~p_listed & c_listed, p_listed & ~c_listed, c_rank > p_rank, c_rank < p_rank],
                            ["entered", "left", "raised", "lowered"], default="same")
         c_path = cur["path"].reindex(ids).fillna("").to_numpy(dtype=object)

@@ -56,11 +56,12 @@ class Dataset:
     files
         Table name -> {"path", "sha256", "format", "encoding", "rows"} for every file read.
     rejected
-        Every rejected input row: columns ``table, row, column, value, reason``, one line per problem
-        (docs/data.md section 4).
+        Every problem found: columns ``table, row, column, value, reason, file, action``, one line per
+        problem; ``action`` is ``row_rejected`` or ``cell_blanked`` (a bad optional cell emptied, the
+        row kept) (docs/data.md section 4).
     summary
-        One row per table: ``table, file, rows_read, accepted, rejected`` (rows), and ``by_reason``
-        (reason label -> number of problems; a row may have several).
+        One row per table: ``table, file, rows_read, accepted, rejected`` (rows), ``by_reason``
+        (reason label -> number of problems; a row may have several) and ``blanked`` (cells emptied).
     skipped
         Human-readable notes on what was not used and why (a missing optional table, an unknown file).
     """
@@ -69,7 +70,7 @@ class Dataset:
     checksum: str = ""
     files: dict[str, dict] = field(default_factory=dict)
     rejected: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["table", "row", "column", "value", "reason"])
+        default_factory=lambda: pd.DataFrame(columns=["table", "row", "column", "value", "reason", "file", "action"])
     )
     summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: tuple[str, ...] = ()

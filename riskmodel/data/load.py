@@ -5,17 +5,27 @@ One code path for one file (:func:`read_table`) and for a whole directory (:func
 1. read the file as it is (riskmodel.data.read: format, encoding, where each row is);
 2. map the centre's headers to the contract's names (riskmodel.data.mapping); a required column
    missing is fatal;
-3. parse each column to its canonical type (riskmodel.data.parse); a cell that is no valid value
-   rejects its row (``not_a_date``, ``not_a_bool``, ``not_allowed``, ``not_a_number``, ``not_whole``);
+3. parse each column to its canonical type (riskmodel.data.parse); a cell that is no valid value is
+   a problem (``not_a_date``, ``not_a_bool``, ``not_allowed``, ``not_a_number``, ``not_whole``);
 4. validate with the pandera schema generated from contract.yaml (riskmodel.data.schema): required
    values, ranges, date order; screening answers with ``riskmodel.instruments.item_problems``;
+   a CSV whose last line was cut off mid-export rejects that row (``truncated``);
 5. (directory only) referential integrity against the accepted students and dates inside each
    student's enrolment;
 6. unique keys among the rows that passed everything else: the first copy is kept, each later copy
    is rejected naming the first's row.
 
+**Only a bad required cell rejects a row.** A bad cell in an optional column (a family flag written
+``不清楚``, an impossible birth date, a negative ``duration_seconds``, a ``counsellor_rating`` of 7) is
+*blanked*: the cell becomes empty, the row and the student are kept, and the problem is recorded in
+the rejected rows with ``action`` ``cell_blanked`` (a rejected row has ``row_rejected``). Required
+columns are the contract's ``required: true`` ones, the table's key and the screening answers.
+
 A row rejected for several reasons appears once per reason (one line per problem), so a centre can
-fix everything in one pass; a cell that fails parsing is not reported again as empty.
+fix everything in one pass; a cell that fails parsing is not reported again as empty. The ``value``
+column shows a rejected value only where it cannot be personal (numbers, dates, short non-answers
+such as 不清楚, student IDs); other text may be a name shifted into the column and is replaced by a
+placeholder, here and in every reason (``riskmodel.data.parse.shown_value``).
 
 Example
 -------
@@ -45,15 +55,20 @@ from riskmodel.data.integrity import integrity_problems, student_reference
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
 from riskmodel.data.read import RawFile, discover, read_raw
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
-from riskmodel.errors import ContractError
+from riskmodel.errors import ConfigError, ContractError
 from riskmodel.i18n import text
 
 __all__ = ["load_dataset", "read_table", "REJECTED_COLUMNS", "ITEM_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
-REJECTED_COLUMNS = ["table", "row", "column", "value", "reason"]
-REJECTED_DTYPES = {"table": object, "row": "int64", "column": object, "value": object, "reason": object}
+REJECTED_COLUMNS = ["table", "row", "column", "value", "reason", "file", "action"]
+REJECTED_DTYPES = {"table": object, "row": "int64", "column": object, "value": object, "reason": object,
+                   "file": object, "action": object}
+# a problem of one of these kinds in an optional column blanks the cell; anywhere else it rejects the row
+_CELL_CODES = frozenset({"not_a_date", "not_a_bool", "not_allowed", "not_a_number", "not_whole", "out_of_range",
+                         "order"})
+_ID_COLUMNS = ("student_id", "class_id", "dorm_id")
 ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
 _HEADER_SEARCH = 10  # rows below the first in which a header row is looked for
 
@@ -214,7 +229,7 @@ def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.
 
 def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     """Answers that cannot be scored (riskmodel.instruments), on rows whose instrument is known."""
-    from riskmodel.instruments import item_problems  # data reads the instruments' specifications
+    from riskmodel.instruments.problems import item_problems  # the specification layer (docs/architecture.md)
 
     lang = settings.reports.lang
     known = frame["instrument"].notna().to_numpy()
@@ -236,7 +251,11 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
     if dirty.any():
         numbers = frame.loc[dirty, items]
         # numbers where the cell was read as one (or mapped from a word), the cell as written elsewhere
-        as_read = numbers.astype(object).where(numbers.notna(), cells.loc[dirty, items].apply(parse.to_text))
+        # text that is not a number may be a name shifted into the answers: never quoted in a reason
+        hidden = text("data.value.hidden", lang)
+        written = cells.loc[dirty, items].apply(parse.to_text).apply(
+            lambda col: parse.shown_value(col, hidden).where(col.notna(), None))
+        as_read = numbers.astype(object).where(numbers.notna(), written)
         parts.append(item_problems(pd.concat([frame.loc[dirty, ["instrument"]], as_read], axis=1),
                                    settings=settings.instruments, lang=lang))
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["index", "column", "value", "reason"])
@@ -245,13 +264,48 @@ def _item_problems(frame: pd.DataFrame, cells: pd.DataFrame, settings: Settings)
                          "value": found["value"].astype(str).to_numpy()})
 
 
+def optional_columns(table: str) -> frozenset[str]:
+    """Columns of ``table`` whose bad cell is blanked rather than rejecting the row: not required by
+    the contract, not part of the table's key, not a screening answer."""
+    spec = contract()["tables"][table]
+    key = set(spec.get("key", ()))
+    return frozenset(c for c, col in spec["columns"].items() if not col.get("required") and c not in key)
+
+
+def excel_sheet_for(setting: str | int | dict, table: str, lang: str = "en") -> tuple[str | int, bool]:
+    """The sheet to read for ``table`` from ``data.excel_sheet``, and whether a workbook without a
+    sheet of that name falls back to its first sheet (a single name set for every workbook)."""
+    if isinstance(setting, dict):
+        unknown = sorted(set(setting) - set(contract()["tables"]))
+        if unknown:
+            raise ConfigError(text("data.error.sheet_tables", lang, unknown=unknown, tables=sorted(contract()["tables"])))
+        return setting.get(table, 0), False
+    return setting, isinstance(setting, str)
+
+
+def _id_notes(raw: RawFile, cells: pd.DataFrame, lang: str) -> list[str]:
+    """Notes on identifier cells that were cleaned (invisible characters) or may have lost digits."""
+    notes = []
+    for column in (c for c in _ID_COLUMNS if c in cells):
+        values = cells[column]
+        n = parse.invisible_cells(values)
+        if n:
+            notes.append(text("data.skip.invisible", lang, file=raw.path.name, column=column, n=n))
+        if pd.api.types.is_float_dtype(values):  # 2**53: beyond it a float64 no longer holds every integer
+            lost = int((values.abs() >= 2.0 ** 53).sum())
+            if lost:
+                notes.append(text("data.skip.float_ids", lang, file=raw.path.name, column=column, n=lost))
+    return notes
+
+
 def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
     lang = settings.reports.lang
-    raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=settings.data.excel_sheet,
-                   is_header=lambda cells: _required_found(cells, table, mapping), lang=lang)
+    sheet, fallback = excel_sheet_for(settings.data.excel_sheet, table, lang)
+    raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=sheet,
+                   is_header=lambda cells: _required_found(cells, table, mapping), lang=lang, sheet_fallback=fallback)
     raw, header_notes = _header_row(raw, table, mapping, lang)
     cells, notes = _map_headers(raw, table, mapping, lang)
-    notes = header_notes + notes
+    notes = list(raw.notes) + header_notes + notes + _id_notes(raw, cells, lang)
     if table == "students" and cells.empty:
         raise ContractError(text("data.error.students_empty", lang, file=path.name))
     frame, parse_problems = _parse(cells, table, mapping)
@@ -264,13 +318,18 @@ def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMappi
     parts = [parse_problems, schema_problems]
     if "items" in contract()["tables"][table]:
         parts.append(_item_problems(frame, cells, settings))
+    if raw.truncated_row is not None:
+        at = np.flatnonzero(raw.rows == raw.truncated_row)
+        parts.append(problem_rows(at, "*", "truncated"))  # riskmodel validate says so in a line of its own
     problems = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
         pd.DataFrame(columns=PROBLEM_COLUMNS)
     return _Checked(table, raw, cells, frame, problems, notes)
 
 
-def _cell_values(checked: _Checked, problems: pd.DataFrame) -> np.ndarray:
-    """The raw cell behind each problem (key columns joined with ', '), as text."""
+def _cell_values(checked: _Checked, problems: pd.DataFrame, lang: str) -> np.ndarray:
+    """The raw cell behind each problem (key columns joined with ', '), as text; text that may be
+    personal is replaced by a placeholder (module docstring). Student IDs and duplicate keys (values
+    that passed every check) are shown."""
     values = np.full(len(problems), "", dtype=object)
     given = problems["value"].to_numpy() if "value" in problems else np.full(len(problems), np.nan, dtype=object)
     for column, where in problems.groupby("column", sort=False).indices.items():
@@ -279,39 +338,78 @@ def _cell_values(checked: _Checked, problems: pd.DataFrame) -> np.ndarray:
             values[where] = [("" if pd.isna(v) else str(v)) for v in given[where]]
             continue
         pos = problems["pos"].to_numpy(dtype="int64")[where]
-        texts = [parse.to_text(checked.cells[name].iloc[pos]).fillna("").to_numpy() for name in names]
-        values[where] = [", ".join(parts) for parts in zip(*texts)] if len(names) > 1 else texts[0]
+        texts = [parse.to_text(checked.cells[name].iloc[pos]).fillna("").astype(str) for name in names]
+        joined = texts[0]
+        for more in texts[1:]:  # vectorised: 200,000 duplicate keys joined without a Python loop
+            joined = joined + ", " + more
+        values[where] = joined.to_numpy()
+    redact = (problems["column"].astype(str) != "student_id").to_numpy() & (problems["code"] != "duplicate").to_numpy()
+    if redact.any():
+        values[redact] = parse.shown_value(pd.Series(values[redact], dtype=object),
+                                           text("data.value.hidden", lang)).to_numpy()
     return values
+
+
+def _split_cells(checked: _Checked, problems: pd.DataFrame) -> np.ndarray:
+    """Blank the optional cells that have a problem; return, per problem, whether it blanked a cell."""
+    optional = optional_columns(checked.table)
+    blanked = (problems["column"].isin(optional) & problems["code"].isin(_CELL_CODES)).to_numpy()
+    frame = checked.frame
+    for column, where in problems.loc[blanked].groupby("column").indices.items():
+        pos = problems.loc[blanked, "pos"].to_numpy(dtype="int64")[where]
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[frame.index.get_indexer(pos)] = True
+        values = frame[column]
+        empty = None if values.dtype == object else (pd.NaT if values.dtype.kind == "M" else pd.NA)
+        if values.dtype == "float64":
+            empty = np.nan
+        frame[column] = values.mask(mask, empty) if empty is not None else values.where(~mask, None)
+    return blanked
 
 
 def _finish(checked: _Checked, extra: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.Index]:
     """Steps 6 and the end: duplicates among survivors, the accepted frame, rejected rows, summary."""
     problems = pd.concat([p for p in (checked.problems, extra) if len(p)] or [checked.problems], ignore_index=True)
-    rejected_pos = pd.Index(problems["pos"].astype("int64").unique())
+    blanked = _split_cells(checked, problems)
+    problems["blanked"] = blanked
+    rejected_pos = pd.Index(problems.loc[~blanked, "pos"].astype("int64").unique())
     survivors = checked.frame.drop(index=rejected_pos)
     dups = duplicates(survivors, checked.table)
     rows = checked.raw.rows
     if len(dups):
         dups["params"] = [{**p, "first_row": int(rows[p["first_pos"]])} for p in dups["params"]]
-        problems = pd.concat([problems, dups], ignore_index=True)
+        problems = pd.concat([problems, dups.assign(blanked=False)], ignore_index=True)
         rejected_pos = rejected_pos.append(pd.Index(dups["pos"].astype("int64")))
     problems = problems.sort_values(["pos"], kind="stable").reset_index(drop=True)
     reasons = problems["reason"].to_numpy(dtype=object) if "reason" in problems else np.full(len(problems), np.nan, object)
+    # a blanked cell of a row rejected for another reason is reported as part of the rejected row
+    blanked = problems["blanked"].to_numpy(dtype=bool) & ~problems["pos"].isin(rejected_pos).to_numpy()
+    suffix = text("data.blanked", lang)
+    templates: dict[str, str] = {}  # one catalogue look-up a code, not one a row
+
+    def reason(code: str, params: dict) -> str:
+        if code not in templates:
+            templates[code] = text(f"data.reason.{code}", lang)
+        return templates[code].format(**params)
+
     formatted = [
-        r if isinstance(r, str) else text(f"data.reason.{code}", lang, **params)
-        for r, code, params in zip(reasons, problems["code"], problems["params"])
+        (r if isinstance(r, str) else reason(code, params)) + (suffix if cell else "")
+        for r, code, params, cell in zip(reasons, problems["code"], problems["params"], blanked)
     ]
     rejected = pd.DataFrame({
         "table": checked.table,
         "row": rows[problems["pos"].to_numpy(dtype="int64")].astype("int64"),
         "column": problems["column"].astype(str).to_numpy(),
-        "value": _cell_values(checked, problems),
+        "value": _cell_values(checked, problems, lang),
         "reason": formatted,
+        "file": checked.raw.path.name,
+        "action": np.where(blanked, "cell_blanked", "row_rejected"),
     }, columns=REJECTED_COLUMNS).astype(REJECTED_DTYPES)
     accepted = checked.frame.drop(index=rejected_pos).reset_index(drop=True)
     by_reason = {text(f"data.code.{code}", lang): int(n) for code, n in problems["code"].value_counts().items()}
     summary = {"table": checked.table, "file": checked.raw.path.name, "rows_read": len(checked.frame),
-               "accepted": len(accepted), "rejected": len(rejected_pos), "by_reason": by_reason}
+               "accepted": len(accepted), "rejected": len(rejected_pos), "by_reason": by_reason,
+               "blanked": int(blanked.sum())}
     log.info("%s: %d rows read, %d accepted, %d rejected", checked.table, len(checked.frame), len(accepted),
              len(rejected_pos))
     return accepted, rejected, summary, rejected_pos
@@ -445,7 +543,8 @@ def load_dataset(
         checksum=_checksum(list(files.values())),
         files=file_info,
         rejected=pd.concat([r for r in rejected if len(r)] or [rejected[0]], ignore_index=True),
-        summary=pd.DataFrame(summaries, columns=["table", "file", "rows_read", "accepted", "rejected", "by_reason"]),
+        summary=pd.DataFrame(summaries, columns=["table", "file", "rows_read", "accepted", "rejected", "by_reason",
+                                                 "blanked"]),
         skipped=tuple(skipped),
     )
     log.info("loaded %d tables, %d rejected rows", len(tables), int(dataset.summary["rejected"].sum()))

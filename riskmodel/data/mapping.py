@@ -36,12 +36,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from riskmodel.data.dataset import contract
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
+from riskmodel.rulefiles import StrictModel, closest, problems
 
 __all__ = ["ColumnMapping", "load_mapping", "normalise_header", "SHIPPED_MAPPING", "MAX_ITEMS"]
 
@@ -118,10 +120,35 @@ def _read_yaml(path: Path, label: str, lang: str) -> dict:
         raise ContractError(text("data.error.mapping_missing", lang, file=label)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ContractError(text("data.error.mapping_yaml", lang, file=label, detail=exc)) from None
-    if not isinstance(raw, dict) or not set(raw) <= _KEYS:
-        unknown = sorted(set(raw) - _KEYS) if isinstance(raw, dict) else raw
-        raise ContractError(text("data.error.mapping_keys", lang, file=label, unknown=unknown, allowed=sorted(_KEYS)))
+    if not isinstance(raw, dict):
+        raise ContractError(text("data.error.mapping_keys", lang, file=label, unknown=raw, allowed=sorted(_KEYS)))
+    # unknown keys (`colums:`, `tables: {screenings: {colums: ..}}`) here, naming the closest known key;
+    # a wrong shape is left to _section below, whose message shows the shape expected
+    unknown = [p for p in problems(_MappingFile, raw) if p.key is not None]
+    if unknown:
+        _unknown_key(label, unknown[0].path, unknown[0].key, unknown[0].known, lang)
     return raw
+
+
+def _unknown_key(label: str, where: str, key: str, allowed, lang: str) -> None:
+    near = closest(key, allowed)
+    hint = text("data.error.mapping_did_you_mean", lang, closest=near) if near else ""
+    raise ContractError(text("data.error.mapping_unknown_key", lang, file=label, key=key, where=where, hint=hint,
+                             allowed=", ".join(sorted(allowed))))
+
+
+class _TableMapping(StrictModel):
+    columns: dict[str, str] | None = None
+
+
+class _MappingFile(StrictModel):
+    """The keys of a mapping file (module docstring); values are checked against the contract in _merge."""
+
+    columns: dict[str, str] | None = None
+    tables: dict[str, _TableMapping] | None = None
+    files: dict[str, str] | None = None
+    item_patterns: list[str] | None = None
+    values: dict[str, dict[str, Any]] | None = None
 
 
 def _section(value, label: str, where: str, lang: str, kind: type = dict):
@@ -173,7 +200,11 @@ def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMappi
             raise ContractError(text("data.error.mapping_pattern", lang, file=label, pattern=pattern, detail=exc)) from None
         patterns.insert(0, pattern)
     values = {key: dict(spellings) for key, spellings in base.values.items()}
+    # spellings per enum, per column, of `bool` answers or of screening answer words (`items`)
+    value_keys = {*contract()["enums"], *all_columns, "bool", "items"}
     for key, spellings in _section(raw.get("values"), label, "values", lang).items():
+        if str(key) not in value_keys:  # `gendre:` would silently never apply
+            _unknown_key(label, f"values.{key}", str(key), value_keys, lang)
         spellings = _section(spellings, label, f"values.{key}", lang)
         values.setdefault(str(key), {}).update({str(k): v for k, v in spellings.items()})
     return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label))

@@ -34,8 +34,9 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 __all__ = [
-    "MISSING_TOKENS", "BOOL_SPELLINGS", "GENDER_SPELLINGS",
-    "to_text", "parse_date", "parse_bool", "parse_enum", "parse_int", "parse_number", "parse_string",
+    "MISSING_TOKENS", "BOOL_SPELLINGS", "GENDER_SPELLINGS", "INVISIBLE",
+    "to_text", "clean_id", "invisible_cells", "shown_value", "parse_date", "parse_bool", "parse_enum", "parse_int",
+    "parse_number", "parse_string",
 ]
 
 # Cells that mean "nothing recorded" in office exports; compared after stripping, case-insensitively.
@@ -52,6 +53,20 @@ BOOL_SPELLINGS: dict[str, bool] = {
 GENDER_SPELLINGS: dict[str, str] = {
     "f": "F", "m": "M", "female": "F", "male": "M", "女": "F", "男": "M", "unknown": "unknown", "未知": "unknown",
 }
+
+# Characters that print as nothing: zero-width space, non-joiner, joiner, word joiner, BOM, soft hyphen.
+# Copied from a web page or a chat, "S001\u200b" looks like "S001" and would be a second student.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_INVISIBLE_RE = f"[{INVISIBLE}]"
+# A rejected value is shown only when it cannot be personal: numbers and dates (digits and their
+# separators) or one of these short non-answers; anything else may be a name shifted into the column.
+_SHOWN_RE = r"^[0-9\s.,:/\-+年月日]{1,40}$"
+_SHOWN_WORDS = frozenset({
+    *MISSING_TOKENS, *BOOL_SPELLINGS, *GENDER_SPELLINGS, "不清楚", "不详", "未知", "不知道", "待定", "其他", "其它",
+    "有", "无", "对", "错", "√", "×", "?", "？", "-", "/", "是的", "不是", "男生", "女生", "maybe", "unsure",
+    # answer words of questionnaire platforms (Likert labels), never a name
+    "也许", "可能", "不确定", "说不清", "一般", "偶尔", "有时", "经常", "总是", "从不", "没有", "很少",
+})
 
 _EXCEL_EPOCH = np.datetime64("1899-12-30")  # Excel's day 0 once its 1900 leap-year bug is allowed for
 _EXCEL_MAX = 109_574  # 2199-12-31: a larger "serial" is something else (e.g. 20230901)
@@ -114,6 +129,11 @@ def to_text(raw: pd.Series) -> pd.Series:
         out = raw.dt.strftime("%Y-%m-%d").astype(object)
     elif ptypes.is_bool_dtype(raw):
         out = raw.astype(object).map({True: "true", False: "false"})
+    elif ptypes.is_integer_dtype(raw):
+        # exact: an 18-digit ID number stored as int64 must never pass through float64 (53-bit mantissa)
+        present = raw.notna()
+        out = raw.astype("string").astype(object).where(present, None) if not present.all() else \
+            pd.Series(raw.to_numpy().astype(str), index=raw.index, dtype=object)
     elif ptypes.is_numeric_dtype(raw):
         numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
         integral = numbers.notna() & (numbers == np.floor(numbers))
@@ -127,13 +147,63 @@ def to_text(raw: pd.Series) -> pd.Series:
         if inferred in _DATE_INFERRED:  # Parquet date32 / Excel date cells: whole column at once
             return to_text(pd.to_datetime(out, errors="coerce"))
         if inferred in _NUMERIC_INFERRED:
-            return to_text(pd.to_numeric(out, errors="coerce"))
+            numbers = pd.to_numeric(out, errors="coerce")
+            # exact when pandas kept integers, or when no number is beyond float64's exact integers (2**53);
+            # otherwise (an 18-digit ID among empty cells) each cell is rendered on its own below
+            if ptypes.is_integer_dtype(numbers) or not (numbers.abs() >= 2.0 ** 53).any():
+                return to_text(numbers)
         if inferred not in ("string", "empty"):
-            # mixed object column (Excel cells of several kinds): render the non-text cells as text
+            # mixed object column (Excel cells of several kinds, Python ints beyond int64): each cell as
+            # text on its own, so an integer never goes through float64
             out = out.map(_cell_text, na_action="ignore")
-        out = out.str.strip()
+        out = clean_id(out)
     missing = out.isna() | out.isin(_MISSING_CASED)
     return out.where(~missing, None)
+
+
+def clean_id(values: pd.Series) -> pd.Series:
+    """Text with invisible characters (:data:`INVISIBLE`) removed and surrounding white space (also
+    no-break and ideographic spaces) stripped: the one way every identifier and text cell is read.
+
+    Example
+    -------
+    >>> clean_id(pd.Series(["S001\u200b", "\ufeffS001", " S001\u00a0", None])).tolist()
+    ['S001', 'S001', 'S001', None]
+    """
+    text = values.astype(object)
+    has = text.str.contains(_INVISIBLE_RE, regex=True, na=False).astype(bool)
+    if has.any():
+        text = text.copy()
+        text[has] = text[has].str.replace(_INVISIBLE_RE, "", regex=True)
+    return text.str.strip()
+
+
+def invisible_cells(values: pd.Series) -> int:
+    """How many text cells of ``values`` hold an invisible character or white space that
+    :func:`clean_id` removes (reported for identifier columns)."""
+    if values.dtype != object or values.empty:
+        return 0
+    invisible = values.str.contains(_INVISIBLE_RE, regex=True, na=False).astype(bool)
+    length = values.str.len()
+    padded = (length.notna() & (length != values.str.strip().str.len())).astype(bool)
+    return int((invisible | padded).sum())
+
+
+def shown_value(values: pd.Series, hidden: str) -> pd.Series:
+    """``values`` (text) where they cannot be personal, ``hidden`` elsewhere.
+
+    Shown: numbers and dates (digits and separators only) and short non-answers (是/否, 不清楚, NA ...).
+    Any other text may be a name or a note shifted into the wrong column, and a rejection reason is
+    printed in reports: it is replaced by ``hidden``.
+
+    Example
+    -------
+    >>> shown_value(pd.Series(["7", "2024-02-30", "不清楚", "张三", ""]), "(text)").tolist()
+    ['7', '2024-02-30', '不清楚', '(text)', '']
+    """
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    safe = (text == "") | text.str.match(_SHOWN_RE) | text.str.strip().str.lower().isin(_SHOWN_WORDS)
+    return text.where(safe, hidden)
 
 
 @_on_distinct

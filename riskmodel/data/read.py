@@ -65,6 +65,11 @@ class RawFile:
         For each row of ``frame``, where a person finds it (see the module docstring).
     sha256
         SHA-256 of the file's bytes.
+    truncated_row
+        CSV: the row number of a last line cut off mid-export (no line end, fewer cells than the
+        header), else ``None``; the loader rejects that row.
+    notes
+        What a person should know about how the file was read (a sheet not found, so the first used).
     """
 
     path: Path
@@ -73,6 +78,8 @@ class RawFile:
     frame: pd.DataFrame
     rows: np.ndarray
     sha256: str
+    truncated_row: int | None = None
+    notes: tuple[str, ...] = ()
 
 
 def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[dict[str, Path], list[str]]:
@@ -136,9 +143,33 @@ def _rare_share(content: str) -> float:
     return (len(wide) - common) / len(wide)
 
 
-def _delimiter(first_line: str) -> str:
+def _delimiter(content: str, is_header: Callable[[list[str]], bool] | None) -> str:
+    """The separator: the one under which a header is found among the first lines (a title line
+    above the header holds no separator to count), else the commonest on the first line."""
+    if is_header is not None:
+        lines = content.split("\n", _HEADER_SEARCH)[:_HEADER_SEARCH]
+        for sep in (",", "\t", ";"):
+            if any(cells and is_header(cells) for cells in csv.reader(lines, delimiter=sep)):
+                return sep
+    first_line = content.split("\n", 1)[0]
     counts = {sep: first_line.count(sep) for sep in (",", "\t", ";")}
     return max(counts, key=counts.get) if max(counts.values()) else ","
+
+
+def _truncated_last_line(content: str, sep: str, skip: int, rows: np.ndarray) -> int | None:
+    """The row number of the last record when the file ends mid-line with fewer cells than the header.
+
+    An export cut off (disk full, a copy interrupted) ends without a line break in the middle of a
+    record; pandas would fill the missing cells as empty and the row would pass as a student whose
+    flags are unknown. A file that merely lacks the final line break has all its cells and is fine.
+    """
+    if not len(rows) or content.endswith(("\n", "\r")):
+        return None
+    lines = content.split("\n", skip + 1)
+    header = next(csv.reader([lines[skip] if len(lines) > skip else ""], delimiter=sep), [])
+    last = content[content.rfind("\n") + 1:]
+    cells = next(csv.reader([last], delimiter=sep), [])
+    return int(rows[-1]) if len(cells) < len(header) else None
 
 
 def _header_line(text: str, sep: str, is_header: Callable[[list[str]], bool] | None) -> int:
@@ -175,7 +206,7 @@ def _line_numbers(text: str, sep: str, skip: int, n_records: int) -> np.ndarray:
 
 
 def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callable[[list[str]], bool] | None,
-              lang: str) -> tuple[pd.DataFrame, str, np.ndarray]:
+              lang: str) -> tuple[pd.DataFrame, str, np.ndarray, int | None]:
     encoding = _detect_encoding(data, path, configured, lang)
     try:
         content = data.decode(encoding)
@@ -187,7 +218,7 @@ def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callab
     if "\x00" in content:  # pandas cuts a cell at a NUL: "cls\0A" and "cls\0B" would both become "cls"
         line = content.count("\n", 0, content.index("\x00")) + 1
         raise ContractError(text("data.error.nul_byte", lang, file=path.name, line=line))
-    sep = _delimiter(content.split("\n", 1)[0])
+    sep = _delimiter(content, is_header)
     skip = _header_line(content, sep, is_header)  # title lines above the header are not read
     try:
         with warnings.catch_warnings():
@@ -197,7 +228,8 @@ def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callab
                                 skiprows=skip)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise ContractError(text("data.error.csv_parse", lang, file=path.name, detail=exc)) from None
-    return frame, encoding, _line_numbers(content, sep, skip, len(frame))
+    lines = _line_numbers(content, sep, skip, len(frame))
+    return frame, encoding, lines, _truncated_last_line(content, sep, skip, lines)
 
 
 def excel_engine() -> str:
@@ -206,7 +238,20 @@ def excel_engine() -> str:
     return "calamine" if importlib.util.find_spec("python_calamine") is not None else "openpyxl"
 
 
-def _read_xlsx(path: Path, sheet: str | int, lang: str) -> pd.DataFrame:
+def _read_xlsx(path: Path, sheet: str | int, lang: str, *, fallback: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    notes = []
+    if fallback and isinstance(sheet, str):
+        # a sheet named for every workbook (the old `data.excel_sheet: 名单`): a workbook without it
+        # is read from its first sheet, and the summary says so
+        try:
+            with pd.ExcelFile(path, engine=excel_engine()) as book:
+                names = book.sheet_names
+        except Exception as exc:  # the read below reports a broken workbook
+            names = [sheet]
+            log.debug("sheet names of %s not read: %s", path.name, type(exc).__name__)
+        if sheet not in names:
+            notes.append(text("data.skip.first_sheet", lang, file=path.name, sheet=sheet))
+            sheet = 0
     try:
         frame = pd.read_excel(path, sheet_name=sheet, dtype=object, engine=excel_engine())
     except ValueError as exc:
@@ -214,8 +259,9 @@ def _read_xlsx(path: Path, sheet: str | int, lang: str) -> pd.DataFrame:
     except Exception as exc:  # openpyxl raises many kinds for a broken or encrypted workbook
         raise ContractError(text("data.error.bad_xlsx", lang, file=path.name,
                                  detail=f"{type(exc).__name__}: {exc}")) from None
-    # Excel cells arrive as str, int, float, datetime: one text form for all (dates as YYYY-MM-DD)
-    return frame.apply(to_text)
+    # Excel cells arrive as str, int, float, datetime: one text form for all (dates as YYYY-MM-DD). Excel
+    # keeps 15 significant digits: an 18-digit ID typed as a number was rounded when it was entered.
+    return frame.apply(to_text), notes
 
 
 def _read_parquet(path: Path, lang: str) -> pd.DataFrame:
@@ -227,11 +273,14 @@ def _read_parquet(path: Path, lang: str) -> pd.DataFrame:
 
 
 def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
-             is_header: Callable[[list[str]], bool] | None = None, lang: str = "en") -> RawFile:
+             is_header: Callable[[list[str]], bool] | None = None, lang: str = "en",
+             sheet_fallback: bool = False) -> RawFile:
     """Read one table file as it is (no mapping, no parsing); see the module docstring.
 
     ``is_header`` (CSV only) tells whether a line's cells are the header; title lines above the
-    first such line (among the first ten) are not read. Excel sheets are handled by the loader.
+    first such line (among the first ten) are not read; the separator is the one under which that
+    header is found. Excel title rows are handled by the loader. ``sheet_fallback``: a workbook
+    without the sheet named ``excel_sheet`` is read from its first sheet (noted) instead of refused.
 
     Raises
     ------
@@ -246,11 +295,11 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
         data = path.read_bytes()
     except OSError as exc:
         raise ContractError(text("data.error.unreadable", lang, file=path.name, detail=exc.strerror)) from None
-    used_encoding, lines = None, None
+    used_encoding, lines, truncated, notes = None, None, None, []
     if fmt == "csv":
-        frame, used_encoding, lines = _read_csv(data, path, encoding, is_header, lang)
+        frame, used_encoding, lines, truncated = _read_csv(data, path, encoding, is_header, lang)
     elif fmt == "xlsx":
-        frame = _read_xlsx(path, excel_sheet, lang)
+        frame, notes = _read_xlsx(path, excel_sheet, lang, fallback=sheet_fallback)
     else:
         frame = _read_parquet(path, lang)
     frame.columns = [str(c) for c in frame.columns]
@@ -263,4 +312,4 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
         if not filled.all():
             frame, rows = frame.loc[filled].reset_index(drop=True), rows[filled]
     log.info("read %s (%s%s): %d rows", path.name, fmt, f", {used_encoding}" if used_encoding else "", len(frame))
-    return RawFile(path, fmt, used_encoding, frame, rows, hashlib.sha256(data).hexdigest())
+    return RawFile(path, fmt, used_encoding, frame, rows, hashlib.sha256(data).hexdigest(), truncated, tuple(notes))

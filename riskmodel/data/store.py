@@ -143,7 +143,8 @@ def open_store(path: str | Path, *, lang: str = "en") -> Dataset:
     finally:
         con.close()
     # an empty rejected table comes back with guessed column types: give it its own
-    rejected = rejected.astype(REJECTED_DTYPES)
+    # (a store written before `file` and `action` were recorded has them empty)
+    rejected = rejected.reindex(columns=list(REJECTED_DTYPES)).astype(REJECTED_DTYPES)
     summary = pd.DataFrame(meta["summary"], columns=meta.get("summary_columns") or None)
     return Dataset(tables=tables, checksum=meta["checksum"], files=meta["files"], rejected=rejected,
                    summary=summary, skipped=tuple(meta["skipped"]))

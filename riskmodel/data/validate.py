@@ -31,7 +31,7 @@ from riskmodel.errors import ContractError, PreflightError
 from riskmodel.i18n import text
 from riskmodel.outputs import neutralise, write_bytes
 
-__all__ = ["default_rejected_path", "write_rejected", "summary_table", "run_validate"]
+__all__ = ["default_rejected_path", "write_rejected", "summary_table", "check_usable", "run_validate"]
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,37 @@ def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en"
 def summary_table(dataset: Dataset, lang: str) -> Table:
     """The per-table summary: rows read, accepted, rejected, and rejected problems by reason."""
     table = Table(title=text("data.summary.title", lang))
-    for key in ("table", "file", "rows_read", "accepted", "rejected", "reasons"):
+    for key in ("table", "file", "rows_read", "accepted", "rejected", "blanked", "reasons"):
         table.add_column(text(f"data.summary.{key}", lang), justify="right" if key in
-                         ("rows_read", "accepted", "rejected") else "left")
+                         ("rows_read", "accepted", "rejected", "blanked") else "left")
     for row in dataset.summary.itertuples(index=False):  # one line per table, a handful at most
         reasons = "; ".join(f"{label} {count}" for label, count in (row.by_reason or {}).items())
-        table.add_row(row.table, row.file, str(row.rows_read), str(row.accepted), str(row.rejected), reasons)
+        blanked = getattr(row, "blanked", 0)
+        table.add_row(row.table, row.file, str(row.rows_read), str(row.accepted), str(row.rejected),
+                      str(0 if pd.isna(blanked) else int(blanked)), reasons)
     return table
+
+
+def check_usable(dataset: Dataset, *, lang: str, rejected: str | Path = "") -> None:
+    """Refuse data that cannot make a list: no student accepted, or no screening accepted.
+
+    Both tables are required by the contract; a run scoring every student without a single
+    screening would look like a quiet month instead of a broken export.
+
+    Raises
+    ------
+    ContractError
+        Naming the file and where the reasons are (exit status 2).
+    """
+    summary = dataset.summary.set_index("table") if len(dataset.summary) else None
+    if dataset.table("students").empty:
+        file = summary.loc["students", "file"] if summary is not None and "students" in summary.index else "students"
+        raise ContractError(text("data.error.all_rejected", lang, file=file, rejected=rejected))
+    if dataset.table("screenings").empty:
+        has = summary is not None and "screenings" in summary.index
+        raise ContractError(text("data.error.no_screenings", lang, file=summary.loc["screenings", "file"] if has
+                                 else "screenings", n=int(summary.loc["screenings", "rows_read"]) if has else 0,
+                                 rejected=rejected))
 
 
 def run_validate(
@@ -83,8 +107,8 @@ def run_validate(
     Raises
     ------
     ContractError
-        A fatal problem of the data (exit status 2), including "no student accepted" (after the
-        rejected rows are written, so the centre can see why).
+        A fatal problem of the data (exit status 2), including "no student accepted" and "no screening
+        accepted" (after the rejected rows are written, so the centre can see why).
     PreflightError
         The rejected rows or the store cannot be written (exit status 3).
     """
@@ -104,8 +128,11 @@ def run_validate(
     if rejected_students:
         console.print(f"[bold yellow]{text('data.summary.students_rejected', lang, n=rejected_students)}[/]",
                       highlight=False)
-    if students.empty:
-        raise ContractError(text("data.error.all_rejected", lang, file=dataset.summary["file"].iloc[0], rejected=target))
+    cut_off = text("data.code.truncated", lang)
+    for row in dataset.summary.itertuples(index=False):  # an export that stopped half way: say it loudly
+        if cut_off in (row.by_reason or {}):
+            console.print(f"[bold yellow]{text('data.summary.truncated', lang, file=row.file)}[/]", highlight=False)
+    check_usable(dataset, lang=lang, rejected=target)  # after the rejected rows are written: they say why
     if store_path is not None:
         try:
             write_store(dataset, store_path)

@@ -20,7 +20,8 @@ from riskmodel.features.context import Context, safe_diff
 __all__ = ["compute", "class_stats"]
 
 
-def class_stats(values: np.ndarray, groups: np.ndarray, mask: np.ndarray, *, min_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def class_stats(values: np.ndarray, groups: np.ndarray, mask: np.ndarray, *,
+                min_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per student: mean, standard deviation and count of ``values`` over the student's group.
 
     Only students where ``mask`` is True and the value is not NaN enter the statistics; groups with

@@ -54,6 +54,7 @@ from riskmodel.features import (
 from riskmodel.features.catalogue import catalogue
 from riskmodel.features.context import Context
 from riskmodel.features.timeline import Timeline, day_number
+from riskmodel.vocab import DATED_BY
 
 __all__ = ["build_features", "prepare", "FeatureSource", "as_of_list", "EVENT_TABLES"]
 
@@ -66,8 +67,7 @@ FAMILY_MODULES = {
     "history": history, "register": register, "calendar": calendar, "trajectory": trajectory, "cohort": cohort,
 }
 # dated tables a family may read, with the column that dates each row
-EVENT_TABLES = {"screenings": "date", "observations": "date", "life_events": "date", "academics": "term_end",
-                "attendance": "date", "counselling": "date", "outcomes": "date"}
+EVENT_TABLES = dict(DATED_BY)
 
 
 def as_of_list(as_of_dates) -> list[pd.Timestamp]:

@@ -19,11 +19,16 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 from importlib import resources
+from typing import Literal
 
 import pandas as pd
 import yaml
+from pydantic import Field
 
+from riskmodel import vocab
 from riskmodel.config import FeatureSettings, Settings
+from riskmodel.errors import ContractError
+from riskmodel.rulefiles import StrictModel, check
 
 __all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS", "FAMILIES"]
 
@@ -35,10 +40,40 @@ FAMILIES = ("screening", "observations", "life_events", "academics", "attendance
 REQUIRED_CRITICAL_ITEMS = {"PHQ9": (9,), "UPI": (25,), "SDS": (19,), "SCL90": (15,)}
 
 
+# The schema of catalogue.yaml (its top comment explains each key): a misspelt key (`alway_windows:`)
+# is refused rather than read as absent.
+class _Word(StrictModel):
+    zh: str
+    en: str
+    value: int | None = None
+
+
+class _Entry(StrictModel):
+    name: str
+    for_: list[str] | None = Field(default=None, alias="for")
+    kind: Literal[KINDS]
+    when: Literal["bands", "standard_score", "classification"] | None = None
+    always_windows: list[int] | None = None
+    zh: str
+    en: str
+
+
+class _CatalogueFile(StrictModel):
+    vocab: dict[str, dict[str, _Word]]
+    families: dict[Literal[FAMILIES], list[_Entry]]
+
+
 @lru_cache(maxsize=1)
 def raw_catalogue() -> dict:
-    """``catalogue.yaml`` as read."""
-    return yaml.safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
+    """``catalogue.yaml`` as read, its keys checked (an unknown key is a ContractError naming it)."""
+    raw = yaml.safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
+    check(_CatalogueFile, raw, origin="riskmodel/features/catalogue.yaml", error=ContractError)
+    # the words of stages and family flags live here; which ones exist is the contract's (riskmodel.vocab)
+    for name, facts in (("stage", vocab.STAGES), ("flag", vocab.FAMILY_FLAGS)):
+        if tuple(raw["vocab"].get(name, {})) != tuple(facts):
+            raise ContractError(f"riskmodel/features/catalogue.yaml: vocab.{name} lists {list(raw['vocab'].get(name, {}))}"
+                                f"; the data contract's are {list(facts)} (same order): make them equal.")
+    return raw
 
 
 def _expand_entry(entry: dict, family: str, fs: FeatureSettings, specs: dict) -> list[dict]:

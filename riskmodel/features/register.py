@@ -53,5 +53,6 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     out["reg_freshman"] = (days < 365).astype(np.float64)
     years = pd.Series(stage).map(fs.programme_years).to_numpy(dtype=np.float64, na_value=np.nan)
     to_end = years * 365.25 - days
-    out["reg_graduating_term"] = np.where(np.isnan(years), np.nan, ((to_end > 0) & (to_end <= _LAST_TERM_DAYS)).astype(np.float64))
+    out["reg_graduating_term"] = np.where(np.isnan(years), np.nan,
+                                          ((to_end > 0) & (to_end <= _LAST_TERM_DAYS)).astype(np.float64))
     return out

@@ -20,7 +20,7 @@ Example
 >>> rows = pd.DataFrame({"instrument": ["PHQ9"], **{f"item_{k}": [0.0] for k in range(1, 10)}})
 >>> rows.loc[0, "item_9"] = 4
 >>> item_problems(rows, settings=InstrumentSettings())["reason"].tolist()
-['PHQ9 item_9 = 4 is outside 0-3; check the answer sheet, or how the export codes answers (e.g. SCL-90 scored 0-4 instead of 1-5, yes/no coded 1/2 instead of 1/0).']
+['PHQ9 item_9 = 4 is outside 0-3; check the answer sheet, or how the export codes answers (e.g. SCL-90 ...']
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import pandas as pd
 from riskmodel.config import InstrumentSettings
 from riskmodel.errors import ConfigError
 from riskmodel.instruments.specs import InstrumentSpec, all_specs
+from riskmodel.vocab import STAGES
 
 __all__ = ["Context", "bands_of", "classify", "check_settings", "prorate_limit", "stages", "item_rows",
            "sum_and_count", "OPS"]
@@ -67,9 +68,7 @@ def stages() -> tuple[str, ...]:
     >>> stages()[0], stages()[-1]
     ('primary', 'graduate')
     """
-    from riskmodel.data.dataset import contract  # data is upstream of instruments
-
-    return tuple(contract()["enums"]["stage"])
+    return STAGES
 
 
 def check_settings(settings: InstrumentSettings) -> None:

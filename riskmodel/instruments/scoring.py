@@ -40,7 +40,15 @@ import pandas as pd
 from riskmodel.config import InstrumentSettings
 from riskmodel.errors import ContractError
 from riskmodel.instruments.rules import (
-    OPS, Context, bands_of, check_settings, classify, item_rows, prorate_limit, stages, sum_and_count,
+    OPS,
+    Context,
+    bands_of,
+    check_settings,
+    classify,
+    item_rows,
+    prorate_limit,
+    stages,
+    sum_and_count,
 )
 from riskmodel.instruments.specs import InstrumentSpec, all_specs
 from riskmodel.instruments.validity import identical_run_flags, too_fast_flags

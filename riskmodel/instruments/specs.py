@@ -27,6 +27,9 @@ from typing import Any
 
 import yaml
 
+from riskmodel.errors import ContractError
+from riskmodel.rulefiles import StrictModel, check
+
 __all__ = ["InstrumentSpec", "Bands", "get", "all_specs", "load_specs", "INSTRUMENT_CODES", "MAX_ITEMS"]
 
 INSTRUMENT_CODES: tuple[str, ...] = ("UPI", "PHQ9", "GAD7", "SCL90", "SDS", "SAS", "MHT")
@@ -158,6 +161,88 @@ class InstrumentSpec:
             for item, name in self.critical_setting.items():
                 thresholds[item] = int(getattr(settings, name))
         return thresholds
+
+
+# The schema of one entry of specs.yaml (the comment at its top explains each key). Keys are checked
+# here, values and their relations in _build: a typo in a key is refused, never read as "absent".
+class _Response(StrictModel):
+    min: int
+    max: int
+
+
+class _Subscale(StrictModel):
+    zh: str
+    en: str
+    items: list[int]
+
+
+class _Bands(StrictModel):
+    score: str
+    setting: str | None = None
+    sets: dict[str, list[tuple[float, str]]]
+
+
+class _ValueBySetting(StrictModel):
+    setting: str
+    values: dict[str, float]
+
+
+class _Clause(StrictModel):
+    quantity: str
+    op: str | None = None
+    value: float | bool | str | tuple[float, float] | None = None
+    item: int | None = None
+    items: list[int] | str | None = None
+    at_least: float | None = None
+    value_setting: str | None = None
+    per_stage: bool = False
+    value_by_setting: _ValueBySetting | None = None
+    op_setting: str | None = None
+
+
+class _Class(StrictModel):
+    name: str
+    any_of: list[_Clause] | str | None = None
+    clauses: list[_Clause] | None = None
+    connective_setting: str | None = None
+    otherwise: bool = False
+
+
+class _StandardScore(StrictModel):
+    multiplier: float
+    rounding: str = "floor"
+
+
+class _LieInvalid(StrictModel):
+    op: str
+    value: float
+
+
+class _Entry(StrictModel):
+    name_zh: str
+    name_en: str
+    n_items: int
+    response: _Response
+    binary: bool = False
+    reverse_items: list[int] | None = None
+    lie_items: list[int] | None = None
+    lie_invalid: _LieInvalid | None = None
+    supplementary_items: list[int] | None = None
+    total: str = "sum"
+    standard_score: _StandardScore | None = None
+    positive_item_min: int | None = None
+    subscale_kind: str = "sum"
+    subscales: dict[str, _Subscale] | None = None
+    bands: _Bands | None = None
+    positive: list[_Clause] | None = None
+    critical: dict[int, int] | None = None
+    critical_setting: dict[int, str] | None = None
+    key_items: list[int] | None = None
+    classification: list[_Class] | None = None
+    identical_run: str = "none"
+    prorate_max_allowed: int = 0
+    source: str
+    notes: str | None = None
 
 
 def _freeze(value: Any) -> Any:
@@ -292,7 +377,8 @@ def load_specs(text: str, *, origin: str = "specs.yaml") -> dict[str, Instrument
     Raises
     ------
     ValueError
-        Naming the instrument and what is wrong with it.
+        Naming the instrument and what is wrong with it; a ContractError (a ValueError) for an
+        unknown key (``reverse_itmes:``), naming the key and the closest known one.
 
     Example
     -------
@@ -303,6 +389,9 @@ def load_specs(text: str, *, origin: str = "specs.yaml") -> dict[str, Instrument
     raw = yaml.safe_load(text)
     if not isinstance(raw, dict):
         raise ValueError(f"{origin}: expected instrument codes at the top level")
+    for code, entry in raw.items():
+        # the values are read from ``raw`` by _build; the model refuses unknown keys and wrong types
+        check(_Entry, entry, origin=f"{origin}, instrument {code}", error=ContractError)
     specs = {str(code): _build(str(code), entry) for code, entry in raw.items()}
     seen: dict[str, str] = {}
     for code, spec in specs.items():
@@ -322,7 +411,8 @@ def all_specs() -> dict[str, InstrumentSpec]:
     >>> all_specs()["SDS"].reverse_items
     (2, 5, 6, 11, 12, 14, 16, 17, 18, 20)
     """
-    return load_specs(resources.files(__package__).joinpath("specs.yaml").read_text(encoding="utf-8"))
+    return load_specs(resources.files(__package__).joinpath("specs.yaml").read_text(encoding="utf-8"),
+                      origin="riskmodel/instruments/specs.yaml")
 
 
 def get(code: str) -> InstrumentSpec:

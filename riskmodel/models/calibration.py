@@ -51,35 +51,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from riskmodel.vocab import wilson_interval  # re-exported: riskmodel.models.calibration.wilson_interval
+
 __all__ = ["ProbabilityCalibrator", "wilson_interval"]
 
 log = logging.getLogger(__name__)
-
-
-def wilson_interval(positives, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion ``positives / n`` (arrays; non-integer counts allowed).
-
-    It always contains ``positives / n``, stays in [0, 1] and is sensible at 0 and at ``n`` positives
-    (unlike the Wald interval). ``n = 0`` gives [0, 1].
-
-    Example
-    -------
-    >>> low, high = wilson_interval(np.array([2.0]), np.array([10.0]))
-    >>> round(float(low[0]), 4), round(float(high[0]), 4)
-    (0.0567, 0.5098)
-    """
-    k = np.asarray(positives, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(n > 0, k / n, 0.0)
-        denom = 1.0 + z * z / np.where(n > 0, n, 1.0)
-        centre = (p + z * z / (2 * np.where(n > 0, n, 1.0))) / denom
-        half = z / denom * np.sqrt(np.maximum(p * (1 - p) / np.where(n > 0, n, 1.0)
-                                              + z * z / (4 * np.where(n > 0, n, 1.0) ** 2), 0.0))
-    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
-    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
-    return np.minimum(low, p), np.maximum(high, p)
 
 
 def _sigmoid(eta: np.ndarray) -> np.ndarray:

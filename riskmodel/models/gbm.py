@@ -125,7 +125,8 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds (uncalibrated)."""
-        return self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_, raw_score=True,
+        matrix = self._matrix(X)  # checks fitted first: NotFittedError, not AttributeError on booster_
+        return self.booster_.predict(matrix, num_iteration=self.best_iteration_, raw_score=True,
                                      num_threads=self.num_threads)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -135,7 +136,8 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Exact TreeSHAP values in log-odds, shape (n, p) (the expected-value column dropped)."""
-        contrib = self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_, pred_contrib=True,
+        matrix = self._matrix(X)
+        contrib = self.booster_.predict(matrix, num_iteration=self.best_iteration_, pred_contrib=True,
                                         num_threads=self.num_threads)
         return np.asarray(contrib)[:, :-1]
 
@@ -148,6 +150,7 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
 
     def model_text(self) -> str:
         """The booster as LightGBM model text (safe to load: no code runs)."""
+        check_is_fitted(self, "booster_")
         return self.booster_.model_to_string(num_iteration=self.best_iteration_)
 
     @classmethod

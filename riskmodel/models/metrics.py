@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from riskmodel.vocab import capacity_for
+
 __all__ = ["recall_at_capacity", "expected_calibration_error", "evaluate"]
 
 
@@ -30,7 +32,7 @@ def recall_at_capacity(y, score, groups, *, per_1000: float, seed: int = 0) -> f
     frame = frame.sort_values(["g", "s", "tie"], ascending=[True, False, True])
     position = frame.groupby("g", sort=False).cumcount()
     size = frame.groupby("g", sort=False)["y"].transform("size")
-    capacity = np.floor(size * per_1000 / 1000 + 0.5)
+    capacity = capacity_for(per_1000, size.to_numpy())
     positives = frame["y"].sum()
     return float(frame.loc[position < capacity, "y"].sum() / positives) if positives else float("nan")
 

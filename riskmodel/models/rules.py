@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from riskmodel.errors import ConfigError
+from riskmodel.rulefiles import StrictModel, check
 
 __all__ = ["OPERATORS", "RulesBaseline", "load_rules", "read_rules_yaml"]
 
@@ -35,16 +36,32 @@ log = logging.getLogger(__name__)
 OPERATORS = {">=": operator.ge, ">": operator.gt, "==": operator.eq, "<=": operator.le, "<": operator.lt}
 
 
-def read_rules_yaml(path: str | Path | None, *, package: str, shipped: str, what: str) -> tuple[list, str]:
+class _BaselineRule(StrictModel):
+    name: str
+    feature: str
+    op: str
+    value: float
+    tier: float
+
+
+class _BaselineFile(StrictModel):
+    rules: list[_BaselineRule] | None = None
+
+
+def read_rules_yaml(path: str | Path | None, *, package: str, shipped: str, what: str,
+                    model: type[StrictModel] | None = None) -> tuple[list, str]:
     """The ``rules:`` list of a rules YAML file (or of the shipped ``package/shipped``) and its name.
 
     Shared by the baseline rules here and the warning stage's hard rules, so both read files the
     same way and fail the same way: one message naming the file and what is wrong.
 
+    With ``model`` (a :class:`~riskmodel.rulefiles.StrictModel` of the whole file) every key is
+    checked: an unknown one (``max_agee:``) is refused, naming the closest known key.
+
     Raises
     ------
     ConfigError
-        The file cannot be read or is not valid YAML.
+        The file cannot be read, is not valid YAML, or (with ``model``) does not fit it.
     """
     if path is None:
         text = resources.files(package).joinpath(shipped).read_text(encoding="utf-8")
@@ -61,6 +78,8 @@ def read_rules_yaml(path: str | Path | None, *, package: str, shipped: str, what
         raise ConfigError(f"{source}: not valid YAML ({exc}).") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"{source}: expected a `rules:` list at the top level.")
+    if model is not None:
+        check(model, loaded, origin=source, error=ConfigError)
     return loaded.get("rules") or [], source
 
 
@@ -73,7 +92,7 @@ def load_rules(path: str | Path | None = None) -> list[dict]:
         A rule without name/feature/op/value/tier or with an unknown comparison.
     """
     rules, source = read_rules_yaml(path, package="riskmodel.models", shipped="rules_baseline.yaml",
-                                    what="baseline rules")
+                                    what="baseline rules", model=_BaselineFile)
     for i, rule in enumerate(rules, start=1):
         missing = {"name", "feature", "op", "value", "tier"} - set(rule if isinstance(rule, dict) else {})
         if missing:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.config import Settings
-from riskmodel.errors import ContractError
+from riskmodel.errors import ConfigError, ContractError
 from riskmodel.models.calibration import ProbabilityCalibrator
 from riskmodel.models.gbm import LightGBMRisk
 from riskmodel.models.logistic import LogisticRisk
@@ -45,7 +45,7 @@ from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.metrics import evaluate
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.models.rules import RulesBaseline
-from riskmodel.validation import check_gap
+from riskmodel.validation import later_fold, temporal_split
 
 __all__ = ["monthly_as_of_dates", "time_folds", "Folds", "make_estimator", "fit_on_folds", "train_model",
            "training_frame"]
@@ -85,21 +85,23 @@ def time_folds(dates: list[pd.Timestamp], *, horizon_days: int, calibration_mont
         Too few dates for the folds.
     """
     dates = sorted(pd.Timestamp(d) for d in dates)
-    horizon = pd.Timedelta(days=horizon_days)
-    holdout = dates[len(dates) - holdout_months:] if holdout_months else []
-    before = [d for d in dates if not holdout or d + horizon <= holdout[0]]
-    calibration = before[-calibration_months:] if calibration_months else []
-    fit = [d for d in before if calibration and d + horizon <= calibration[0]]
-    if not fit or not calibration:
+    # riskmodel.validation cuts the folds, so training and the tests of the split share one rule (and
+    # its guard: a TemporalSplit whose label windows reach into the next fold cannot be built)
+    try:
+        if holdout_months >= len(dates):
+            raise ConfigError("no date before the held-out months")
+        before, holdout = dates, []
+        if holdout_months:
+            outer = temporal_split(dates, test_start=dates[-holdout_months], horizon_days=horizon_days)
+            before, holdout = list(outer.train), list(outer.test)
+        inner = later_fold(before, horizon_days=horizon_days, later_dates=calibration_months)
+    except ConfigError:
         raise ContractError(
             f"{len(dates)} monthly as-of dates (from the first screening to the last whose {horizon_days}-day label "
             f"window the records cover) are too few for a fit fold, {calibration_months} calibration and "
             f"{holdout_months} held-out months; train with a later --until, or lower model.calibration_months / "
-            "model.holdout_months in the settings.")
-    # the one guard of riskmodel.validation: no label window of a fold reaches into the next
-    check_gap(fit, calibration, horizon_days=horizon_days)
-    check_gap(fit + calibration, holdout, horizon_days=horizon_days)
-    return Folds(fit=fit, calibration=calibration, holdout=holdout)
+            "model.holdout_months in the settings.") from None
+    return Folds(fit=list(inner.train), calibration=list(inner.test), holdout=holdout)
 
 
 def make_estimator(kind: str, *, settings: Settings):
@@ -263,7 +265,7 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         Fitted and calibrated; ``meta`` holds everything model.json records except the version
         (:func:`riskmodel.models.registry.save` adds it).
     """
-    from riskmodel.warning.checks import training_sources
+    from riskmodel.models.sources import training_sources
 
     kind = kind or settings.model.kind
     ms, horizon = settings.model, settings.labels.horizon_days

@@ -56,7 +56,8 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
         Cohort key -> the warning-list files written for it.
     info
         ``run_id, as_of, model_version``; ``rejected_rows`` (count) when the run folder holds
-        ``rejected_rows.csv``.
+        ``rejected_rows.csv``; ``dropped`` (pseudonym, previous_level) of previously listed students
+        not scored this time, shown first (riskmodel.reports.register_guard).
     """
     t = lambda key, **v: html_text(text(key, lang, **v))  # noqa: E731 - local shorthand
     rows = []
@@ -83,6 +84,12 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
         other.insert(0, f'<li><a href="{_href(run_dir, quality["html"])}">{t("reports.index.data_quality")}</a></li>')
     failed_note = (f'<p class="note">{t("reports.index.failed_note")}</p>'
                    if any(o.get("status") == "failed" for o in outcomes.values()) else "")
+    dropped = info.get("dropped") or []
+    if dropped:  # by pseudonym: a missing level-I student is a safety issue, never shown as cleared
+        items = "".join(f"<li>{html_text(d['pseudonym'])} ({t('reports.index.dropped_level', level=d['previous_level'])})"
+                        "</li>" for d in dropped)
+        failed_note = (f'<h2 class="failed">{t("reports.index.dropped", n=len(dropped))}</h2>'
+                       f'<p class="note">{t("reports.index.dropped_note")}</p><ul>{items}</ul>') + failed_note
     page = f"""<!DOCTYPE html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <meta name="robots" content="noindex"><title>{t("reports.index.title")} {html_text(info["as_of"])}</title>

@@ -5,7 +5,8 @@ unknown (or secret-looking) parameters before anything runs, because papermill o
 :func:`execute` runs the template into an executed copy (kept, with the error, when a cell fails)
 and exports HTML with nbconvert's ``HTMLExporter(exclude_input=True)`` in the same process.
 
-The templates live in the repository's ``notebooks/`` folder; :func:`template` finds one by name.
+The templates live in the repository's ``notebooks/`` folder, which the wheel carries as
+``riskmodel/notebooks`` (importlib.resources); :func:`template` finds one by name.
 
 Example
 -------
@@ -24,6 +25,7 @@ import shutil
 import tempfile
 import time
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from riskmodel.errors import ConfigError
@@ -35,7 +37,19 @@ __all__ = ["NOTEBOOK_DIR", "KernelSession", "template", "notebook_parameters", "
 
 log = logging.getLogger(__name__)
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def _template_dir() -> Path:
+    """Where the templates are: ``riskmodel/notebooks`` inside the installed package (a wheel carries
+    them there), which in the repository is a link to the top-level notebooks/ folder; the repository's
+    folder itself where links are not checked out (git on Windows without symlinks)."""
+    packaged = resources.files("riskmodel").joinpath("notebooks")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+NOTEBOOK_DIR = _template_dir()
 # A parameter with one of these words in its name could carry a secret into an executed notebook,
 # which keeps its parameters in plain text: the pseudonym key and its path are never parameters.
 _SECRET_NAME = re.compile(r"key|secret|password|token|salt", re.IGNORECASE)
@@ -45,8 +59,8 @@ def template(name: str, folder: Path | None = None) -> Path:
     """The template notebook ``name`` (``"20_cohort_report"``) in ``folder`` (default: notebooks/)."""
     path = (folder or NOTEBOOK_DIR) / f"{name}.ipynb"
     if not path.exists():
-        raise ConfigError(f"{path}: notebook template not found; riskmodel's notebooks/ folder must sit "
-                          "beside the riskmodel package (install from the repository).")
+        raise ConfigError(f"{path}: notebook template not found; reinstall riskmodel (its wheel carries the "
+                          "templates in riskmodel/notebooks) or check --templates.")
     return path
 
 

@@ -42,15 +42,15 @@ import pandas as pd
 
 from riskmodel.outputs import atomic_path, private_dir, write_text
 from riskmodel.reports.names import safe_component
+from riskmodel.vocab import ALL_LEVELS, DATED_BY, K12_STAGES
 
 __all__ = ["LEVELS", "LIST_COLUMNS", "RunData", "cohort_table", "open_run", "write_parquet", "write_report_data"]
 
 log = logging.getLogger(__name__)
 
-LEVELS: tuple[str, ...] = ("I", "II", "III", "none")
+LEVELS: tuple[str, ...] = ALL_LEVELS
 LIST_COLUMNS: tuple[str, ...] = ("as_of", "pseudonym", "school", "college", "grade", "class_id", "dorm_id",
                                  "level", "score", "rank", "rules", "factors", "change")
-K12_STAGES = frozenset({"primary", "junior", "senior", "vocational"})
 _STUDENT_TABLES = {
     "screenings": None,  # columns chosen in _student_table
     "observations": ["date", "source", "category", "severity"],  # never `note`
@@ -165,11 +165,10 @@ def _student_table(name: str, table: pd.DataFrame, pseudonyms: pd.Series) -> pd.
 
 
 def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    date_column = {"academics": "term_end", "calendar": "start"}
     parts = []
     for name, table in tables.items():
-        col = date_column.get(name, "date")
-        if name in ("students", "outcomes", "calendar") or col not in table.columns or table.empty:
+        col = DATED_BY.get(name)
+        if name == "outcomes" or col is None or col not in table.columns or table.empty:
             continue
         months = pd.to_datetime(table[col]).dt.to_period("M").dt.to_timestamp()
         counts = months.value_counts().rename_axis("month").reset_index(name="records")

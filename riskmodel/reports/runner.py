@@ -16,6 +16,11 @@
    ``manifest.json``; ``run.log``. A notebook that fails keeps its executed copy with the error, the
    others go on, and the result's ``exit_code`` is 1.
 
+Nobody leaves the list silently (riskmodel.reports.register_guard): a register that lost more than
+``warning.max_register_loss`` of the previous run's students is refused in pre-flight (exit 2) unless
+``accept_register_loss``; a previously listed student not scored now is ``dropped`` in the list, named
+by pseudonym in the manifest and the index, and the run's ``exit_code`` is 1.
+
 Example
 -------
 >>> # result = run("data/", "models/2026-03", "2026-03-01", "reports/", settings=load_settings(None))
@@ -32,7 +37,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -44,8 +49,8 @@ from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import execute_all
-from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
+from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
 from riskmodel.warning.scores_file import write_scores
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
@@ -97,6 +102,7 @@ class Scored:
     skipped: tuple[str, ...] = ()
     previous_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    register_check: dict | None = None  # the register-loss guard's figures (riskmodel.reports.register_guard)
 
     @property
     def schools(self) -> list[str]:
@@ -119,9 +125,15 @@ class RunResult:
         return sorted(key for key, outcome in self.outcomes.items() if outcome["status"] != "ok")
 
     @property
+    def dropped(self) -> list[dict]:
+        """Previously listed students not scored this time (pseudonym, previous_level)."""
+        return list(self.manifest.get("dropped") or [])
+
+    @property
     def exit_code(self) -> int:
-        """0 when every report was made, 1 when some failed (riskmodel.errors)."""
-        return 1 if self.failed else 0
+        """0 when every report was made and every previously listed student scored; 1 when some
+        report failed or a previously listed student was dropped (riskmodel.errors)."""
+        return 1 if self.failed or self.dropped else 0
 
 
 # --------------------------------------------------------------------------------------------- pre-flight
@@ -201,14 +213,17 @@ def _everyone(result, students: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, out: Path, run_id: str,
-          lang: str) -> Scored:
+          lang: str, accept_register_loss: bool = False) -> Scored:
     """Load, check, build features, score and explain; writes nothing.
 
     Raises
     ------
     ContractError, ModelMismatchError
-        The data cannot be used, or the model does not fit it.
+        The data cannot be used (no student or no screening accepted; the register lost more than
+        ``warning.max_register_loss`` of the previous run's students and ``accept_register_loss`` is
+        not set), or the model does not fit it.
     """
+    from riskmodel.data.validate import check_usable
     from riskmodel.features import build_features
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
@@ -219,6 +234,8 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     started = time.perf_counter()
     model = load_model(model_dir)
     dataset = open_data(data_dir, settings=settings)  # a data folder, or a DuckDB store file
+    check_usable(dataset, lang=lang, rejected="riskmodel validate")
+    register_check = _register_check(dataset, out, as_of, settings=settings, lang=lang, accept=accept_register_loss)
     check_scoring_data(dataset, model, as_of, settings=settings)
     timings["load"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -239,7 +256,30 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
                   model_version=model.version, model_meta=model.meta, contributions=contributions,
                   data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
                   rejected=dataset.rejected, skipped=tuple(dataset.skipped),
-                  previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings)
+                  previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings,
+                  register_check=register_check)
+
+
+def _register_check(dataset, out: Path, as_of: date, *, settings: Settings, lang: str, accept: bool) -> dict | None:
+    """The register-loss guard (riskmodel.reports.register_guard): refuse before anything is written."""
+    from riskmodel.i18n import text
+    from riskmodel.reports.register_guard import previous_scored, register_loss
+
+    students = dataset.table("students")
+    schools = sorted(students["school"].astype(str).unique())
+    compared = previous_scored(out, schools, as_of, earlier_runs(out, schools, as_of))
+    if compared is None:
+        return None
+    check = register_loss(compared[1], students["pseudonym"], max_share=settings.warning.max_register_loss)
+    check.update(previous_run=compared[0], accepted=bool(accept and check["refused"]))
+    if check["refused"] and not accept:
+        raise ContractError(text("data.error.register_loss", lang, missing=check["missing"],
+                                 previous=check["previous_students"], run=compared[0], share=f"{check['share']:.1%}",
+                                 limit=f"{check['max_share']:.0%}"))
+    if check["refused"]:
+        log.warning("register loss accepted: %d of %d students of the previous run are missing or rejected",
+                    check["missing"], check["previous_students"])
+    return check
 
 
 # --------------------------------------------------------------------------------------------- publish
@@ -304,7 +344,7 @@ def _versions() -> dict[str, str]:
 
 
 def _run_id(out: Path, as_of: date) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id, n = f"run-{as_of.isoformat()}-{stamp}", 1
     while (out / run_id).exists() or any(out.glob(f".{run_id}.*")):
         n += 1
@@ -348,7 +388,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     if not out.exists():
         private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
     run_id = run_id or _run_id(out, scored.as_of)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     timings = dict(scored.timings)
     old_umask = os.umask(0o077)  # papermill and nbconvert write through open(): keep it owner-only
     try:
@@ -365,6 +405,10 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info)
                 timings["report_data"] = time.perf_counter() - t0
+                from riskmodel.reports.register_guard import dropped_students
+
+                dropped = dropped_students(scored.warning_list)  # by pseudonym only: never an ID
+                run_info["dropped"] = dropped
                 if scored.rejected is not None and len(scored.rejected):  # every rejected row with its reason
                     from riskmodel.data.validate import write_rejected
 
@@ -397,8 +441,9 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     log.warning("%d report(s) failed: %s", len(failed), ", ".join(failed))
                 manifest = {
                     "run_id": run_id, "as_of": scored.as_of.isoformat(), "schools": scored.schools, "lang": lang,
-                    "started": started_at.isoformat(), "finished": datetime.now(timezone.utc).isoformat(),
-                    "outcome": "failed_reports" if failed else "ok", "failed": failed,
+                    "started": started_at.isoformat(), "finished": datetime.now(UTC).isoformat(),
+                    "outcome": "failed_reports" if failed else ("dropped_students" if dropped else "ok"),
+                    "failed": failed, "dropped": dropped, "register_check": scored.register_check,
                     "inputs": {**(inputs or {}), "data_checksum": scored.data_checksum, "files": scored.files},
                     "model": {"version": scored.model_version,
                               **{k: scored.model_meta.get(k) for k in ("kind", "until", "horizon_days")}},
@@ -448,7 +493,7 @@ def _absolute(work: Path, outcome: dict) -> dict:
 
 def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str | Path, *, settings: Settings,
         lang: str | None = None, jobs: int | None = None, progress: bool = False,
-        templates: Path | None = None) -> RunResult:
+        templates: Path | None = None, accept_register_loss: bool = False) -> RunResult:
     """The scheduled run (``riskmodel run``): pre-flight, score, publish. See the module docstring.
 
     Raises
@@ -468,7 +513,8 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
     if not Path(model_dir).is_dir():
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
     run_id = _run_id(out, as_of)
-    scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang)
+    scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang,
+                   accept_register_loss=accept_register_loss)
     inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
     return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
                    run_id=run_id, inputs=inputs)

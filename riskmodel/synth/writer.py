@@ -16,7 +16,8 @@ calendar           calendar.xlsx               typed by hand in Excel
 
 Headers are the contract's English names; dates ISO ``YYYY-MM-DD`` (real date cells in Parquet and
 XLSX). The same cohort gives the same bytes: CSV is plain text; Parquet carries no timestamps (pyarrow,
-no pandas index; its metadata names the library versions, so bytes are stable within one environment); the XLSX is re-zipped with fixed entry times and fixed document-property dates.
+no pandas index; its metadata names the library versions, so bytes are stable within one environment);
+the XLSX is re-zipped with fixed entry times and fixed document-property dates.
 Truth goes to ``_truth/`` as Parquet (the loader ignores folders whose name starts with ``_``).
 Every file is written through :mod:`riskmodel.outputs` (atomic, mode 0600).
 """

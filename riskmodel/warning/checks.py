@@ -22,6 +22,8 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError
+from riskmodel.models.sources import FEATURE_SOURCES, training_sources
+from riskmodel.models.sources import has_rows as _present
 
 __all__ = ["FEATURE_SOURCES", "UNSEEN_STAGE_SHARE", "check_scoring_data", "training_sources"]
 
@@ -30,21 +32,6 @@ log = logging.getLogger(__name__)
 # above this share of enrolled students of stages the model never saw, scoring is refused; below, warned
 UNSEEN_STAGE_SHARE = 0.10
 
-# the optional tables the features read (the calendar has a documented default, so it is not one)
-FEATURE_SOURCES: tuple[str, ...] = ("observations", "life_events", "academics", "attendance", "counselling",
-                                    "outcomes")
-
-
-def _present(dataset, name: str) -> bool:
-    return dataset.has(name) and len(dataset.table(name)) > 0
-
-
-def training_sources(dataset, student_ids) -> dict:
-    """What a model records of its training data: the feature sources present and the students' stages."""
-    students = dataset.table("students")
-    stages = students.loc[students["student_id"].isin(pd.unique(student_ids)), "stage"].dropna().astype(str)
-    return {"sources": [name for name in FEATURE_SOURCES if _present(dataset, name)],
-            "stages": sorted(stages.unique().tolist())}
 
 
 def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ModelMismatchError
 from riskmodel.models.rules import OPERATORS, read_rules_yaml
+from riskmodel.rulefiles import StrictModel
 
 __all__ = ["HardRule", "load_hard_rules", "evaluate_hard_rules"]
 
@@ -53,6 +54,38 @@ class HardRule:
         return [self.feature] + [c[0] for c in self.conditions]
 
 
+# The schema of hard_rules.yaml (its top comment explains each key): a misspelt key such as
+# `max_agee:` must be refused, or the rule would load without its age limit.
+class _CriticalItem(StrictModel):
+    instrument: str
+    item: int
+
+
+class _MaxAge(StrictModel):
+    feature: str
+    days: float
+
+
+class _Condition(StrictModel):
+    feature: str
+    op: str
+    value: float
+
+
+class _HardRule(StrictModel):
+    name: str
+    feature: str
+    op: str
+    value: float | None = None
+    critical_item: _CriticalItem | None = None
+    max_age: _MaxAge | None = None
+    when: list[_Condition] | None = None
+
+
+class _HardRulesFile(StrictModel):
+    rules: list[_HardRule] | None = None
+
+
 def _critical(rule: dict, settings: Settings, source: str) -> float:
     from riskmodel.instruments import specs
 
@@ -72,11 +105,12 @@ def load_hard_rules(path: str | Path | None = None, *, settings: Settings) -> li
     Raises
     ------
     ConfigError
-        A rule lacks a field, has an unknown comparison, or names a critical item that does not exist.
+        A rule lacks a field, has an unknown key (named with the closest known one) or comparison, or
+        names a critical item that does not exist.
     """
     path = path if path is not None else settings.warning.hard_rules
     raw, source = read_rules_yaml(path, package="riskmodel.warning", shipped="hard_rules.yaml",
-                                  what="hard rules (settings: warning.hard_rules)")
+                                  what="hard rules (settings: warning.hard_rules)", model=_HardRulesFile)
     rules, seen = [], set()
     for i, rule in enumerate(raw, start=1):
         if not isinstance(rule, dict) or not {"name", "feature", "op"} <= set(rule) or \

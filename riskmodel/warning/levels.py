@@ -36,12 +36,11 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.config import Settings
+from riskmodel.vocab import LEVEL_ORDER, LEVELS, capacity_for
 
 __all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels"]
 
 log = logging.getLogger(__name__)
-LEVELS: tuple[str, ...] = ("I", "II", "III")
-LEVEL_ORDER: dict[str, int] = {"I": 3, "II": 2, "III": 1, "none": 0}
 
 
 def tie_key(student_ids: pd.Series, as_of) -> np.ndarray:
@@ -55,8 +54,7 @@ def capacities(n_scored: int, *, settings: Settings) -> dict[str, int]:
     warning = settings.warning
     if warning.capacity is not None:
         return {level: int(warning.capacity.get(level, 0)) for level in LEVELS}
-    return {level: int(np.floor(warning.capacity_per_1000.get(level, 0.0) * n_scored / 1000 + 0.5))
-            for level in LEVELS}
+    return {level: capacity_for(warning.capacity_per_1000.get(level, 0.0), n_scored) for level in LEVELS}
 
 
 def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings: Settings) -> pd.DataFrame:

@@ -12,8 +12,11 @@ fold pinned down the probability at this raw score, see riskmodel.models.calibra
 model saved before intervals were stored), ``grade, dorm_id, path`` (``rule:<codes>`` or ``score``),
 ``previous_level``, ``factors_lowering``.
 Rows: the listed students (levels I, II, III) by level then rank, then the students the previous
-list had and this one clears (``level`` none, ``change`` cleared). Without a previous list every
-listed student is ``new``.
+list had and this one does not list (``level`` none): ``change`` is ``cleared`` when they were scored
+and fell below every level, ``left`` when they are in the register but no longer enrolled (exit date
+passed), and ``dropped`` when they were **not scored** because they are missing from this register
+or their row was rejected (data unusable: never shown as cleared; a dropped student stays in every
+later list as ``dropped`` until scored again). Without a previous list every listed student is ``new``.
 
 Example
 -------
@@ -39,8 +42,8 @@ from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
 from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
 from riskmodel.warning.reasons import explain
 
-__all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "score_as_of", "score_features", "make_warning_list",
-           "compare_with_previous"]
+__all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "GONE", "score_as_of", "score_features",
+           "make_warning_list", "compare_with_previous"]
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +89,59 @@ def _rule_words(codes: pd.Series, lang: str) -> pd.Series:
     return codes.map(unique)
 
 
-def compare_with_previous(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """``change`` and ``previous_level`` of each current row; plus rows for the cleared students.
+GONE = ("cleared", "left", "dropped")  # change of a previously listed student this list does not list
+
+
+def compare_with_previous(current: pd.DataFrame, previous: pd.DataFrame | None, *, scored: pd.Series | None = None,
+                          registered: pd.Series | None = None) -> pd.DataFrame:
+    """``change`` and ``previous_level`` of each current row; plus rows for the students no longer listed.
 
     Parameters
     ----------
     current
         ``student_id, level`` of the students listed now.
     previous
-        The previous list of the same cohort (``student_id, level``) or None.
+        The previous list of the same cohort (``student_id, level``, and ``change, previous_level``
+        when it has them: a student ``dropped`` there counts as listed at their previous level) or None.
+    scored, registered
+        Every student_id scored now, and every student_id of this register's accepted students. When
+        given, a previously listed student who was not scored is ``left`` (registered: no longer
+        enrolled) or ``dropped`` (not in the register or rejected); without them every one is ``cleared``.
 
     Returns
     -------
     DataFrame
-        ``student_id, change, previous_level`` for current rows, then cleared rows.
+        ``student_id, change, previous_level`` for current rows, then the rows of those gone.
+
+    Example
+    -------
+    >>> now = pd.DataFrame({"student_id": ["A"], "level": ["II"]})
+    >>> before = pd.DataFrame({"student_id": ["A", "B", "C"], "level": ["I", "I", "II"]})
+    >>> compare_with_previous(now, before, scored=pd.Series(["A", "C"]), registered=pd.Series(["A", "C"])
+    ...                       )["change"].tolist()
+    ['lowered', 'dropped', 'cleared']
     """
     if previous is None:
         return pd.DataFrame({"student_id": current["student_id"].to_numpy(), "change": "new", "previous_level": ""})
-    prev = previous.loc[previous["level"].isin(LEVELS), ["student_id", "level"]].drop_duplicates("student_id")
-    prev = prev.rename(columns={"level": "previous_level"})
+    prev = previous.loc[previous["level"].isin(LEVELS), ["student_id", "level"]]
+    if {"change", "previous_level"} <= set(previous.columns):  # still missing since an earlier list
+        carried = previous.loc[(previous["change"] == "dropped") & previous["previous_level"].isin(LEVELS)]
+        prev = pd.concat([prev, carried[["student_id", "previous_level"]].rename(columns={"previous_level": "level"})])
+    prev = prev.drop_duplicates("student_id").rename(columns={"level": "previous_level"})
     merged = current[["student_id", "level"]].merge(prev, on="student_id", how="left")
     now = merged["level"].map(LEVEL_ORDER).to_numpy()
     before = merged["previous_level"].map(LEVEL_ORDER).fillna(0).to_numpy()
     change = np.select([before == 0, now > before, now == before], ["new", "raised", "same"], default="lowered")
     cleared = prev.loc[~prev["student_id"].isin(current["student_id"])]
+    gone = np.full(len(cleared), "cleared", dtype=object)
+    if scored is not None:
+        unscored = ~cleared["student_id"].isin(scored).to_numpy()
+        in_register = cleared["student_id"].isin(registered if registered is not None else []).to_numpy()
+        gone = np.where(unscored, np.where(in_register, "left", "dropped"), gone)
     return pd.concat([
         pd.DataFrame({"student_id": merged["student_id"], "change": change,
                       "previous_level": merged["previous_level"].fillna("")}),
-        pd.DataFrame({"student_id": cleared["student_id"], "change": "cleared",
+        pd.DataFrame({"student_id": cleared["student_id"], "change": gone,
                       "previous_level": cleared["previous_level"]}),
     ], ignore_index=True)
 
@@ -161,15 +189,18 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     current["factors"] = _joined(reasons, "raise", sep).reindex(current.index).fillna(text("warning.reason.none", lang))
     current["factors_lowering"] = _joined(reasons, "lower", sep).reindex(current.index).fillna("")
     current["rules"] = _rule_words(current["rule_codes"].astype(str), lang)
-    change = compare_with_previous(current, previous)
+    change = compare_with_previous(current, previous, scored=scored["student_id"], registered=students["student_id"])
     current = current.merge(change, on="student_id", how="left")
-    cleared_ids = change.loc[change["change"] == "cleared", ["student_id", "previous_level"]]
+    cleared_ids = change.loc[change["change"].isin(GONE), ["student_id", "previous_level", "change"]]
     cleared = cleared_ids.merge(scored.drop(columns=["level", "path"]), on="student_id", how="left")
-    cleared = cleared.assign(level="none", path="", change="cleared", factors="", factors_lowering="", rules="")
+    cleared = cleared.assign(level="none", path="", factors="", factors_lowering="", rules="")
     table = pd.concat([current, cleared], ignore_index=True)
     info = students.drop_duplicates("student_id").set_index("student_id")
+    before = previous.drop_duplicates("student_id").set_index("student_id") if previous is not None else None
     for column in _STUDENT_COLUMNS:
         table[column] = table["student_id"].map(info[column]) if column in info.columns else ""
+        if before is not None and column in before.columns:  # a dropped student is known from the last list only
+            table[column] = table[column].fillna(table["student_id"].map(before[column]))
         table[column] = table[column].astype(object).where(table[column].notna(), "")
     table["as_of"] = as_of
     for column in ("score", "score_low", "score_high"):
@@ -186,7 +217,10 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "score_low", "score_high", "raw",
                                             "rank", "level", "path", "rule_codes"]]
     log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
-             int(fired.any(axis=1).sum()), len(cleared))
+             int(fired.any(axis=1).sum()), int((cleared["change"] == "cleared").sum()))
+    if (cleared["change"] == "dropped").any():  # counts only: never an ID or pseudonym in a log line
+        log.warning("%d previously listed students were not scored (missing from the register or rejected); "
+                    "the list marks them 'dropped'", int((cleared["change"] == "dropped").sum()))
     return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version)
 
 
