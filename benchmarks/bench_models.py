@@ -128,8 +128,9 @@ def main() -> None:
     # -- validation: the held-out fold inside training (for choices; the test year is for the final figures)
     validation = pd.DataFrame({kind: m.meta["metrics_holdout"] for kind, m in models.items()}).T
     with pd.option_context("display.width", 250, "display.float_format", "{:.4f}".format):
-        print("\nvalidation (held-out fold inside training, " + str(models[main_kind].meta["windows"]["evaluation"]["holdout"])
-              + "):\n" + validation[["average_precision", "roc_auc", "recall_at_I", "recall_at_I_II", "ece_quantile"]].to_string())
+        window = models[main_kind].meta["windows"]["evaluation"]["holdout"]
+        columns = ["average_precision", "roc_auc", "recall_at_I", "recall_at_I_II", "ece_quantile"]
+        print(f"\nvalidation (held-out fold inside training, {window}):\n" + validation[columns].to_string())
 
     # -- the following year ------------------------------------------------------------------------
     test_dates = list(pd.date_range(until, periods=12, freq="MS"))
