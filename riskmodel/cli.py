@@ -1,23 +1,30 @@
 """The ``riskmodel`` command: one small function per verb, no logic.
 
-Each verb parses its options, calls one function of the stage that owns the work, and prints a short
-summary. Errors riskmodel raises on purpose (:mod:`riskmodel.errors`) become one clear line on
-standard error and the exit status the README documents; anything else is a bug and keeps its
-traceback.
+Each verb parses its options, refuses output paths that would destroy an input
+(:func:`riskmodel.outputs.guard_outputs`), calls one function of the stage that owns the work, and
+prints a short summary. Errors riskmodel raises on purpose (:mod:`riskmodel.errors`) become one clear
+line on standard error and the exit status the README documents; so do an interrupt (Ctrl-C or
+SIGTERM: 130) and an operating-system error (a file that cannot be read: 2; a disk that is full or
+read-only: 3), whose traceback ``--verbose`` still shows. Anything else is a bug and keeps its
+traceback. Output never fails for want of an encoding: on a console that cannot show Chinese
+(``LANG=C``, ``PYTHONIOENCODING=ascii``) the characters are written as ``\\uXXXX`` escapes.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from riskmodel.errors import RiskmodelError
+from riskmodel.errors import EXIT_INTERRUPTED, RiskmodelError, terminate_as_interrupt
+from riskmodel.outputs import DISK_ERRNOS, guard_outputs
 from riskmodel.vocab import MODEL_KINDS
 
 app = typer.Typer(
@@ -40,24 +47,59 @@ AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD;
 LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
 
 
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, status: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    return typer.Exit(status)
+
+
 def verb(func):
-    """Register ``func`` as a verb; turn riskmodel's own errors into a message and an exit status."""
+    """Register ``func`` as a verb; turn riskmodel's own errors, interrupts and OS errors into one line and a status."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with terminate_as_interrupt():
+                return func(*args, **kwargs)
         except RiskmodelError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise _fail(escape(str(exc)), exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every output in progress was removed by its writer
+            console.print("interrupted: no output was left half-written; run the command again", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except OSError as exc:  # the machine, not riskmodel: one line for the scheduler, the traceback with -v
+            log.debug("operating-system error", exc_info=True)
+            where = f"{exc.filename}: " if exc.filename else ""
+            if exc.errno in DISK_ERRNOS:
+                raise _fail(escape(f"{where}cannot write ({exc.strerror}); free space or choose another output "
+                                   "folder, then run again."), 3) from None
+            raise _fail(escape(f"{where}{exc.strerror or exc}; check that the path exists and that this account "
+                               "may read it, then run again."), 2) from None
 
     return app.command()(wrapper)
+
+
+def _tolerant_streams() -> None:
+    """Never crash on a character the console cannot encode: write it as an escape instead."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) in ("strict", "surrogateescape") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream that cannot be reconfigured (closed, detached)
+                pass
+
+
+def _guard(outputs: dict, *, folders: tuple[str, ...] = ("--out",), **inputs) -> None:
+    """:func:`riskmodel.outputs.guard_outputs` with the inputs named as the messages say them."""
+    guard_outputs(outputs, inputs={name.replace("_", " "): path for name, path in inputs.items()}, folders=folders)
 
 
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to standard error.")] = False,
 ) -> None:
+    _tolerant_streams()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -92,8 +134,10 @@ def validate(
 
     Exit 0 when the data is usable, 2 on a fatal problem (missing table or column, unreadable file).
     """
-    from riskmodel.data.validate import run_validate
+    from riskmodel.data.validate import default_rejected_path, run_validate
 
+    _guard({"--rejected": rejected if rejected is not None else default_rejected_path(data_dir), "--store": store},
+           folders=(), data_folder=data_dir, mapping_file=mapping, configuration_file=config)
     run_validate(data_dir, settings=_settings(config), mapping=mapping, rejected_path=rejected,
                  store_path=store, console=Console())
 
@@ -112,6 +156,7 @@ def features(
     """
     from riskmodel.features.export import write_feature_matrix
 
+    _guard({"--out": out}, folders=(), data_folder=data, configuration_file=config)
     frame = write_feature_matrix(data, _as_of(as_of), out, settings=_settings(config))
     console.print(f"{out}: {len(frame)} students x {frame.shape[1] - 2} features, as of {as_of}", highlight=False)
 
@@ -132,6 +177,7 @@ def train(
 
     if model and model not in MODEL_KINDS:
         raise typer.BadParameter(f"--model {model!r}: use lightgbm, logistic or rules")
+    _guard({"--out": out}, data_folder=data, configuration_file=config)
     with console.status(f"training on {data} up to {until} (about a minute for 20,000 students)"):
         fitted = train_command(data, _as_of(until), out, settings=_settings(config), kind=model or None)
     m = fitted.meta.get("metrics_holdout", {})
@@ -156,6 +202,7 @@ def score(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    _guard({"--out": out}, data_folder=data, model_folder=model, previous_list=previous, configuration_file=config)
     listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
@@ -183,8 +230,10 @@ def score_screenings(
     validity flags; rejected rows with their reasons go to OUT's name + _rejected beside it.
     """
     from riskmodel.i18n import text
-    from riskmodel.instruments.commands import score_screenings_file
+    from riskmodel.instruments.commands import rejected_path, score_screenings_file
 
+    _guard({"--out": out, "--out's rejected rows": rejected_path(out)}, folders=(), input_file=in_file,
+           mapping_file=mapping, configuration_file=config)
     settings = _settings(config)
     scored, rejected, paths = score_screenings_file(in_file, out, settings=settings, mapping=mapping, stage=stage)
     console.print(text("instruments.cli.scored", settings.reports.lang, n=len(scored), out=paths["scores"],
@@ -208,6 +257,7 @@ def synth(
     from riskmodel.i18n import text
     from riskmodel.synth import generate, parse_under_recorded, write
 
+    _guard({"--out": out}, configuration_file=config)
     cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None,
                       under_recorded=parse_under_recorded(under_recorded) if under_recorded else None)
     write(cohort, out)
@@ -233,6 +283,7 @@ def audit(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
+    _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
     with console.status(f"auditing {model} from {date_from} to {date_to}"):
         result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
                                lang=lang or None)
@@ -265,12 +316,10 @@ def run(
 
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
-    try:
-        result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                             jobs=jobs or None, progress=True, accept_register_loss=accept_register_loss)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: nothing was left behind; not click's "Aborted!" status 1
-        console.print("interrupted: no run folder was written", highlight=False)
-        raise typer.Exit(130) from None
+    _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
+    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                         jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
+                         accept_register_loss=accept_register_loss)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
         console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
@@ -295,12 +344,9 @@ def demo(
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
     from riskmodel.reports.demo import demo as make_demo
 
-    try:
-        result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
-                           progress=True, months=months)
-    except KeyboardInterrupt:
-        console.print("interrupted: no run folder was written", highlight=False)
-        raise typer.Exit(130) from None
+    _guard({"--out": out}, configuration_file=config)
+    result = make_demo(out, students=students, years=years, settings=_settings(config), jobs=jobs or None,
+                       progress=True, months=months)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)

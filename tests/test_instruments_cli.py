@@ -62,7 +62,7 @@ def test_scores_and_rejected_rows_are_written(tmp_path, suffix):
 def test_refuses_to_overwrite_the_input_and_unknown_suffix(tmp_path):
     src = export(tmp_path / "export.csv", [("1", "GAD7", [0] * 7)])
     result = runner.invoke(app, ["score-screenings", str(src), "--out", str(src)])
-    assert result.exit_code == 2 and "overwrite the input" in result.output
+    assert result.exit_code == 3 and "overwrite the input" in result.output  # an output problem (issue 12)
     result = runner.invoke(app, ["score-screenings", str(src), "--out", str(tmp_path / "x.json")])
     assert result.exit_code == 2 and ".csv, .xlsx, .parquet" in result.output
     result = runner.invoke(app, ["score-screenings", str(src), "--out", str(tmp_path / "x.csv"), "--stage", "kinder"])

@@ -171,6 +171,8 @@ def clean_id(values: pd.Series) -> pd.Series:
     ['S001', 'S001', 'S001', None]
     """
     text = values.astype(object)
+    if not _may_hold_invisible(text):  # the usual case: one C-level scan instead of a regex per cell
+        return text.str.strip()
     has = text.str.contains(_INVISIBLE_RE, regex=True, na=False).astype(bool)
     if has.any():
         text = text.copy()
@@ -178,15 +180,25 @@ def clean_id(values: pd.Series) -> pd.Series:
     return text.str.strip()
 
 
+def _may_hold_invisible(text: pd.Series) -> bool:
+    """Whether any cell may hold an invisible character (False is certain; True means look closer)."""
+    try:
+        joined = "".join(text.dropna())
+    except TypeError:  # a cell that is not text
+        return True
+    return any(ch in joined for ch in INVISIBLE)
+
+
 def invisible_cells(values: pd.Series) -> int:
     """How many text cells of ``values`` hold an invisible character or white space that
     :func:`clean_id` removes (reported for identifier columns)."""
     if values.dtype != object or values.empty:
         return 0
-    invisible = values.str.contains(_INVISIBLE_RE, regex=True, na=False).astype(bool)
-    length = values.str.len()
-    padded = (length.notna() & (length != values.str.strip().str.len())).astype(bool)
-    return int((invisible | padded).sum())
+    stripped = values.str.strip()
+    changed = (stripped.notna() & (stripped != values)).to_numpy(dtype=bool)
+    if _may_hold_invisible(values):
+        changed |= values.str.contains(_INVISIBLE_RE, regex=True, na=False).to_numpy(dtype=bool)
+    return int(changed.sum())
 
 
 def shown_value(values: pd.Series, hidden: str) -> pd.Series:

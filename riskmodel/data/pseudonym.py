@@ -69,6 +69,19 @@ def _decode(encoded: str, where: str, lang: str) -> bytes:
     return key
 
 
+def _read_key_file(key_file: Path, lang: str) -> str:
+    """The key file's text; a key is hex or base64, so a byte outside ASCII means a wrong or damaged file."""
+    try:
+        data = key_file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{key_file}: cannot read the pseudonym key file ({exc.strerror}); make it readable by "
+                          f"this account (chmod 600) or set {ENV_VAR}.") from None
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:  # the key's own bytes are never shown: only that the file is not a key
+        raise ConfigError(text("data.error.key_format", lang, where=key_file)) from None
+
+
 def _git_work_tree(path: Path) -> Path | None:
     for folder in [path.parent, *path.parent.parents]:
         if (folder / ".git").exists():
@@ -110,7 +123,7 @@ def load_key(path: str | Path | None = None, *, lang: str = "en") -> bytes:
     if key_file.exists():
         if key_file.stat().st_mode & 0o077:
             raise ConfigError(text("data.error.key_readable", lang, path=key_file))
-        return _decode(key_file.read_text(encoding="ascii"), str(key_file), lang)
+        return _decode(_read_key_file(key_file, lang), str(key_file), lang)
     try:
         key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_text(key_file, secrets.token_hex(32) + "\n", encoding="ascii")

@@ -31,6 +31,7 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+from lightgbm.basic import LightGBMError
 
 from riskmodel.errors import ModelMismatchError, PreflightError
 from riskmodel.models.calibration import ProbabilityCalibrator
@@ -46,6 +47,7 @@ __all__ = ["save", "load", "load_model", "content_files"]
 log = logging.getLogger(__name__)
 FORMAT = 1
 _ESTIMATORS = {"lightgbm": LightGBMRisk, "logistic": LogisticRisk, "rules": RulesBaseline}
+_CONTENT = ("features.json", "estimator.json", "calibrator.json", "booster.txt")  # what the version hashes
 
 
 def _dumps(data: dict) -> str:
@@ -107,13 +109,8 @@ def load(model_dir: str | Path, features: pd.DataFrame | list[str] | None = None
         damaged), or ``features`` differ from the model's.
     """
     model_dir = Path(model_dir)
-    try:
-        meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-        files = {p.name: p.read_text(encoding="utf-8") for p in sorted(model_dir.iterdir())
-                 if p.name in ("features.json", "estimator.json", "calibrator.json", "booster.txt")}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelMismatchError(f"{model_dir}: not a riskmodel model folder ({exc}); pass the --out folder "
-                                 "of `riskmodel train`.") from None
+    meta = _read_json(model_dir, "model.json")
+    files = {name: _read_text(model_dir, name) for name in _CONTENT if (model_dir / name).exists()}
     if meta.get("format") != FORMAT or meta.get("kind") not in _ESTIMATORS:
         raise ModelMismatchError(f"{model_dir}/model.json: format {meta.get('format')!r}, kind "
                                  f"{meta.get('kind')!r} are not ones this riskmodel reads; retrain the model.")
@@ -121,12 +118,16 @@ def load(model_dir: str | Path, features: pd.DataFrame | list[str] | None = None
         raise ModelMismatchError(f"{model_dir}: the model files do not match version {meta.get('version')} in "
                                  "model.json (altered or damaged); restore the folder from a backup or retrain.")
     kind = meta["kind"]
-    spec = FeatureSpec.from_dict(json.loads(files["features.json"]))
-    state = json.loads(files["estimator.json"])
-    if kind == "lightgbm":
-        estimator = LightGBMRisk.from_dict(state, files["booster.txt"])
-    else:
-        estimator = _ESTIMATORS[kind].from_dict(state)
+    try:
+        spec = FeatureSpec.from_dict(json.loads(files["features.json"]))
+        state = json.loads(files["estimator.json"])
+        if kind == "lightgbm":
+            estimator = LightGBMRisk.from_dict(state, files["booster.txt"])
+        else:
+            estimator = _ESTIMATORS[kind].from_dict(state)
+    except (KeyError, TypeError, ValueError, LightGBMError) as exc:  # hashed yet unreadable: written by a bug
+        raise ModelMismatchError(f"{model_dir}: the model files cannot be read back ({type(exc).__name__}: {exc}); "
+                                 "restore the folder from a backup or retrain.") from None
     try:
         calibrator = ProbabilityCalibrator.from_dict(json.loads(files["calibrator.json"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -142,3 +143,31 @@ def load(model_dir: str | Path, features: pd.DataFrame | list[str] | None = None
 
 
 load_model = load
+
+
+def _read_text(model_dir: Path, name: str) -> str:
+    """The text of ``model_dir/name``, or a ModelMismatchError (exit 2) naming the file and what to do."""
+    path = model_dir / name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelMismatchError(f"{path}: cannot read it ({exc.strerror}), so {model_dir} is not a riskmodel model "
+                                 "folder; pass the --out folder of `riskmodel train`, readable by this account.") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelMismatchError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start}): the "
+                                 "file is damaged; restore the model folder from a backup or retrain.") from None
+
+
+def _read_json(model_dir: Path, name: str) -> dict:
+    text = _read_text(model_dir, name)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelMismatchError(f"{model_dir / name}: not valid JSON ({exc.msg}, line {exc.lineno}): the file is "
+                                 "damaged; restore the model folder from a backup or retrain.") from None
+    if not isinstance(data, dict):
+        raise ModelMismatchError(f"{model_dir / name}: not a riskmodel model description; pass the --out folder of "
+                                 "`riskmodel train`.")
+    return data

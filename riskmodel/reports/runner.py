@@ -2,9 +2,12 @@
 
 :func:`run` is ``riskmodel run``. In order:
 
-1. **Pre-flight**, before anything is written: the output folder can be written and has room
-   (:class:`~riskmodel.errors.PreflightError`), the model loads (:class:`ModelMismatchError`), the data
-   loads (:class:`ContractError`) and the model's features are the ones built from it.
+1. **Pre-flight**, before anything is written: the output folder can be written, has room and is
+   not inside the data or model folder (:class:`~riskmodel.errors.PreflightError`); then the run takes
+   the lock of its as-of date in the output folder (a second run of that date stops with
+   :class:`~riskmodel.errors.RunLockedError`, exit 75) and removes partial folders of killed runs
+   (:mod:`riskmodel.reports.runlog`); the model loads (:class:`ModelMismatchError`), the data loads
+   (:class:`ContractError`) and the model's features are the ones built from it.
 2. **Score** (:func:`score`): features of the as-of date, the model, hard rules, levels, reasons, and
    the change against the latest earlier run of the same school(s) in the output folder.
 3. **Publish** (:func:`publish`): a new folder ``run-<as_of>-<UTC time>`` is built aside and renamed
@@ -29,6 +32,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,12 +49,19 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
-from riskmodel.outputs import DIR_MODE, atomic_dir, private_dir, write_text
+from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import execute_all
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
-from riskmodel.reports.runlog import log_to, point_latest, progress_bar, terminate_as_interrupt
+from riskmodel.reports.runlog import (
+    hold_run_lock,
+    log_to,
+    point_latest,
+    progress_bar,
+    remove_stale_partials,
+    terminate_as_interrupt,
+)
 from riskmodel.warning.scores_file import write_scores
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
@@ -387,6 +398,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     workers = max(1, jobs or rs.jobs)
     if not out.exists():
         private_dir(out)  # an existing reports folder keeps the permissions the centre gave it
+    held = _hold(out, scored.as_of)  # released in the finally below
     run_id = run_id or _run_id(out, scored.as_of)
     started_at = datetime.now(UTC)
     timings = dict(scored.timings)
@@ -457,10 +469,26 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 }
                 write_text(work / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1, default=str))
                 log.info("run %s complete: %d reports, %d failed", run_id, len(outcomes), len(failed))
+        point_latest(out, run_id)
     finally:
         os.umask(old_umask)
-    point_latest(out, run_id)
+        held.close()
     return RunResult(run_dir=out / run_id, run_id=run_id, outcomes=outcomes, manifest=manifest)
+
+
+def _hold(out: Path, as_of: date) -> contextlib.ExitStack:
+    """Take the lock of ``as_of``'s runs in ``out`` and remove stale partial folders; close it to release.
+
+    Raises RunLockedError (exit 75) when a run of that date is writing to ``out`` (riskmodel.reports.runlog).
+    """
+    held = contextlib.ExitStack()
+    held.enter_context(hold_run_lock(out, as_of))
+    try:
+        remove_stale_partials(out)
+    except BaseException:
+        held.close()
+        raise
+    return held
 
 
 def _skipped_notes(everyone: pd.DataFrame, cohorts: pd.DataFrame) -> list[str]:
@@ -500,6 +528,8 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
     ------
     PreflightError, ContractError, ModelMismatchError
         Before anything is written.
+    RunLockedError
+        A run of the same as-of date is writing to ``out`` (exit status 75); nothing is written.
     """
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     out = Path(out).absolute()
@@ -512,9 +542,12 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
                             "screenings files (docs/data.md) to --data.")
     if not Path(model_dir).is_dir():
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
-    run_id = _run_id(out, as_of)
-    scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang,
-                   accept_register_loss=accept_register_loss)
-    inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
-    return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
-                   run_id=run_id, inputs=inputs)
+    guard_outputs({"--out": out}, inputs={"data folder": data_dir, "model folder": model_dir}, folders=["--out"])
+    with hold_run_lock(out, as_of):  # a second run of this date stops here (exit 75), before reading anything
+        remove_stale_partials(out)  # left by a killed run; they hold student IDs
+        run_id = _run_id(out, as_of)
+        scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang,
+                       accept_register_loss=accept_register_loss)
+        inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
+        return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
+                       run_id=run_id, inputs=inputs)
