@@ -338,7 +338,7 @@ def demo(
                                        min=2)] = 4,
     jobs: Annotated[int, typer.Option("--jobs", help="Notebooks run at once; 0: settings.reports.jobs.", min=0)] = 0,
     months: Annotated[int, typer.Option("--months", help="Monthly runs to make, ending with the demo's as-of date "
-                                        "(2 or more: the reports show change and trend).", min=1)] = 1,
+                                        "(2 or more: the reports show change and trend).", min=1)] = 4,
     config: ConfigOption = None,
 ) -> None:
     """Generate the bundled synthetic cohort, train a model, make a monthly run; print the index page."""
@@ -350,6 +350,40 @@ def demo(
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+reviews_app = typer.Typer(help="The review loop: bring a meeting's decisions (研判结论) into the reviews table.",
+                          no_args_is_help=True)
+app.add_typer(reviews_app, name="reviews")
+
+
+@reviews_app.command("import")
+def reviews_import(
+    file: Annotated[Path, typer.Argument(help="The warning_list.xlsx whose decisions sheet the meeting filled in.")],
+    data: DataOption,
+    by: Annotated[str, typer.Option("--by", help="Who imports the decisions (a role or a name); recorded with them.")],
+    config: ConfigOption = None,
+) -> None:
+    """Append the filled decisions sheet of FILE to the reviews table of --data (docs/warning_list.md).
+
+    Rows that cannot be read are listed (file, row, column, what to do) and left out; the rest are
+    appended with who imported them and when. Importing the same file twice adds nothing. Exit status
+    0: every filled row imported (or already present); 1: some rows rejected; 2: unusable input;
+    3: the reviews table cannot be written.
+    """
+    from riskmodel.warning.reviews_import import import_decisions
+
+    try:
+        result = import_decisions(file, data, settings=_settings(config), by=by)
+    except RiskmodelError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    for reason in result.rejected["reason"]:
+        console.print(f"[yellow]rejected:[/] {reason}", highlight=False, soft_wrap=True)
+    console.print(f"{result.target}: {result.added} decisions added, {result.duplicates} already present, "
+                  f"{len(result.rejected['row'].unique())} rows rejected", highlight=False, soft_wrap=True)
+    if len(result.rejected):
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console-script entry point

@@ -19,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -149,6 +150,16 @@ class WarningSettings(_Section):
     # scoring refuses an as-of date this many days or more after the newest record in the data: a list
     # built on stale records misses everything since (120 covers a summer holiday without records)
     max_data_age_days: int = Field(120, ge=1)
+    # the review loop (riskmodel.warning.cases, docs/warning_list.md): `reviews`: level I holds the students
+    # awaiting interview after a hard rule and those reviewed to I, a reviewed level is a floor until the next
+    # review, a trigger holds until a review dated on or after it; `legacy`: hard rules put students at level I
+    # while they fire (within their max_age window) and reviews are not read
+    case_mode: Literal["reviews", "legacy"] = "reviews"
+    interview_due_days: int = Field(7, ge=0)  # a student awaiting interview longer than this is overdue
+    review_interval_days: int = Field(30, ge=1)  # a review without next_review is due this many days after it
+    # hard-rule triggers dated before this are not read (a centre that starts recording reviews on a date
+    # names it, so that every critical answer of earlier years is not awaiting interview); None: all
+    reviews_since: date | None = None
     # the run refuses (exit 2) when more than this share of the students scored by the previous run is
     # missing or rejected in this register (a cut-off or broken export); `riskmodel run
     # --accept-register-loss` (or 1.0 here) accepts a real loss, e.g. a year group that graduated

@@ -171,8 +171,11 @@ def test_notebook_runs_under_papermill_on_the_audit_folder(audit, tmp_path):
                                cwd=str(notebook.parent), progress_bar=False)
     cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
     images = sum("image/png" in o.get("data", {}) for c in cells for o in c.get("outputs", []))
-    assert images >= 6
+    assert images >= 7  # section 10 plots the review loop
     assert not any(o.get("output_type") == "error" for c in cells for o in c.get("outputs", []))
+    loop_cells = [c for c in cells if "loop_overview" in "".join(c["source"]) or "plot_loop" in "".join(c["source"])]
+    assert len(loop_cells) == 2 and all(c["outputs"] for c in loop_cells)
+    assert not any(o.get("name") == "stderr" for c in loop_cells for o in c["outputs"]), "a warning in section 10"
     tables = open_audit(audit.out_dir)
     assert "模型说明卡" not in tables["card"]  # the card was written in English; the notebook shows it as is
 
@@ -210,3 +213,79 @@ def test_cli_verb_refuses_a_period_inside_the_training_window(cohort, tmp_path):
                                       "--out", str(tmp_path / "audit")])
     assert result.exit_code == 2, result.output
     assert "training data end" in result.output and not (tmp_path / "audit").exists()
+
+
+# ------------------------------------------------------------------------------------------ the review loop
+def test_review_loop_tables_are_written_without_ids_and_small_cells(audit, cohort):
+    from riskmodel.audit.loop import LOOP_TABLES
+
+    small = cohort["settings"].reports.small_cell
+    ids = set(cohort["dataset"].table("students")["student_id"].astype(str))
+    for name in LOOP_TABLES:
+        parquet = audit.out_dir / f"{name}.parquet"
+        assert (audit.out_dir / f"{name}.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+        table = pd.read_parquet(parquet)
+        assert len(table) and "student_id" not in table.columns
+        assert not ids & set(table.astype(str).to_numpy().ravel())
+        for column in ("triggers", "rows", "outcomes", "awaiting_interview", "interview_overdue", "under_review",
+                       "review_overdue", "released"):
+            if column in table.columns:
+                values = table[column].dropna().astype(int)
+                assert not values.between(0, small - 1).any(), (name, column)  # the audit's small-cell rule
+    assert set(LOOP_TABLES) <= set(open_audit(audit.out_dir))
+    assert len(cohort["dataset"].table("reviews")["note"].dropna())  # the synthetic notes exist ...
+    written = "".join(p.read_bytes().decode("utf-8", errors="ignore") for p in audit.out_dir.iterdir())
+    assert "研判记录" not in written  # ... and reach no audit output (every synthetic note begins so)
+
+
+def test_review_loop_interviews_overdue_agreement_and_released(audit, cohort):
+    tables = audit.tables
+    interviews = tables["loop_interviews"].set_index(["grouping", "group"]).loc[("all", "all")]
+    assert interviews["triggers"] > 50 and interviews["due_days"] == cohort["settings"].warning.interview_due_days
+    # the synthetic centre sees most triggers within a week, some late, a few never (docs/synthetic.md)
+    assert 0.5 <= interviews["share_within_due"] <= 0.97
+    assert interviews["median_days"] <= 7 and interviews["share_not_reviewed"] < 0.2
+    assert {"grade", "college"} <= set(tables["loop_interviews"]["grouping"])
+    overdue = tables["loop_overdue"].query("grouping == 'all'")
+    assert len(overdue) == len(audit_dates(AUDIT_FROM, AUDIT_TO))
+    assert (overdue["under_review"] > 0).all()
+    assert (overdue["review_overdue"].fillna(0) <= overdue["under_review"]).all()
+    agreement = tables["loop_agreement"]
+    overall = agreement.query("grouping == 'all'").iloc[0]
+    assert overall["rows"] > 100 and -1 <= overall["kappa_linear"] <= 1 and 0 <= overall["exact"] <= 1
+    cross = agreement.query("grouping == 'crosstab'")
+    assert len(cross) == 16 and cross["rows"].sum() <= overall["rows"]
+    released = tables["loop_released"].query("grouping == 'all'").set_index("state")
+    assert released.loc["released", "rows"] > 100 and released.loc["under_review", "rows"] > 100
+    assert released.loc["none", "rows"] > released.loc["released", "rows"]
+    loop = audit.summary["review_loop"]
+    assert loop["triggers"] == interviews["triggers"] and loop["kappa_linear"] == pytest.approx(overall["kappa_linear"],
+                                                                                               abs=1e-4)
+    assert "## The review loop" in audit.card and "Safety:" in audit.card
+
+
+def test_review_loop_waits_count_from_the_trigger_to_the_first_review_on_or_after_it():
+    from riskmodel.audit.loop import _interviews
+
+    dates = pd.to_datetime(["2025-01-01", "2025-03-01"])
+    triggers = pd.DataFrame({"student_id": ["a", "b", "c", "d"], "rule": "phq9_item9",
+                             "date": pd.to_datetime(["2025-01-05", "2025-01-10", "2025-02-01", "2024-12-01"])})
+    reviews = pd.DataFrame({"student_id": ["a", "a", "b", "d"],
+                            "date": pd.to_datetime(["2025-01-04", "2025-01-08", "2025-02-10", "2024-12-02"])})
+    waits = _interviews(triggers, reviews, dates, due=7, horizon=90).set_index("student_id")
+    assert sorted(waits.index) == ["a", "b", "c"]  # d's trigger is before the period
+    assert waits.loc["a", "days"] == 3 and waits.loc["a", "within_due"]  # the review before the trigger does not count
+    assert waits.loc["b", "days"] == 31 and not waits.loc["b", "within_due"]
+    assert np.isnan(waits.loc["c", "days"]) and not waits.loc["c", "within_due"]
+
+
+def test_review_loop_is_left_out_without_a_reviews_table(cohort):
+    from riskmodel.audit.card import _loop_section
+    from riskmodel.audit.loop import loop_tables
+    from riskmodel.data import Dataset
+
+    tables = {k: v for k, v in cohort["dataset"].tables.items() if k != "reviews"}
+    assert loop_tables(Dataset(tables=tables), pd.DataFrame(), pd.DataFrame(), cohort["model"], [],
+                       settings=cohort["settings"]) == {}
+    summary = {"review_loop": {}, "settings": {"labels": {"horizon_days": 90}}}
+    assert "no reviews table" in _loop_section(summary, "en")[1]

@@ -350,3 +350,17 @@ def test_rejected_rows_keep_their_columns_through_the_store(tmp_path):
     pd.testing.assert_frame_equal(back.rejected, dataset.rejected, check_index_type=False)
     assert back.rejected["action"].tolist() == ["cell_blanked"]
     assert json.loads(json.dumps(back.files))["students"]["format"] == "csv"
+
+
+def test_the_default_rejected_rows_file_lies_beside_the_data_folder_even_for_dot(tmp_path, monkeypatch):
+    """`riskmodel validate .` must not put its rejected rows inside the folder it reads (the output
+    guard would refuse it): the default is resolved first."""
+    from riskmodel.data.validate import default_rejected_path
+
+    data = tmp_path / "centre"
+    data.mkdir()
+    monkeypatch.chdir(data)
+    for given in (Path("."), Path(""), data / "sub" / ".."):
+        path = default_rejected_path(given)
+        assert path.parent == tmp_path, given
+        assert path.name == "centre_rejected_rows.csv"

@@ -275,7 +275,14 @@ def test_the_list_has_the_contracts_columns_reasons_and_cleared_rows(model):
                            run_id="r1")
     lst = first.warning_list
     assert list(lst.columns[:len(LIST_COLUMNS)]) == LIST_COLUMNS
-    assert lst["level"].value_counts().to_dict() == {"III": 60, "II": 30, "I": 10}
+    # the review loop (the default): level I holds the one student awaiting interview after the rule;
+    # the score fills levels II and III to their capacities
+    assert lst["level"].value_counts().to_dict() == {"III": 60, "II": 30, "I": 1}
+    assert lst.loc[lst["level"] == "I", "state"].tolist() == ["awaiting_interview"]
+    legacy = score_features(frame, model, AS_OF, students=students_table(frame), lang="zh", run_id="r1",
+                            settings=Settings.model_validate({"warning": {"case_mode": "legacy"}})).warning_list
+    assert legacy["level"].value_counts().to_dict() == {"III": 60, "II": 30, "I": 10}
+    assert "state" not in legacy.columns
     assert (lst["change"] == "new").all() and (lst["model_version"] == "test0000version").all()
     assert lst["factors"].str.len().gt(0).all()
     assert lst["level"].map({"I": 0, "II": 1, "III": 2}).is_monotonic_increasing
@@ -294,6 +301,7 @@ def test_the_list_has_the_contracts_columns_reasons_and_cleared_rows(model):
 
 def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
     frame = feature_frame(600)
+    frame.loc[5, "phq9_item9_latest"] = 2.0  # one student awaiting interview: level I
     result = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",
                             run_id="+run")
     lst = result.warning_list.copy()
@@ -318,7 +326,10 @@ def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
     assert all(c.data_type != "f" for c in cells)
     assert sheet.cell(row=2, column=header.index("factors") + 1).value == "'@SUM(A1)"
     level_cell = sheet.cell(row=2, column=header.index("level") + 1)
-    assert level_cell.value == "I" and level_cell.fill.start_color.rgb.endswith("FFC7CE")
+    assert level_cell.value == "I"
+    level_letter = openpyxl.utils.get_column_letter(header.index("level") + 1)
+    rules = {r.formula[0]: r.dxf.fill.start_color.rgb for cf in sheet.conditional_formatting for r in cf.rules}
+    assert rules[f'${level_letter}2="I"'].endswith("FFC7CE")  # level I rows coloured, whatever the sort
     back = pd.read_parquet(a["parquet"])
     assert back.loc[0, "factors"] == "@SUM(A1)"  # Parquet is for programs: values as they are
     assert neutralise(pd.Series(["-1", "a-1"])).tolist() == ["'-1", "a-1"]

@@ -17,15 +17,18 @@ from riskmodel.audit.card import model_card
 from riskmodel.audit.drift import psi, psi_table
 from riskmodel.audit.explain import family_importance, importance_table
 from riskmodel.audit.groups import fairlearn_reference, group_table
+from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
 from riskmodel.audit.plots import (
     group_gap_table,
+    loop_overview,
     metric_table,
     open_audit,
     plot_drift,
     plot_group_gaps,
     plot_importance,
+    plot_loop,
     plot_metric_by_month,
     plot_reliability,
     plot_stability,
@@ -41,4 +44,5 @@ __all__ = ["AuditResult", "Bootstrap", "TABLES", "audit_dates", "calibration_tab
            "family_importance", "group_table", "importance_table", "model_card", "performance_table", "psi",
            "psi_table", "reliability_table", "run", "run_audit", "stability_table", "transitions", "open_audit", "setup",
            "metric_table", "group_gap_table", "plot_metric_by_month", "plot_reliability", "plot_group_gaps",
-           "plot_drift", "plot_importance", "plot_stability", "Verification", "list_hash", "verify_run"]
+           "plot_drift", "plot_importance", "plot_stability", "Verification", "list_hash", "verify_run",
+           "LOOP_TABLES", "loop_summary", "loop_tables", "loop_overview", "plot_loop"]

@@ -141,6 +141,39 @@ def _family_label(family: str, lang: str) -> str:
         return family
 
 
+def _share(value) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.0%}"
+
+
+def _loop_section(summary: dict, lang: str) -> list[str]:
+    """The review loop's headline figures (riskmodel.audit.loop), or a note that the data hold no reviews."""
+    loop = summary.get("review_loop") or {}
+    if not loop:
+        return ["## " + text("audit.card.loop", lang), text("audit.card.loop_none", lang)]
+    def number(value) -> str:
+        return "–" if value is None else (f"{value:g}" if isinstance(value, (int, float)) else str(value))
+
+    def rate(value) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    horizon = summary["settings"]["labels"]["horizon_days"]
+    from riskmodel.audit.loop import RECENT_DAYS
+
+    return ["## " + text("audit.card.loop", lang),
+            text("audit.card.loop_text", lang, triggers=number(loop.get("triggers")),
+                 median=number(loop.get("median_days_to_review")), within=_share(loop.get("share_reviewed_within_due")),
+                 due=number(loop.get("due_days")), never=_share(loop.get("share_not_reviewed")), horizon=horizon,
+                 awaiting_overdue=number(loop.get("interview_overdue_median")),
+                 review_overdue=number(loop.get("review_overdue_median")), under=number(loop.get("under_review_median"))),
+            text("audit.card.loop_agreement", lang, rows=number(loop.get("agreement_rows")),
+                 exact=_share(loop.get("agreement_exact")),
+                 kappa="–" if loop.get("kappa_linear") is None else f"{loop['kappa_linear']:.2f}",
+                 spearman="–" if loop.get("spearman_score") is None else f"{loop['spearman_score']:.2f}"),
+            text("audit.card.loop_released", lang, horizon=horizon, released=rate(loop.get("released_outcome_rate")),
+                 recent=rate(loop.get("released_recently_outcome_rate")), recent_days=RECENT_DAYS,
+                 under=rate(loop.get("under_review_outcome_rate")), none=rate(loop.get("no_case_outcome_rate")))]
+
+
 def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> str:
     """The model card in Markdown (see the module docstring for its sections).
 
@@ -209,6 +242,7 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
         sections += ["## " + text("audit.card.feedback", lang),
                      text("audit.card.feedback_text", lang, share=f"{share:.0%}", with_contact=rate(counselled),
                           without_contact=rate(listed.loc[~listed["counselled"]]))]
+    sections += _loop_section(summary, lang)
     sections += ["## " + text("audit.card.limitations", lang), text("audit.card.limitations_text", lang),
                  "## " + text("audit.card.reproducibility", lang), text("audit.card.reproducibility_text", lang)]
     return "\n\n".join(sections) + "\n"

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.audit.card import metric_label
-from riskmodel.audit.run import TABLES
+from riskmodel.audit.run import LOOP_TABLES, TABLES
 from riskmodel.i18n import text
 
 __all__ = ["open_audit", "setup", "plot_metric_by_month", "plot_reliability", "plot_group_gaps", "plot_drift",
-           "plot_importance", "plot_stability", "metric_table", "group_gap_table"]
+           "plot_importance", "plot_stability", "metric_table", "group_gap_table", "loop_overview", "plot_loop"]
 
 SCORER_COLOURS = {"model": "#2166ac", "rules": "#b2182b"}
 
@@ -45,6 +45,10 @@ def open_audit(audit_dir: str | Path) -> dict:
         if not path.exists():
             raise FileNotFoundError(f"{path}: not found; run `riskmodel audit ... --out {audit_dir}` first.")
         out[name] = pd.read_parquet(path)
+    for name in LOOP_TABLES:  # written only when the data held a reviews table
+        path = audit_dir / f"{name}.parquet"
+        if path.exists():
+            out[name] = pd.read_parquet(path)
     out["summary"] = json.loads((audit_dir / "audit_summary.json").read_text(encoding="utf-8"))
     out["card"] = (audit_dir / "model_card.md").read_text(encoding="utf-8")
     return out
@@ -233,4 +237,47 @@ def plot_stability(stability: pd.DataFrame, *, lang: str, ax=None):
     ax.set_xlabel(text("audit.plot.month", lang))
     ax.legend(frameon=False)
     ax.tick_params(axis="x", labelrotation=30)
+    return ax
+
+
+def loop_overview(tables: dict, *, lang: str = "zh"):
+    """The review loop's headline figures (``summary["review_loop"]``) as a two-column table, or a
+    Markdown note when the audited data held no reviews table."""
+    from IPython.display import Markdown
+
+    loop = tables.get("summary", {}).get("review_loop") or {}
+    if not loop:
+        return Markdown(text("audit.card.loop_none", lang))
+    due = loop.get("due_days")
+    rows = [("triggers", loop.get("triggers")), ("median_days", loop.get("median_days_to_review")),
+            ("share_within_due", loop.get("share_reviewed_within_due")),
+            ("share_not_reviewed", loop.get("share_not_reviewed")),
+            ("interview_overdue", loop.get("interview_overdue_median")),
+            ("review_overdue", loop.get("review_overdue_median")), ("exact", loop.get("agreement_exact")),
+            ("kappa", loop.get("kappa_linear")), ("spearman", loop.get("spearman_score")),
+            ("released_rate", loop.get("released_outcome_rate")),
+            ("released_recently_rate", loop.get("released_recently_outcome_rate")),
+            ("no_case_rate", loop.get("no_case_outcome_rate"))]
+    return pd.DataFrame({text("audit.loop.figure", lang): [text(f"audit.loop.{key}", lang, due=due) for key, _ in rows],
+                         text("audit.loop.value", lang): ["–" if v is None else v for _, v in rows]})
+
+
+def plot_loop(tables: dict, *, lang: str = "zh", ax=None):
+    """Students awaiting interview, under review, and of them overdue, by as-of month (whole population)."""
+    import matplotlib.pyplot as plt
+
+    if "loop_overdue" not in tables:
+        return None
+    overdue = tables["loop_overdue"].query("grouping == 'all'").sort_values("as_of")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.5))
+    x = pd.to_datetime(overdue["as_of"])
+    for column, style, key in (("under_review", "-", "under_review"), ("review_overdue", "--", "review_overdue_short"),
+                               ("awaiting_interview", "-", "awaiting_interview"),
+                               ("interview_overdue", "--", "interview_overdue_short")):
+        ax.plot(x, overdue[column].astype("float64"), style, marker="o", label=text(f"audit.loop.{key}", lang))
+    ax.set_xlabel(text("audit.loop.axis_month", lang))
+    ax.set_ylabel(text("audit.loop.axis_students", lang))
+    ax.legend(loc="best", fontsize="small")
+    ax.figure.autofmt_xdate()
     return ax

@@ -136,7 +136,7 @@ def verify_run(run_dir: str | Path, data_dir: str | Path, model_dir: str | Path,
     features = build_features(dataset, [as_of], settings=settings)
     result = score_features(features, model, as_of, students=dataset.table("students"), settings=settings,
                             lang=manifest.get("lang", settings.reports.lang), previous=previous,
-                            run_id=manifest.get("run_id", ""))
+                            run_id=manifest.get("run_id", ""), tables=dataset.tables)
     recorded = pd.read_parquet(list_path)
     recorded_hash, recomputed_hash = list_hash(recorded), list_hash(result.warning_list)
     list_matches = recorded_hash == recomputed_hash

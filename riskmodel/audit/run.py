@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from riskmodel.audit.drift import psi_table
 from riskmodel.audit.explain import importance_table
 from riskmodel.audit.groups import _labels, group_columns, group_table
+from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap
 from riskmodel.audit.performance import SCORERS, calibration_table, performance_table
 from riskmodel.audit.stability import feedback_table, levels_table, stability_table
@@ -55,7 +56,8 @@ from riskmodel.errors import ConfigError, ContractError, PreflightError
 from riskmodel.outputs import atomic_dir, neutralise_frame, write_bytes, write_text
 from riskmodel.vocab import FAMILY_FLAGS
 
-__all__ = ["AuditResult", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit", "write_table"]
+__all__ = ["AuditResult", "LOOP_TABLES", "TABLES", "audit_dates", "build_audit_frame", "compute_tables", "run_audit",
+           "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +121,15 @@ def _check_period(model, dates: list[pd.Timestamp]) -> None:
                           "model.json 'until'); audit a period on or after it (--from).")
 
 
-def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings) -> pd.DataFrame:
+def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings, tables: dict | None = None
+                  ) -> pd.DataFrame:
     """Every student's score, level and path on every date, as ``riskmodel.warning`` levels them.
 
     The same steps as ``warning.score_features`` (model, hard rules, capacities) without writing the
     reasons in words, which the audit does not use (they cost more than the scoring itself).
     """
     from riskmodel.warning import assign_levels, evaluate_hard_rules, load_hard_rules
+    from riskmodel.warning.warning_list import case_inputs
 
     rules = load_hard_rules(settings=settings)
     parts = []
@@ -134,7 +138,8 @@ def _score_months(features: pd.DataFrame, model, dates, *, settings: Settings) -
         if month.empty:
             continue
         fired = evaluate_hard_rules(month, rules)
-        scored = assign_levels(model.predict(month), fired, as_of=as_of, settings=settings)
+        cases = case_inputs(month, as_of, settings=settings, tables=tables, rules=rules)  # the review loop
+        scored = assign_levels(model.predict(month), fired, as_of=as_of, settings=settings, cases=cases)
         parts.append(scored.assign(as_of=as_of)[["student_id", "as_of", "score", "raw", "rank", "level", "path"]])
     return pd.concat(parts, ignore_index=True)
 
@@ -195,12 +200,12 @@ def build_audit_frame(dataset, model, dates, *, settings: Settings, lang: str = 
     model.check(features, source="the features of the audit period")
     labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings)
     students = dataset.table("students")
-    scores = _score_months(features, model, dates, settings=settings)
+    scores = _score_months(features, model, dates, settings=settings, tables=dataset.tables)
     keys = ["student_id", "as_of"]
     frame = labels[[*keys, "label", "usable", "censored", "window_complete", "counselling_after"]].merge(
         scores[[*keys, "score", "level", "path"]], on=keys, how="left", validate="one_to_one")
     if baseline is not None:
-        base = _score_months(features, baseline, dates, settings=settings)
+        base = _score_months(features, baseline, dates, settings=settings, tables=dataset.tables)
         frame = frame.merge(base[[*keys, "score", "level", "path"]].rename(
             columns={"score": "baseline_score", "level": "baseline_level", "path": "baseline_path"}),
             on=keys, how="left", validate="one_to_one")
@@ -276,6 +281,10 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
         reference = _drift_reference(training, seed=settings.audit.seed)
         tables = compute_tables(frame, features, model, settings=settings, reference=reference)
     timings.update(tables.pop("_timings"))
+    start = time.perf_counter()
+    loop = loop_tables(dataset, features, frame, model, dates, settings=settings)  # only with a reviews table
+    tables.update(loop)
+    timings["review_loop"] = time.perf_counter() - start
     summary = _summary(model, dates, counts, tables, settings)
     card = model_card(summary, tables, lang=lang)
     with atomic_dir(out_dir) as work:
@@ -367,4 +376,5 @@ def _summary(model, dates, counts: dict, tables: dict[str, pd.DataFrame], settin
         "months_rules_over_level_I_capacity": int((tables["levels"]["listed_by_rule"]
                                                    > tables["levels"]["capacity_I"]).sum()),
         "drifted_variables": sorted(drift.loc[drift["flagged"] & (drift["period"] == "all"), "variable"].tolist()),
+        "review_loop": loop_summary(tables),
     }

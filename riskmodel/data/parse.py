@@ -301,6 +301,12 @@ def parse_enum(
             table[norm(pd.Series([str(key).strip()])).iloc[0]] = value
     table.update(dict(zip(norm(pd.Series(list(allowed), dtype=object)), allowed)))
     text = to_text(raw)
+    literal = [v for v in allowed if v.lower() in MISSING_TOKENS]
+    if literal and raw.dtype == object:
+        # an allowed value that is also a missing token (the reviews level ``none``) is a value here
+        written = raw.astype(str).str.strip().str.lower()
+        for value in literal:
+            text = text.where(~(written == value.lower()).to_numpy(), value)
     values = norm(text).map(table)
     bad = text.notna() & values.isna()
     return values.astype(object).where(values.notna(), None), bad

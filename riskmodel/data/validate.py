@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 def default_rejected_path(data_dir: Path) -> Path:
     """``<DATA_DIR>_rejected_rows.csv`` beside the data folder (never inside it)."""
-    data_dir = Path(data_dir)
-    name = data_dir.resolve().name if data_dir.name in ("", ".", "..") else data_dir.name
-    return data_dir.parent / f"{name}_rejected_rows.csv"
+    # resolved, so that "." or "data/.." still puts the file beside the folder, not inside it
+    data_dir = Path(data_dir).resolve()
+    return data_dir.parent / f"{data_dir.name}_rejected_rows.csv"
 
 
 def write_rejected(rejected: pd.DataFrame, path: str | Path, *, lang: str = "en") -> Path:

@@ -220,6 +220,10 @@ def _everyone(result, students: pd.DataFrame) -> pd.DataFrame:
     for col in ("rules", "factors", "change"):
         frame[col] = frame["student_id"].map(listed[col]).fillna("")
     frame["model_version"] = result.model_version
+    if getattr(result, "cases", None) is not None:  # the review loop: every scored student's case state
+        from riskmodel.warning.cases import attach_states
+
+        frame = attach_states(frame, result.cases, result.scores)
     return frame
 
 
@@ -235,11 +239,9 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
         not set), or the model does not fit it.
     """
     from riskmodel.data.validate import check_usable
-    from riskmodel.features import build_features
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
-    from riskmodel.warning.checks import check_scoring_data
-    from riskmodel.warning.warning_list import score_features
+    from riskmodel.warning.warning_list import score_as_of
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -247,22 +249,23 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     dataset = open_data(data_dir, settings=settings)  # a data folder, or a DuckDB store file
     check_usable(dataset, lang=lang, rejected="riskmodel validate")
     register_check = _register_check(dataset, out, as_of, settings=settings, lang=lang, accept=accept_register_loss)
-    check_scoring_data(dataset, model, as_of, settings=settings)
+    # check_scoring_data is the first step of score_as_of below
     timings["load"] = time.perf_counter() - started
-    started = time.perf_counter()
-    features = build_features(dataset, [as_of], settings=settings)
-    model.check(features, source=f"the features built from {data_dir}")
-    timings["features"] = time.perf_counter() - started
     students = dataset.table("students")
     schools = sorted(students["school"].astype(str).unique())
     previous_dirs = earlier_runs(out, schools, as_of)
     previous = pd.read_parquet(previous_dirs[-1] / "warning_list.parquet") if previous_dirs else None
+    # the same scoring sequence as `riskmodel score` (checks, features, hard rules and case states,
+    # levels, reasons): one function, so that what a list is made of is wired once
     started = time.perf_counter()
-    result = score_features(features, model, as_of, students=students, settings=settings, lang=lang,
-                            previous=previous, run_id=run_id)
+    result = score_as_of(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
+    timings["load"] += time.perf_counter() - started - sum(result.timings.values())  # the data checks
+    timings["features"] = result.timings["features"]
+    started = time.perf_counter()
+    features = result.features
     everyone = _everyone(result, students)
     contributions = model.contributions(features.set_index("student_id").loc[everyone["student_id"]].reset_index())
-    timings["score"] = time.perf_counter() - started
+    timings["score"] = result.timings["score"] + time.perf_counter() - started
     return Scored(as_of=as_of, warning_list=result.warning_list, everyone=everyone, tables=dataset.tables,
                   model_version=model.version, model_meta=model.meta, contributions=contributions,
                   data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
@@ -416,6 +419,10 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info)
+                if "state" in scored.everyone.columns:  # the review loop's queue for the cohort reports
+                    from riskmodel.warning.cases import case_report_table
+
+                    write_parquet(case_report_table(scored.everyone), work / "report_data" / "cases.parquet")
                 timings["report_data"] = time.perf_counter() - t0
                 from riskmodel.reports.register_guard import dropped_students
 

@@ -23,7 +23,8 @@ __all__ = ["Heading", "Table", "BarTable", "heading", "title", "level_counts", "
            "factor_section",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
-           "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section"]
+           "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section",
+           "case_table", "interview_queue", "overdue_reviews", "case_section"]
 
 
 class Heading:
@@ -395,3 +396,102 @@ def skipped_section(run: RunData, lang: str) -> Table | Heading:
     if not notes:
         return note("reports.dq.nothing_skipped", lang)
     return Table(pd.DataFrame({text("reports.col.reason", lang): notes}))
+
+
+# ------------------------------------------------------------------------------- the review loop
+def case_table(run: RunData, level: str, cohort_id: str) -> pd.DataFrame:
+    """The cohort's students in a case (``report_data/cases.parquet``; empty for a run without it)."""
+    cases = run.table("cases")
+    if cases.empty:
+        return cases
+    return run.members(cases, level, cohort_id)
+
+
+def _rule_words(joined: str, lang: str) -> str:
+    from riskmodel.i18n import catalogue
+
+    known = catalogue()
+    return text("warning.reason.separator", lang).join(
+        text(f"warning.rule.{c}", lang) if f"warning.rule.{c}" in known else c for c in str(joined).split("+") if c)
+
+
+def _day(values: pd.Series) -> list[str]:
+    return [f"{v:%Y-%m-%d}" if not pd.isna(v) else "" for v in pd.to_datetime(values)]
+
+
+def interview_queue(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
+    """Students awaiting interview after a hard rule, most urgent first: overdue, then longest waiting
+    (the oldest trigger), then highest risk. Pseudonyms only."""
+    cases = case_table(run, level, cohort_id)
+    if cases.empty:
+        return pd.DataFrame()
+    part = cases.loc[cases["state"] == "awaiting_interview"]
+    part = part.assign(_o=~part["interview_overdue"].astype(bool), _w=-part["days_waiting"].astype(int),
+                       _s=-part["score"].astype(float))
+    part = part.sort_values(["_o", "_w", "_s", "pseudonym"], kind="mergesort")
+    yes, no = text("reports.yes", lang), text("reports.no", lang)
+    out = pd.DataFrame({
+        text("reports.col.pseudonym", lang): part["pseudonym"].to_numpy(),
+        text("reports.col.class_id", lang): part["class_id"].to_numpy(),
+        text("reports.col.trigger_rules", lang): [_rule_words(r, lang) for r in part["trigger_rules"]],
+        text("reports.col.trigger_date", lang): _day(part["trigger_date"]),
+        text("reports.col.days_waiting", lang): part["days_waiting"].astype(int).to_numpy(),
+        text("reports.col.overdue", lang): [yes if o else no for o in part["interview_overdue"].astype(bool)],
+        text("reports.col.score", lang): part["score"].astype(float).round(3).to_numpy(),
+        text("reports.col.reviewed_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
+                                                   for lv in part["reviewed_level"]],
+    })
+    if level == "school":
+        out.insert(1, text("reports.col.college", lang), part["college"].to_numpy())
+    return out
+
+
+def overdue_reviews(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
+    """Students under review whose next review date has passed, longest overdue first; the reviewed
+    level beside the model's own."""
+    cases = case_table(run, level, cohort_id)
+    if cases.empty:
+        return pd.DataFrame()
+    part = cases.loc[(cases["state"] == "under_review") & cases["review_overdue"].astype(bool)]
+    late = (run.as_of - pd.to_datetime(part["next_review"])).dt.days.fillna(0).astype(int)
+    part = part.assign(_late=-late).sort_values(["_late", "pseudonym"], kind="mergesort")
+    late = late.loc[part.index]
+    roles = [text(f"reports.role.{r}", lang) if r in ("counsellor", "psych_teacher", "class_teacher", "centre",
+                                                      "meeting") else r for r in part["reviewer_role"]]
+    out = pd.DataFrame({
+        text("reports.col.pseudonym", lang): part["pseudonym"].to_numpy(),
+        text("reports.col.class_id", lang): part["class_id"].to_numpy(),
+        text("reports.col.reviewed_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
+                                                   for lv in part["reviewed_level"]],
+        text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in part["level"]],
+        text("reports.col.model_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
+                                                for lv in part["model_level"]],
+        text("reports.col.review_date", lang): _day(part["review_date"]),
+        text("reports.col.reviewer_role", lang): roles,
+        text("reports.col.next_review", lang): _day(part["next_review"]),
+        text("reports.col.days_overdue", lang): late.to_numpy(),
+    })
+    if level == "school":
+        out.insert(1, text("reports.col.college", lang), part["college"].to_numpy())
+    return out
+
+
+def case_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: int = 100) -> Section | Heading:
+    """The review loop of the cohort: counts by state, the interview queue and the overdue reviews
+    (their first ``rows`` each; the whole of both is in the cohort's list files)."""
+    cases = case_table(run, level, cohort_id)
+    if cases.empty and "state" not in cases.columns:
+        return note("reports.cohort.queue_empty", lang)
+    state = cases["state"]
+    counts = note("reports.cohort.case_counts", lang, awaiting=int((state == "awaiting_interview").sum()),
+                  overdue=int(cases["interview_overdue"].astype(bool).sum()),
+                  under=int((state == "under_review").sum()),
+                  review_overdue=int(((state == "under_review") & cases["review_overdue"].astype(bool)).sum()),
+                  released=int((state == "released").sum()))
+    queue = interview_queue(run, level, cohort_id, lang)
+    overdue = overdue_reviews(run, level, cohort_id, lang)
+    parts: list[object] = [counts, heading("reports.cohort.queue", lang, level=3)]
+    parts.append(Table(queue.head(rows)) if len(queue) else note("reports.cohort.queue_empty", lang))
+    parts.append(heading("reports.cohort.overdue_reviews", lang, level=3))
+    parts.append(Table(overdue.head(rows)) if len(overdue) else note("reports.cohort.overdue_empty", lang))
+    return Section(*parts)

@@ -70,6 +70,7 @@ from riskmodel.errors import ConfigError
 from riskmodel.synth import params, records
 from riskmodel.synth.calendar import calendar_table, month_calendar, month_starts
 from riskmodel.synth.population import register
+from riskmodel.synth.reviews import simulate_reviews
 from riskmodel.synth.simulate import simulate
 from riskmodel.synth.writer import FILES, write_table, write_truth
 
@@ -79,7 +80,7 @@ log = logging.getLogger(__name__)
 DEFAULT_START = date(2022, 9, 1)
 STAGES = ("university", "k12")
 _TABLE_ORDER = ("students", "screenings", "observations", "life_events", "academics", "attendance",
-                "counselling", "outcomes", "calendar")
+                "counselling", "reviews", "outcomes", "calendar")
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,13 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
         "counselling": counselling.drop(columns="outcome_id"),
         "outcomes": outcome_table.drop(columns=["outcome_id", "recorded", "in_acute"]),
     }
+    # the review loop: from the records and the latent state only, with its own generator (so every other
+    # table is the same with or without it)
+    loop = simulate_reviews(sim, screenings=raw["screenings"], observations=raw["observations"],
+                            outcomes=raw["outcomes"], counselling=raw["counselling"], months=months, family=family,
+                            end=end, seed=seed)
+    loop = keep(loop)
+    raw["reviews"] = loop[["idx", "date", "level", "status", "next_review", "reviewer_role", "reason", "note"]]
     ids = reg["student_id"].to_numpy()
     tables = {"students": _students_table(reg, sim.exit_date)}
     for name, frame in raw.items():
@@ -234,6 +242,8 @@ def generate(*, students: int = 20000, years: int = 4, stage: str = "university"
     tables["calendar"] = calendar
     tables = {name: _canonical(name, tables[name]) for name in _TABLE_ORDER}
     truth = _truth(reg, sim, months, every_outcome, events, in_group)
+    truth["reviews"] = _with_ids(loop[["idx", "date", "level", "true_level", "seen_rating", "true_rating",
+                                       "distress", "in_acute"]], ids)
     log.info("synthetic %s cohort: %d students, %d screenings, %d outcomes", stage, len(reg),
              len(tables["screenings"]), len(tables["outcomes"]))
     return SynthCohort(tables=tables, truth=truth, stage=stage, seed=seed, start=start, end=end)

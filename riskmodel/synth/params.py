@@ -94,6 +94,12 @@ ACUTE_OBS_LEVEL = 2.2  # the distress level the entries' category and severity a
 
 # --- the centre's response -----------------------------------------------------------------------------
 INTERVIEW_PROB = 0.85  # a positive screen leads to an interview (访谈)
+# a critical answer (PHQ-9 item 9, UPI item 25, SCL-90 item 15: a hard-rule trigger) is followed up
+# sooner: interviewed with this probability (a few never are: the case riskmodel's queue exists for),
+# within 0-7 days with INTERVIEW_PROMPT, otherwise 8-40 days late
+INTERVIEW_PROB_CRITICAL = 0.96
+INTERVIEW_PROMPT = 0.78
+INTERVIEW_LATE_DAYS = (8, 40)
 SESSIONS_IF_RATING = 2  # counsellor rating >= this: a course of sessions
 TREATMENT_MONTHS = 6
 TREATMENT_DISTRESS = 0.15  # distress lowered per treated month (cumulates through the AR(1))

@@ -27,7 +27,7 @@ import numpy as np
 from riskmodel.instruments.specs import InstrumentSpec
 from riskmodel.synth import params
 
-__all__ = ["waves", "centre_positive", "scored_total"]
+__all__ = ["waves", "centre_positive", "critical_answer", "scored_total"]
 
 
 def waves(month: int, stage: str, *, entry_year: np.ndarray, academic_year: int, programme_years: np.ndarray,
@@ -65,6 +65,16 @@ def scored_total(spec: InstrumentSpec, raw: np.ndarray) -> np.ndarray:
         keyed[:, cols] = spec.response_min + spec.response_max - keyed[:, cols]
     scored = np.asarray(spec.scored_items) - 1
     return keyed[:, scored].sum(axis=1)
+
+
+def critical_answer(spec: InstrumentSpec, raw: np.ndarray) -> np.ndarray:
+    """Whether an administration holds a critical answer (the specification's default thresholds:
+    PHQ-9 item 9 >= 1, UPI item 25 yes, SCL-90 item 15 >= 2, SDS item 19 >= its threshold): the
+    hard rules' trigger (riskmodel/warning/hard_rules.yaml)."""
+    critical = np.zeros(raw.shape[0], bool)
+    for item, threshold in spec.critical.items():
+        critical |= raw[:, item - 1] >= threshold
+    return critical
 
 
 def centre_positive(spec: InstrumentSpec, raw: np.ndarray, request: np.ndarray, stage: str) -> np.ndarray:

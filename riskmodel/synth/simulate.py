@@ -20,7 +20,7 @@ from riskmodel.instruments.specs import get as get_spec
 from riskmodel.synth import acute, params
 from riskmodel.synth.calendar import MonthCalendar
 from riskmodel.synth.items import answer, durations, make_careless
-from riskmodel.synth.screening import centre_positive, counselling_request, missed, waves
+from riskmodel.synth.screening import centre_positive, counselling_request, critical_answer, missed, waves
 
 __all__ = ["Simulation", "simulate"]
 
@@ -49,6 +49,7 @@ class Simulation:
     events: list[dict] = field(default_factory=list)
     observations: list[dict] = field(default_factory=list)
     attendance: list[dict] = field(default_factory=list)
+    phases: list[dict] = field(default_factory=list)  # acute phases begun each month: idx, start, end (day numbers)
 
 
 def _flags_matrix(students: pd.DataFrame, family: str) -> np.ndarray:
@@ -139,17 +140,22 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
 
         # the acute phase: onset rises steeply with distress and after a life event; it is part of the latent path
         acute.onsets(d, struck, treated, active & (acute_end <= day0), day0, n_days, acute_start, acute_end, rng)
+        begun = np.flatnonzero(active & (acute_start >= day0) & (acute_start < day1))
+        sim.phases.append({"idx": begun, "start": acute_start[begun].copy(), "end": acute_end[begun].copy()})
         acute_share = acute.share(acute_start, acute_end, day0, day1) * active
 
         # screening waves and the centre's response
         positives = np.zeros(n, bool)
+        critical = np.zeros(n, bool)
         wave_day = _days(m0, rng.integers(7, 28, n))
         skip = missed(n, rng)
         for code, due in waves(month, stage, entry_year=entry_year, academic_year=academic_year,
                                programme_years=programme, school_stage=school_stage):
             sel = np.flatnonzero(due & active & ~leave & ~skip & (enrol <= wave_day))
-            positives[sel] |= _administer(sim, code, sel, wave_day[sel], d, anxiety_offset, family, rng)
-        _respond(sim, np.flatnonzero(positives), wave_day, d, anxiety_offset, family, t, treated_until, rng)
+            positive, crit = _administer(sim, code, sel, wave_day[sel], d, anxiety_offset, family, rng)
+            positives[sel] |= positive
+            critical[sel] |= crit
+        _respond(sim, np.flatnonzero(positives), critical, wave_day, d, anxiety_offset, family, t, treated_until, rng)
         _self_referrals(sim, active, d, m0, n_days, t, treated_until, rng)
 
         # outcomes drawn from the latent hazard, acute days included
@@ -198,10 +204,11 @@ def simulate(students: pd.DataFrame, mc: MonthCalendar, stage: str, rng: np.rand
 
 
 def _administer(sim: Simulation, code: str, sel: np.ndarray, dates: np.ndarray, d: np.ndarray,
-                anxiety_offset: np.ndarray, family: str, rng: np.random.Generator) -> np.ndarray:
-    """Answer one instrument for the students ``sel``; record it; return the centre's positive reading."""
+                anxiety_offset: np.ndarray, family: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Answer one instrument for the students ``sel``; record it; return the centre's positive reading
+    and whether a critical item (PHQ-9 item 9, UPI item 25, SCL-90 item 15, SDS item 19) was answered."""
     if sel.size == 0:
-        return np.zeros(0, bool)
+        return np.zeros(0, bool), np.zeros(0, bool)
     spec = get_spec(code)
     theta = d[sel] + params.SCREEN_NOISE * rng.standard_normal(sel.size)
     if code in ("GAD7", "SAS"):
@@ -211,7 +218,7 @@ def _administer(sim: Simulation, code: str, sel: np.ndarray, dates: np.ndarray, 
     request = counselling_request(theta, rng) if code == "UPI" else np.zeros(sel.size, bool)
     sim.screenings.append({"idx": sel, "date": dates, "instrument": code, "raw": raw,
                            "duration": durations(spec, careless, rng), "request": request if code == "UPI" else None})
-    return centre_positive(spec, raw, request, family)
+    return centre_positive(spec, raw, request, family), critical_answer(spec, raw)
 
 
 def _counsel(sim: Simulation, idx, dates, kind: str, rating=None, outcome_id=None) -> None:
@@ -226,11 +233,23 @@ def _rating(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(1.4 + 0.8 * d + rng.normal(0.0, 0.6, d.size)), 1, 4).astype(int)
 
 
-def _respond(sim: Simulation, positive: np.ndarray, wave_day: np.ndarray, d: np.ndarray, anxiety_offset: np.ndarray,
-             family: str, t: int, treated_until: np.ndarray, rng: np.random.Generator) -> None:
-    """Interview after a positive screen; SDS/SAS at the interview; sessions and referrals by rating."""
-    seen = positive[rng.random(positive.size) < params.INTERVIEW_PROB]
-    dates = wave_day[seen] + rng.integers(5, 26, seen.size).astype("timedelta64[D]")
+def _respond(sim: Simulation, positive: np.ndarray, critical: np.ndarray, wave_day: np.ndarray, d: np.ndarray,
+             anxiety_offset: np.ndarray, family: str, t: int, treated_until: np.ndarray,
+             rng: np.random.Generator) -> None:
+    """Interview after a positive screen; SDS/SAS at the interview; sessions and referrals by rating.
+
+    A critical answer (a hard-rule trigger) is followed up sooner and more surely: interviewed with
+    probability INTERVIEW_PROB_CRITICAL, within a week with probability INTERVIEW_PROMPT, otherwise
+    late (INTERVIEW_LATE_DAYS); other positive screens 5-25 days later with probability INTERVIEW_PROB.
+    """
+    crit = critical[positive]
+    chance = np.where(crit, params.INTERVIEW_PROB_CRITICAL, params.INTERVIEW_PROB)
+    seen_mask = rng.random(positive.size) < chance
+    seen, crit = positive[seen_mask], crit[seen_mask]
+    routine = rng.integers(5, 26, seen.size)
+    prompt = np.where(rng.random(seen.size) < params.INTERVIEW_PROMPT, rng.integers(0, 8, seen.size),
+                      rng.integers(params.INTERVIEW_LATE_DAYS[0], params.INTERVIEW_LATE_DAYS[1] + 1, seen.size))
+    dates = wave_day[seen] + np.where(crit, prompt, routine).astype("timedelta64[D]")
     rating = _rating(d[seen], rng)
     _counsel(sim, seen, dates, "interview", rating)
     tested = rng.random(seen.size) < 0.5

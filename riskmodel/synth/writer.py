@@ -10,6 +10,9 @@ observations       observations.csv, UTF-8+BOM Excel-friendly log with Chinese n
 life_events        life_events.csv, UTF-8      plain
 academics          academics.csv, UTF-8+BOM    from the academic office
 counselling        counselling.csv, GB18030    the centre's own records
+reviews            reviews.csv, UTF-8+BOM      the review meetings' record (研判记录) as Excel saves it
+                                               ("CSV UTF-8"): Chinese headers and values (学号, 研判日期,
+                                               预警等级 一级 ..., 状态 随访关注 ..., 研判人 辅导员 ...)
 outcomes           outcomes.csv, UTF-8         training only
 calendar           calendar.xlsx               typed by hand in Excel
 =================  ==========================  ==========================================
@@ -47,11 +50,17 @@ FILES: dict[str, tuple[str, str, str | None]] = {
     "life_events": ("life_events.csv", "csv", "utf-8"),
     "academics": ("academics.csv", "csv", "utf-8-sig"),
     "counselling": ("counselling.csv", "csv", "gb18030"),
+    # CSV, not XLSX: openpyxl took 36 s to write the demo's 35,000 decisions (and every run would read them back)
+    "reviews": ("reviews.csv", "csv", "utf-8-sig"),
     "outcomes": ("outcomes.csv", "csv", "utf-8"),
     "calendar": ("calendar.xlsx", "xlsx", None),
 }
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 _GIVEN = "子涵浩宇欣怡梓轩雨晨佳琪思博文俊嘉一诺明阳睿泽可馨悦然若心语晓天昊瑞宁安乐静雅婷伟杰鑫磊颖"
+# the review sheet as centres keep it: Chinese headers and values, which the shipped mapping
+# (riskmodel/data/mappings/zh_common.yaml) maps back to the contract's names
+REVIEW_HEADERS = {"student_id": "学号", "date": "研判日期", "level": "预警等级", "status": "状态",
+                  "next_review": "下次研判日期", "reviewer_role": "研判人", "reason": "原因", "note": "备注"}
 _FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 _FIXED_STAMP = "2020-01-01T00:00:00Z"
 
@@ -133,6 +142,14 @@ def _as_exported(frame: pd.DataFrame, table: str, seed: int) -> pd.DataFrame:
         integer = pd.DataFrame({c: pd.arrays.IntegerArray(values[:, j], missing[:, j]) for j, c in enumerate(items)},
                                index=frame.index)
         frame = pd.concat([frame.drop(columns=items), integer], axis=1)[list(frame.columns)]
+    elif table == "reviews":
+        from riskmodel.synth.reviews import LEVEL_ZH, ROLE_ZH, STATUS_ZH
+
+        frame = frame.copy()
+        for column, words in (("level", LEVEL_ZH), ("status", STATUS_ZH), ("reviewer_role", ROLE_ZH)):
+            if column in frame.columns:
+                frame[column] = frame[column].map(words, na_action="ignore")
+        frame = frame.rename(columns=REVIEW_HEADERS)
     return frame
 
 

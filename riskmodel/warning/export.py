@@ -22,8 +22,11 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -31,7 +34,8 @@ from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
 
-__all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START"]
+__all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START", "DECISION_COLUMNS",
+           "DECISION_CHOICES", "decision_header"]
 
 LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -41,6 +45,10 @@ def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     if "as_of" in out:
         out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
+    for column in ("trigger_date", "review_date", "next_review"):  # the review loop's dates: days, not times
+        if column in out:
+            out[column] = pd.to_datetime(out[column]).dt.strftime("%Y-%m-%d").astype(object).where(
+                out[column].notna(), None)
     return out
 
 
@@ -48,42 +56,134 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return neutralise_frame(_text_frame(frame)).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
-def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]], stamp: datetime) -> bytes:
-    safe = neutralise_frame(_text_frame(frame))
-    wb = Workbook()
-    ws = wb.active
-    ws.title = text("warning.sheet.list", lang)
-    ws.append(list(safe.columns))
-    for cell in ws[1]:
+def _bold(ws, values: list) -> list:
+    cells = []
+    for value in values:
+        cell = WriteOnlyCell(ws, value=value)
         cell.font = Font(bold=True)
-    for row in safe.itertuples(index=False):
-        ws.append([None if (not isinstance(v, str) and pd.isna(v)) else v for v in row])
+        cells.append(cell)
+    return cells
+
+
+def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]], stamp: datetime) -> bytes:
+    # write-only sheets: rows are streamed to the file as they are appended (a quarter faster on the school's
+    # list than cells kept in memory); everything the sheet's XML holds before its rows is set first
+    safe = neutralise_frame(_text_frame(frame))
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(text("warning.sheet.list", lang))
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = ws.dimensions
     for j, column in enumerate(safe.columns, start=1):
         longest = safe[column].astype(str).str.len().max() if len(safe) else 0
         ws.column_dimensions[get_column_letter(j)].width = float(min(max(len(column), int(longest or 0)) + 2, 80))
     if "level" in safe.columns and len(safe):
+        # one conditional format per level over the sheet instead of a fill on every cell of every listed
+        # row (105,000 style assignments on the school's list took most of its time); the colours follow
+        # the level when the sheet is sorted or filtered
         level_col = list(safe.columns).index("level") + 1
-        fills = {lv: PatternFill("solid", start_color=color, end_color=color) for lv, color in LEVEL_FILL.items()}
-        n_columns = len(safe.columns)
-        for i, level in enumerate(safe["level"], start=2):
-            if level in fills:
-                # ws.cell over the known columns: `ws[i]` rescans the sheet for its width on every
-                # row, which made colouring the school's list quadratic (3.5 s of 5.7 s)
-                for j in range(1, n_columns + 1):
-                    ws.cell(row=i, column=j).fill = fills[level]
-        ws.column_dimensions[get_column_letter(level_col)].width = 8.0
+        letter = get_column_letter(level_col)
+        area = f"A2:{get_column_letter(len(safe.columns))}{len(safe) + 1}"
+        for level, color in LEVEL_FILL.items():
+            ws.conditional_formatting.add(area, FormulaRule(
+                formula=[f'${letter}2="{level}"'], stopIfTrue=True,
+                fill=PatternFill("solid", start_color=color, end_color=color)))
+        ws.column_dimensions[letter].width = 8.0
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(len(safe.columns), 1))}{len(safe) + 1}"
+    ws.append(_bold(ws, list(safe.columns)))
+    for row in safe.itertuples(index=False):
+        ws.append([None if (not isinstance(v, str) and pd.isna(v)) else v for v in row])
     info = wb.create_sheet(text("warning.sheet.about", lang))
-    for key, value in about:
-        info.append([key, value])
     info.column_dimensions["A"].width = 24.0
     info.column_dimensions["B"].width = 100.0
+    for key, value in about:
+        info.append([key, value])
+    if "state" in frame.columns and "pseudonym" in frame.columns:
+        _decisions_sheet(wb, frame, lang=lang)
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.creator = "riskmodel"
     buffer = io.BytesIO()
     wb.save(buffer)
     return _fixed_zip(buffer.getvalue(), stamp)
+
+
+# the decisions sheet (the meeting round trip, riskmodel.warning.reviews_import): its columns in order,
+# the canonical name of each and the drop-down values per language (what the import reads back)
+DECISION_COLUMNS = ["pseudonym", "current_level", "state", "date", "level", "status", "next_review", "reviewer_role",
+                    "reason"]
+DECISION_INPUTS = ["date", "level", "status", "next_review", "reviewer_role", "reason"]
+DECISION_CHOICES = {
+    "level": {"zh": {"一级": "I", "二级": "II", "三级": "III", "无": "none"},
+              "en": {"I": "I", "II": "II", "III": "III", "none": "none"}},
+    "status": {"zh": {"随访关注": "monitoring", "转介": "referred", "住院": "hospital", "休学": "leave", "解除": "released"},
+               "en": {v: v for v in ("monitoring", "referred", "hospital", "leave", "released")}},
+    "reviewer_role": {"zh": {"辅导员": "counsellor", "心理老师": "psych_teacher", "班主任": "class_teacher",
+                             "心理中心": "centre", "研判会": "meeting"},
+                      "en": {v: v for v in ("counsellor", "psych_teacher", "class_teacher", "centre", "meeting")}},
+}
+DECISION_BLANK_ROWS = 100  # empty rows with drop-downs for students the meeting adds by pseudonym
+
+
+def decision_header(column: str, lang: str) -> str:
+    """The decisions sheet's header of ``column`` in ``lang``."""
+    return text("warning.decisions.current_level" if column == "current_level" else f"warning.decisions.{column}",
+                lang)
+
+
+def _decision_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The students a meeting decides on, most urgent first: awaiting interview (overdue, longest waiting,
+    highest score), reviews overdue, then the rest of the listed students by level and rank."""
+    rows = frame.loc[(frame["level"] != "none") | frame["state"].isin(["awaiting_interview", "under_review"])]
+    rows = rows.drop_duplicates("pseudonym")
+    key = pd.DataFrame({
+        "awaiting": ~(rows["state"] == "awaiting_interview"),
+        "overdue": ~rows["interview_overdue"].astype(bool),
+        "waiting": -pd.to_numeric(rows["days_waiting"], errors="coerce").fillna(0),
+        "review_overdue": ~rows["review_overdue"].astype(bool),
+        "level": -rows["level"].map({"I": 3, "II": 2, "III": 1}).fillna(0),
+        "rank": pd.to_numeric(rows["rank"], errors="coerce").fillna(np.inf),
+    }, index=rows.index)
+    order = key.sort_values(list(key.columns), kind="mergesort").index
+    return rows.loc[order]
+
+
+def _decisions_sheet(wb: Workbook, frame: pd.DataFrame, *, lang: str) -> None:
+    """The sheet a meeting fills in: one row per student by pseudonym, drop-downs for the decision."""
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    ws = wb.create_sheet(text("warning.sheet.decisions", lang))
+    rows = _decision_rows(frame)
+    last = len(rows) + 1 + DECISION_BLANK_ROWS
+    col = {c: get_column_letter(i) for i, c in enumerate(DECISION_COLUMNS, start=1)}
+    widths = {"pseudonym": 16, "current_level": 12, "state": 14, "date": 14, "level": 10, "status": 12,
+              "next_review": 14, "reviewer_role": 12, "reason": 60}
+    for name, width in widths.items():
+        ws.column_dimensions[col[name]].width = float(width)
+    for name in ("date", "next_review"):
+        ws.column_dimensions[col[name]].number_format = "yyyy-mm-dd"  # the column's style: no cell written
+    ws.freeze_panes = "B2"
+    for name, key in (("level", "error_level"), ("status", "error_status"), ("reviewer_role", "error_role")):
+        choices = ",".join(DECISION_CHOICES[name][lang])
+        check = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=True,
+                               error=text(f"warning.decisions.{key}", lang))
+        check.add(f"{col[name]}2:{col[name]}{last}")
+        ws.data_validations.append(check)
+    for name in ("date", "next_review"):
+        check = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                               showErrorMessage=True, error=text("warning.decisions.error_date", lang))
+        check.add(f"{col[name]}2:{col[name]}{last}")
+        ws.data_validations.append(check)
+    reason = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="200", allow_blank=True)
+    reason.add(f"{col['reason']}2:{col['reason']}{last}")
+    ws.data_validations.append(reason)
+    ws.append(_bold(ws, [decision_header(c, lang) for c in DECISION_COLUMNS]))
+    words = {lv: k for k, lv in DECISION_CHOICES["level"][lang].items()}
+    state_words = {s: text(f"warning.state.{s}", lang) for s in ("awaiting_interview", "under_review", "released",
+                                                                   "none")}
+    pseudonyms = neutralise(rows["pseudonym"].astype(str))
+    for pseudonym, level, state in zip(pseudonyms, rows["level"], rows["state"]):
+        ws.append([pseudonym, words.get(level, level), state_words.get(state, state)])
+    for _ in range(DECISION_BLANK_ROWS + 1):
+        ws.append([])
+    ws.append([text("warning.decisions.intro", lang)])
 
 
 def _fixed_zip(data: bytes, stamp: datetime) -> bytes:
@@ -133,7 +233,7 @@ def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = 
         ("", text("disclaimer", lang)),
         ("", text("warning.about.score", lang, days=horizon_days if horizon_days is not None else "?")),
         ("", text("warning.about.interval", lang)),
-        ("", text("warning.about.levels", lang)),
+        ("", text("warning.about.levels_reviews" if "state" in frame.columns else "warning.about.levels", lang)),
         ("", text("warning.about.confidential", lang)),
     ]
     known = i18n_catalogue()

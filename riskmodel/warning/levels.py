@@ -17,6 +17,21 @@ Filling:
    and level I is over capacity: the rules are never dropped); the remaining students in rank order
    fill I, then II, then III (path ``score``).
 
+With the review loop (``settings.warning.case_mode`` ``reviews``, the default, and the students' case
+states from :func:`riskmodel.warning.cases.case_states`), levels follow the state instead:
+
+1. level I holds the students awaiting interview after a hard rule (path ``rule:<codes>``) and those
+   the latest review set to I (path ``review:<role>:<date>``), and no one else;
+2. a level a review set (II, III) is a floor until the next review: the score may raise the student,
+   only a review lowers them; a released student is the model's again;
+3. the score fills levels II and III by capacity (or threshold) from the rest in rank order (path
+   ``score``); a student whose floor already holds them at a level does not take a place there, so
+   the score-based levels meet their capacities; level I's capacity is not filled by score (it is
+   the interviews a centre can hold; above it, a warning).
+
+``model_level`` is the model's own view beside it: the level the score alone gives with the
+capacities (or thresholds) of I, II and III, whatever rules and reviews say.
+
 Example
 -------
 >>> import pandas as pd
@@ -38,7 +53,7 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.vocab import LEVEL_ORDER, LEVELS, capacity_for
 
-__all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels"]
+__all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels", "STATE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +72,84 @@ def capacities(n_scored: int, *, settings: Settings) -> dict[str, int]:
     return {level: capacity_for(warning.capacity_per_1000.get(level, 0.0), n_scored) for level in LEVELS}
 
 
-def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings: Settings) -> pd.DataFrame:
+# the case columns assign_levels adds with the review loop (riskmodel.warning.cases)
+STATE_COLUMNS = ["state", "trigger_date", "trigger_rules", "days_waiting", "interview_overdue", "review_date",
+                 "reviewed_level", "review_status", "reviewer_role", "next_review", "review_overdue", "review_reason"]
+
+
+def _score_levels(score: np.ndarray, order_pos: np.ndarray, eligible: dict[str, np.ndarray], cap: dict[str, int],
+                  settings: Settings, names: tuple[str, ...]) -> np.ndarray:
+    """Score-based levels ``names`` (in order) by threshold or capacity among ``eligible[name]`` rows."""
+    level = np.full(len(score), "none", dtype=object)
+    thresholds = settings.warning.thresholds
+    if thresholds:
+        for name in reversed(names):  # the lowest first, so that higher levels overwrite
+            if name in thresholds:
+                level[eligible[name] & (score >= thresholds[name])] = name
+        return level
+    taken = np.zeros(len(score), dtype=bool)
+    for name in names:
+        candidates = order_pos[eligible[name][order_pos] & ~taken[order_pos]]
+        chosen = candidates[:max(cap[name], 0)]
+        level[chosen] = name
+        taken[chosen] = True
+    return level
+
+
+def _assign_with_cases(out: pd.DataFrame, order: pd.Index, hits: np.ndarray, names: np.ndarray,
+                       cases: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    state = cases.drop_duplicates("student_id").set_index("student_id").reindex(out["student_id"].astype(str))
+    n = len(out)
+    st = state["state"].fillna("none").to_numpy(dtype=object)
+    reviewed = state["reviewed_level"].fillna("none").to_numpy(dtype=object)
+    awaiting = st == "awaiting_interview"
+    under = st == "under_review"
+    floor = np.where(under, reviewed, "none")
+    reviewed_i = floor == "I"
+    position = out.index.get_indexer(order)
+    score = out["score"].to_numpy()
+    cap = capacities(n, settings=settings)
+    everyone = np.ones(n, dtype=bool)
+    model_level = _score_levels(score, position, {k: everyone for k in LEVELS}, cap, settings, LEVELS)
+    rest = ~awaiting & ~reviewed_i
+    floor_order = np.vectorize(LEVEL_ORDER.get, otypes=[int])(floor) if n else np.zeros(0, dtype=int)
+    eligible = {name: rest & (floor_order < LEVEL_ORDER[name]) for name in ("II", "III")}
+    level = _score_levels(score, position, eligible, cap, settings, ("II", "III"))
+    by_score = level != "none"
+    held = rest & ~by_score & (floor_order > 0)
+    level[held] = floor[held]
+    level[awaiting | reviewed_i] = "I"
+    codes = state["trigger_rules"].fillna("").to_numpy(dtype=object)
+    codes = np.where(awaiting, codes, "")
+    out["rule_codes"] = codes
+    out["level"] = level
+    role = state["reviewer_role"].fillna("").astype(str).replace("", "unknown").to_numpy(dtype=object)
+    when = pd.to_datetime(state["review_date"]).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
+    review_path = np.char.add(np.char.add(np.char.add("review:", role.astype(str)), ":"), when.astype(str))
+    out["path"] = np.select([awaiting, reviewed_i | held, by_score], ["rule:" + codes.astype(str), review_path,
+                                                                       "score"], default="")
+    out["model_level"] = model_level
+    for column in STATE_COLUMNS:
+        values = state[column].to_numpy()
+        out[column] = values
+    out["state"] = st
+    out["reviewed_level"] = reviewed
+    out["days_waiting"] = state["days_waiting"].fillna(0).astype(int).to_numpy()
+    for column in ("interview_overdue", "review_overdue"):
+        out[column] = state[column].eq(True).to_numpy()
+    for column in ("trigger_rules", "review_status", "reviewer_role", "review_reason"):
+        out[column] = state[column].fillna("").astype(object).to_numpy()
+    for column in ("trigger_date", "review_date", "next_review"):
+        out[column] = pd.to_datetime(state[column]).to_numpy()
+    n_first = int((level == "I").sum())
+    if n_first > cap["I"]:
+        log.warning("level I holds %d students (%d awaiting interview, %d reviewed to I), above its capacity of %d",
+                    n_first, int(awaiting.sum()), int(reviewed_i.sum()), cap["I"])
+    return out
+
+
+def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings: Settings,
+                  cases: pd.DataFrame | None = None) -> pd.DataFrame:
     """Level, rank, path and fired rule codes for every scored student.
 
     Parameters
@@ -69,13 +161,19 @@ def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings:
     as_of
         The list's date (keys the tie-break).
     settings
-        ``settings.warning``: capacity, capacity_per_1000 or thresholds.
+        ``settings.warning``: capacity, capacity_per_1000 or thresholds; ``case_mode``.
+    cases
+        The case states of ``as_of`` (:func:`riskmodel.warning.cases.case_states`). Given, and with
+        ``case_mode`` ``reviews``, levels follow the states (module docstring) and ``fired`` is not
+        read; otherwise the hard rules that fire now put students at level I.
 
     Returns
     -------
     DataFrame
         ``scores``' columns plus ``rank`` (1 = highest), ``level`` (I/II/III/none), ``path``
-        (``rule:<codes>``, ``score`` or ``''``) and ``rule_codes`` (fired rules joined by ``+``), same index.
+        (``rule:<codes>``, ``review:<role>:<date>``, ``score`` or ``''``) and ``rule_codes`` (fired
+        rules, or with cases the unreviewed triggers' rules, joined by ``+``), same index; with cases
+        also ``model_level`` and :data:`STATE_COLUMNS`.
     """
     out = scores.copy()
     out["_tie"] = tie_key(out["student_id"], as_of)
@@ -84,6 +182,8 @@ def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings:
     out["rank"] = out["rank"].astype(int)
     hits = fired.reindex(out.index).fillna(False).to_numpy(dtype=bool)
     names = np.asarray(fired.columns, dtype=object)
+    if cases is not None and settings.warning.case_mode == "reviews":
+        return _assign_with_cases(out, order, hits, names, cases, settings).drop(columns="_tie")
     by_rule = hits.any(axis=1) if hits.size else np.zeros(len(out), dtype=bool)
     codes = np.full(len(out), "", dtype=object)
     rows = np.flatnonzero(by_rule)  # only rule rows are joined: a few per thousand

@@ -28,7 +28,8 @@ Example
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -42,14 +43,19 @@ from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
 from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
 from riskmodel.warning.reasons import explain
 
-__all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "GONE", "score_as_of", "score_features",
-           "make_warning_list", "compare_with_previous"]
+__all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
+           "score_features", "make_warning_list", "compare_with_previous"]
 
 log = logging.getLogger(__name__)
 
 LIST_COLUMNS = ["as_of", "student_id", "pseudonym", "school", "college", "class_id", "level", "score", "rank",
                 "rules", "factors", "change", "model_version", "run_id"]
 EXTRA_COLUMNS = ["score_low", "score_high", "grade", "dorm_id", "path", "previous_level", "factors_lowering"]
+# the review loop's columns (warning.case_mode `reviews`): where the student stands in it, what the
+# latest review decided, and the model's own level beside it
+CASE_EXTRA_COLUMNS = ["state", "trigger_date", "trigger_rules", "days_waiting", "interview_overdue", "reviewed_level",
+                      "review_date", "reviewer_role", "review_status", "review_reason", "next_review", "review_overdue",
+                      "model_level"]
 _STUDENT_COLUMNS = ["pseudonym", "school", "college", "grade", "class_id", "dorm_id"]
 
 
@@ -69,12 +75,18 @@ class ScoreResult:
         rule_codes``.
     model_version
         The model's version.
+    features, cases, timings
+        The feature frame scored, the case states (``None`` in ``legacy`` case mode) and seconds per
+        stage, from :func:`score_as_of`.
     """
 
     warning_list: pd.DataFrame
     reasons: pd.DataFrame
     scores: pd.DataFrame
     model_version: str
+    features: pd.DataFrame | None = None  # the feature frame scored (score_as_of), for the run's contributions
+    cases: pd.DataFrame | None = None  # the case states of the as-of date (riskmodel.warning.cases), reviews mode
+    timings: dict | None = None  # seconds per stage (score_as_of): features, score
 
 
 def _rule_words(codes: pd.Series, lang: str) -> pd.Series:
@@ -151,10 +163,35 @@ def _joined(reasons: pd.DataFrame, direction: str, sep: str) -> pd.Series:
     return part.groupby("row", sort=False)["text"].agg(sep.join)
 
 
+def case_inputs(features: pd.DataFrame, as_of, *, settings: Settings, tables: dict | None,
+                rules=None) -> pd.DataFrame | None:
+    """The case states of ``as_of`` (None in ``legacy`` case mode): the hard rules' triggers, dated by
+    their records in ``tables`` (or, without them, by the features), and ``tables["reviews"]``."""
+    from riskmodel.warning.cases import case_states
+    from riskmodel.warning.hard_rules import trigger_events
+
+    if settings.warning.case_mode != "reviews":
+        return None
+    rules = rules if rules is not None else load_hard_rules(settings=settings)
+    tables = tables or {}
+    if not tables:  # no records to date the triggers by: every rule is read from the features
+        rules = [replace(r, record=None, critical=None) for r in rules]
+    else:  # a rule whose records' table is absent is read from the features
+        rules = [r if r.critical is not None or r.record is None or r.record[0] in tables
+                 else replace(r, record=None) for r in rules]
+    triggers = trigger_events(tables, features, rules, as_of, since=settings.warning.reviews_since)
+    states = case_states(tables.get("reviews"), triggers, as_of, settings=settings)
+    return states.loc[states["student_id"].isin(features["student_id"].astype(str))].reset_index(drop=True)
+
+
 def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students: pd.DataFrame,
                    settings: Settings, lang: str = "zh", previous: pd.DataFrame | None = None, run_id: str = "",
-                   feature_catalogue: pd.DataFrame | None = None) -> ScoreResult:
+                   feature_catalogue: pd.DataFrame | None = None, tables: dict | None = None) -> ScoreResult:
     """Score a feature frame of one as-of date and make the list (no feature building here).
+
+    ``tables`` (the dataset's canonical tables) dates the hard rules' triggers by their records and
+    gives the reviews (the review loop, ``warning.case_mode`` ``reviews``); without it the triggers
+    are read from the features and no review is known.
 
     Raises
     ------
@@ -172,10 +209,11 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     model.check(features, source=f"the features of {as_of:%Y-%m-%d}")
     rules = load_hard_rules(settings=settings)
     fired = evaluate_hard_rules(features, rules)
+    cases = case_inputs(features, as_of, settings=settings, tables=tables, rules=rules)
     predicted = model.predict(features)
     low, high = model.calibrator.predict_interval(predicted["raw"].to_numpy())
     predicted = predicted.assign(score_low=low, score_high=high)
-    scored = assign_levels(predicted, fired, as_of=as_of, settings=settings)
+    scored = assign_levels(predicted, fired, as_of=as_of, settings=settings, cases=cases)
     listed = scored["level"] != "none"
     if feature_catalogue is None:
         from riskmodel.features import catalogue as feature_catalogue_fn
@@ -195,6 +233,14 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     cleared = cleared_ids.merge(scored.drop(columns=["level", "path"]), on="student_id", how="left")
     cleared = cleared.assign(level="none", path="", factors="", factors_lowering="", rules="")
     table = pd.concat([current, cleared], ignore_index=True)
+    if cases is not None:  # a dropped student (not scored now) has no case state of this date
+        for column, empty in (("state", "none"), ("reviewed_level", "none"), ("model_level", "none"),
+                              ("trigger_rules", ""), ("review_status", ""), ("reviewer_role", ""),
+                              ("review_reason", "")):
+            table[column] = table[column].astype(object).where(table[column].notna(), empty)
+        table["days_waiting"] = pd.to_numeric(table["days_waiting"]).fillna(0).astype(int)
+        table["interview_overdue"] = table["interview_overdue"].eq(True)
+        table["review_overdue"] = table["review_overdue"].eq(True)
     info = students.drop_duplicates("student_id").set_index("student_id")
     before = previous.drop_duplicates("student_id").set_index("student_id") if previous is not None else None
     for column in _STUDENT_COLUMNS:
@@ -210,18 +256,26 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     table["run_id"] = run_id
     table["_level_order"] = -table["level"].map(LEVEL_ORDER)
     table = table.sort_values(["_level_order", "rank", "student_id"], kind="mergesort").reset_index(drop=True)
-    warning_list = table[LIST_COLUMNS + EXTRA_COLUMNS]
+    warning_list = table[LIST_COLUMNS + EXTRA_COLUMNS + (CASE_EXTRA_COLUMNS if cases is not None else [])]
     reasons_out = reasons.assign(student_id=features.loc[reasons["row"], "student_id"].to_numpy(), as_of=as_of)
     reasons_out = reasons_out[["student_id", "as_of", "direction", "order", "family", "feature", "contribution",
                                "value", "text"]]
     all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "score_low", "score_high", "raw",
-                                            "rank", "level", "path", "rule_codes"]]
-    log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
-             int(fired.any(axis=1).sum()), int((cleared["change"] == "cleared").sum()))
+                                            "rank", "level", "path", "rule_codes"]
+                                           + (["model_level", "state"] if cases is not None else [])]
+    n_cleared = int((cleared["change"] == "cleared").sum())
+    if cases is not None:
+        log.info("list of %s: %d listed (%d awaiting interview, %d under review), %d cleared", f"{as_of:%Y-%m-%d}",
+                 int(listed.sum()), int((scored["state"] == "awaiting_interview").sum()),
+                 int((scored["state"] == "under_review").sum()), n_cleared)
+    else:
+        log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
+                 int(fired.any(axis=1).sum()), n_cleared)
     if (cleared["change"] == "dropped").any():  # counts only: never an ID or pseudonym in a log line
         log.warning("%d previously listed students were not scored (missing from the register or rejected); "
                     "the list marks them 'dropped'", int((cleared["change"] == "dropped").sum()))
-    return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version)
+    return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version,
+                       cases=cases)
 
 
 def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
@@ -232,9 +286,14 @@ def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previou
     from riskmodel.warning.checks import check_scoring_data
 
     check_scoring_data(dataset, model, as_of, settings=settings)
+    started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)
-    return score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
-                          previous=previous, run_id=run_id)
+    built = time.perf_counter() - started
+    started = time.perf_counter()
+    result = score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
+                            previous=previous, run_id=run_id, tables=dataset.tables)
+    return replace(result, features=features,
+                   timings={"features": built, "score": time.perf_counter() - started})
 
 
 def make_warning_list(dataset, model: RiskModel, as_of, *, settings: Settings, lang: str = "zh",
