@@ -386,5 +386,91 @@ def reviews_import(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------------- handover
+keys_app = typer.Typer(help="The centre's key pair for handover packets (docs/handover.md).", no_args_is_help=True)
+handover_app = typer.Typer(help="One student's file to or from another centre, signed and encrypted "
+                           "(docs/handover.md).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(handover_app, name="handover")
+
+
+def _group_verb(group: typer.Typer, name: str):
+    """Register a verb of a command group, with the same error handling as :func:`verb`."""
+
+    def register(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except RiskmodelError as exc:
+                console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(exc.exit_code) from None
+
+        return group.command(name)(wrapper)
+
+    return register
+
+
+@_group_verb(keys_app, "init")
+def keys_init(
+    key_dir: Annotated[Path, typer.Argument(help="New folder for centre.key (private) and centre.pub; outside any "
+                                                 "git repository.")],
+    name: Annotated[str, typer.Option("--name", help="The centre's name, shown to the centres you send to.")] = "",
+    config: ConfigOption = None,
+) -> None:
+    """Make the centre's keys: centre.key (private, mode 0600) and centre.pub (give it to other centres)."""
+    from riskmodel.handover.keys import PRIVATE_FILE, PUBLIC_FILE, init_keys
+    from riskmodel.i18n import text
+
+    keys = init_keys(key_dir, name=name)
+    console.print(text("handover.cli.keys", _settings(config).reports.lang, private=key_dir / PRIVATE_FILE,
+                       public=key_dir / PUBLIC_FILE, fingerprint=keys.fingerprint), highlight=False, soft_wrap=True)
+
+
+@_group_verb(handover_app, "export")
+def handover_export(
+    data: DataOption,
+    student: Annotated[str, typer.Option("--student", help="The student's ID (学号) at this school.")],
+    key: Annotated[Path, typer.Option("--key", help="This centre's key folder (riskmodel keys init).")],
+    to: Annotated[Path, typer.Option("--to", help="The receiving centre's centre.pub.")],
+    out: Annotated[Path, typer.Option("--out", help="Packet file to write; never overwritten.")],
+    include_notes: Annotated[bool, typer.Option("--include-notes", help="Include free-text notes (withheld by "
+                                                "default).")] = False,
+    runs: Annotated[Path | None, typer.Option("--runs", help="Reports folder of `riskmodel run`: adds the "
+                                                 "student's level, risk and reasons at every run.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write one student's file, signed by this centre and readable only by the receiving one."""
+    from riskmodel.handover.packet import export_packet
+    from riskmodel.i18n import text
+
+    settings = _settings(config)
+    result = export_packet(data, student, key_dir=key, recipient=to, out=out, settings=settings,
+                           include_notes=include_notes, runs=runs)
+    manifest = result.manifest
+    console.print(text("handover.cli.exported", settings.reports.lang, out=out, recipient=to.name,
+                       included=", ".join(f"{k} {v}" for k, v in manifest["included"].items()),
+                       withheld=", ".join(w["what"] for w in manifest["withheld"])), highlight=False, soft_wrap=True)
+
+
+@_group_verb(handover_app, "import")
+def handover_import(
+    packet: Annotated[Path, typer.Argument(help="The packet file received.")],
+    data: DataOption,
+    key: Annotated[Path, typer.Option("--key", help="This centre's key folder (riskmodel keys init).")],
+    sender: Annotated[Path, typer.Option("--from", help="The sending centre's centre.pub.")],
+    as_id: Annotated[str, typer.Option("--as", help="The student's ID at this school; already in students.")],
+    config: ConfigOption = None,
+) -> None:
+    """Verify a packet and add its records to this centre's data folder (the next run sees them)."""
+    from riskmodel.handover.packet import import_packet
+    from riskmodel.i18n import text
+
+    settings = _settings(config)
+    result = import_packet(packet, data=data, key_dir=key, sender=sender, student_id=as_id, settings=settings)
+    console.print(text("handover.cli.imported", settings.reports.lang, packet=result.packet_id, sender=result.sender,
+                       written=", ".join(p.name for p in result.files)), highlight=False, soft_wrap=True)
+
+
 def main() -> None:  # pragma: no cover - console-script entry point
     app()

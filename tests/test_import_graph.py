@@ -24,7 +24,7 @@ RANK = {
     "models": 5,
     "warning": 6,
     "reports": 7, "audit": 7,
-    "handover": 7,  # the student file handed to a counsellor (issue 15): reads a run like the reports
+    "handover": 7,  # one student's file to another centre: reads data, scores screenings, reads run folders
     "cli": 8, "__main__": 8,
 }
 # The instrument specifications are data too: riskmodel.data reads them to reject answers out of range

@@ -48,9 +48,12 @@ def student_reference(frame: pd.DataFrame, rows: np.ndarray, students: pd.DataFr
 
 
 def integrity_problems(table: str, frame: pd.DataFrame, students: StudentReference, *, grace_days: int,
-                       lang: str) -> pd.DataFrame:
+                       lang: str, before_enrolment: bool = False) -> pd.DataFrame:
     """Problems of ``frame`` (parsed rows of ``table``): unknown or rejected students, dates outside
     enrolment, dates after today.
+
+    ``before_enrolment=True`` accepts dates before the student's enrolment here: records handed over
+    by the previous school (docs/handover.md) are dated there.
 
     Example
     -------
@@ -82,7 +85,7 @@ def integrity_problems(table: str, frame: pd.DataFrame, students: StudentReferen
         dates = frame[dated_by].to_numpy()
         with np.errstate(invalid="ignore"):
             outside = known.to_numpy() & ~pd.isna(dates) & (
-                (dates < start - grace) | (~pd.isna(end) & (dates > end + grace))
+                ((dates < start - grace) & (not before_enrolment)) | (~pd.isna(end) & (dates > end + grace))
             )
         positions = np.flatnonzero(outside)
         open_end = text("data.open_end", lang)

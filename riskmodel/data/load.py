@@ -53,7 +53,7 @@ from riskmodel.data import parse
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.data.integrity import integrity_problems, student_reference
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
-from riskmodel.data.read import RawFile, discover, read_raw
+from riskmodel.data.read import RawFile, discover, handover_parts, read_raw
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
 from riskmodel.errors import ConfigError, ContractError
 from riskmodel.i18n import text
@@ -538,9 +538,25 @@ def load_dataset(
         file_info[name] = _file_info(checked)
         skipped += checked.notes
         del checked
+    parts = handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+    for name, packet, path in parts:  # another school's records of a student (docs/handover.md)
+        checked = _check_file(path, name, settings, mapping)
+        accepted, table_rejected, summary, _ = _finish(
+            checked, integrity_problems(name, checked.frame, reference, grace_days=settings.data.enrolment_grace_days,
+                                        lang=lang, before_enrolment=True), lang)
+        own = tables.get(name)
+        accepted["origin"] = f"handover-{packet}"
+        if own is not None and "origin" not in own.columns:
+            own = own.assign(origin="")
+        tables[name] = accepted if own is None else pd.concat([own, accepted], ignore_index=True)
+        rejected.append(table_rejected)
+        summaries.append(summary)
+        file_info[path.stem] = _file_info(checked)
+        skipped += checked.notes
+        del checked
     dataset = Dataset(
         tables=tables,
-        checksum=_checksum(list(files.values())),
+        checksum=_checksum([*files.values(), *(path for _, _, path in parts)]),
         files=file_info,
         rejected=pd.concat([r for r in rejected if len(r)] or [rejected[0]], ignore_index=True),
         summary=pd.DataFrame(summaries, columns=["table", "file", "rows_read", "accepted", "rejected", "by_reason",

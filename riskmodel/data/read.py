@@ -41,13 +41,16 @@ from riskmodel.data.parse import to_text
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
 
-__all__ = ["RawFile", "FORMATS", "discover", "read_raw"]
+__all__ = ["RawFile", "FORMATS", "HANDOVER_PART", "discover", "handover_parts", "read_raw"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet", ".pq": "parquet"}
 _OLD_FORMATS = {".xls": "data.error.xls", ".et": "data.error.et"}
 _IGNORED_PREFIXES = ("_", ".", "~")
+# records another school handed over (`riskmodel handover import`, docs/handover.md): one file per table
+# and packet, `<table>.handover-<packet id>.csv`, read beside the table's own file
+HANDOVER_PART = re.compile(r"^(?P<table>[a-z_]+)\.handover-(?P<packet>[0-9a-f]{16,64})$")
 _HEADER_SEARCH = 10  # lines at the top of a CSV in which the header is looked for
 
 
@@ -101,6 +104,8 @@ def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[
             skipped.append(text("data.skip.folder", lang, name=entry.name))
             continue
         suffix = entry.suffix.lower()
+        if suffix in FORMATS and HANDOVER_PART.match(entry.stem):
+            continue  # read by handover_parts()
         table = mapping.table_for_file(entry.stem)
         if suffix in _OLD_FORMATS and table is not None:
             raise ContractError(text(_OLD_FORMATS[suffix], lang, file=entry.name))
@@ -112,6 +117,20 @@ def discover(data_dir: Path, mapping: ColumnMapping, lang: str = "en") -> tuple[
                                      table=table, folder=data_dir.name))
         found[table] = entry
     return found, skipped
+
+
+def handover_parts(data_dir: Path, tables: list[str]) -> list[tuple[str, str, Path]]:
+    """``(table, packet id, file)`` of every handover part in ``data_dir`` of a table in ``tables``, by name.
+
+    A part holds one table's records of one student from another school, in the contract's columns
+    (docs/handover.md); the loader validates it like any other file of that table.
+    """
+    parts = []
+    for entry in sorted(Path(data_dir).iterdir(), key=lambda p: p.name):
+        match = HANDOVER_PART.match(entry.stem)
+        if entry.is_file() and entry.suffix.lower() in FORMATS and match and match["table"] in tables:
+            parts.append((match["table"], match["packet"], entry))
+    return parts
 
 
 def _detect_encoding(data: bytes, path: Path, configured: str | None, lang: str) -> str:

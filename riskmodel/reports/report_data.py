@@ -17,11 +17,24 @@ so no report can show them.
   grows by a school's every student each month and each cohort report would otherwise read it all;
 * ``contributions.parquet``: pseudonym + one float32 column per model feature (log-odds contribution);
 * ``factors.parquet``: each cohort's mean (and mean absolute) contribution per feature;
-* ``screenings/observations/life_events/counselling.parquet``: one student's file (no notes);
+* ``register.parquet``: each scored student's register row keyed by pseudonym (school, class, stage,
+  gender, birth year, enrolment and exit dates, family flags): the student file's first section;
+* ``screenings.parquet``: every administration scored (riskmodel.instruments.score: total, standard
+  score, band, positive, critical items, classification, validity flags), no item answers;
+* ``observations/life_events/counselling/reviews.parquet``: the records of the student file (no
+  notes, no free text);
 * ``summary.parquet``, ``rejected.parquet`` (counts by table, column and reason, no values),
   ``coverage.parquet`` (records per table and month) and ``skipped.json``: the data-quality report;
 * ``cohorts.parquet``: one row per cohort report (key, level, school, name, slug);
+* ``handover.parquet``: the summary a previous school sent with a student's records (docs/handover.md),
+  one line per row (pseudonym, packet, order, section, line) in the run's language, shown only when
+  the packet's records end on or before the as-of date;
 * ``run.json``: as_of, run_id, lang, model version, small-cell threshold.
+
+Nothing dated after the run's as-of date enters ``report_data``: :func:`cut_at` is the one filter,
+applied to every table before anything here reads it (a rerun of a past month, or a backfill of
+later records, writes the same files byte for byte). Records carry a ``origin`` column when some
+came from another school (``riskmodel handover import``): ``""`` for the centre's own records.
 
 Example
 -------
@@ -42,9 +55,19 @@ import pandas as pd
 
 from riskmodel.outputs import atomic_path, private_dir, write_text
 from riskmodel.reports.names import safe_component
-from riskmodel.vocab import ALL_LEVELS, DATED_BY, K12_STAGES
+from riskmodel.vocab import ALL_LEVELS, DATED_BY, FAMILY_FLAGS, K12_STAGES
 
-__all__ = ["LEVELS", "LIST_COLUMNS", "RunData", "cohort_table", "open_run", "write_parquet", "write_report_data"]
+__all__ = [
+    "CUT_BY",
+    "LEVELS",
+    "LIST_COLUMNS",
+    "RunData",
+    "cohort_table",
+    "cut_at",
+    "open_run",
+    "write_parquet",
+    "write_report_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +79,16 @@ _STUDENT_TABLES = {
     "observations": ["date", "source", "category", "severity"],  # never `note`
     "life_events": ["date", "event"],
     "counselling": ["date", "kind", "counsellor_rating"],
+    "reviews": ["date", "level", "status", "next_review", "reviewer_role"],  # never `note` nor free-text `reason`
 }
+SCREENING_COLUMNS: tuple[str, ...] = ("date", "instrument", "total", "standard_score", "band", "positive", "critical",
+                                      "critical_items", "classification", "lie_score", "invalid", "too_fast",
+                                      "identical_run", "careless", "n_missing", "prorated")
+REGISTER_COLUMNS: tuple[str, ...] = ("school", "college", "grade", "class_id", "stage", "gender", "birth_year",
+                                     "enrollment_date", "exit_date", *FAMILY_FLAGS)
+# the date that places each record in time: contract.yaml `dated_by` (riskmodel.vocab), the reviews of
+# contract v2 where this installation's contract lacks them yet, calendar rows by their start
+CUT_BY: dict[str, str] = {"reviews": "date", **DATED_BY, "calendar": "start"}
 
 
 def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
@@ -64,6 +96,44 @@ def write_parquet(frame: pd.DataFrame, target: Path) -> Path:
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)
     return target
+
+
+def cut_at(tables: dict[str, pd.DataFrame], as_of) -> dict[str, pd.DataFrame]:
+    """The tables as they stood on ``as_of``: the one filter every ``report_data`` table goes through.
+
+    * every dated record (``CUT_BY``) after ``as_of`` is dropped, in every table, known or not;
+    * ``students``: a student enrolled after ``as_of`` is dropped; an exit date after ``as_of`` is
+      blanked (a withdrawal or transfer was not known then; a graduation date is re-added by the
+      register at the run of that date);
+    * ``reviews``: a ``next_review`` planned on or before ``as_of`` is kept (it is a date decided then).
+
+    Example
+    -------
+    >>> t = {"students": pd.DataFrame({"student_id": ["a", "b"], "enrollment_date": pd.to_datetime(
+    ...          ["2024-09-01", "2026-09-01"]), "exit_date": pd.to_datetime(["2026-07-01", None])}),
+    ...      "life_events": pd.DataFrame({"student_id": ["a", "a"], "date": pd.to_datetime(["2025-01-01", "2026-01-01"]),
+    ...                                   "event": ["illness", "breakup"]})}
+    >>> cut = cut_at(t, "2025-06-01")
+    >>> cut["students"]["exit_date"].isna().tolist(), cut["life_events"]["event"].tolist()
+    ([True], ['illness'])
+    """
+    day = pd.Timestamp(as_of).normalize()
+    out: dict[str, pd.DataFrame] = {}
+    for name, table in tables.items():
+        if name == "students":
+            if "enrollment_date" in table.columns:
+                table = table[~(pd.to_datetime(table["enrollment_date"]) > day)]
+            if "exit_date" in table.columns:
+                exit_date = pd.to_datetime(table["exit_date"])
+                table = table.assign(exit_date=exit_date.where(~(exit_date > day)))
+            out[name] = table.reset_index(drop=True)
+            continue
+        column = CUT_BY.get(name, "date")
+        if column not in table.columns:
+            out[name] = table
+            continue
+        out[name] = table[~(pd.to_datetime(table[column]) > day)].reset_index(drop=True)
+    return out
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -151,17 +221,107 @@ def _cohort_levels(history: pd.DataFrame, cohorts: pd.DataFrame) -> pd.DataFrame
     return out.astype({"key": "string", "level": "string", "students": "int64"})
 
 
+def _scored_screenings(screenings: pd.DataFrame, students: pd.DataFrame, instruments) -> pd.DataFrame:
+    """Every administration scored from its answers (the scores only: the answers stay in the data)."""
+    if screenings.empty or not any(c.startswith("item_") for c in screenings.columns):
+        return screenings  # already scored (a hand-made table) or nothing to score
+    from riskmodel.config import InstrumentSettings
+    from riskmodel.instruments import score
+
+    stage = None
+    if "stage" in students.columns:
+        stage = screenings["student_id"].map(students.drop_duplicates("student_id").set_index("student_id")["stage"])
+    scored = score(screenings.reset_index(drop=True), settings=instruments or InstrumentSettings(),
+                   stage=None if stage is None else stage.reset_index(drop=True))
+    if "origin" in screenings.columns:
+        scored["origin"] = screenings["origin"].to_numpy()
+    return scored
+
+
 def _student_table(name: str, table: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
-    if table.empty:
+    if table.empty or "student_id" not in table.columns:
         return pd.DataFrame(columns=["pseudonym", "date"])
-    if name == "screenings":
-        keep = [c for c in ("date", "instrument", "total", "standard_score", "band", "positive", "critical")
-                if c in table.columns]
-    else:
-        keep = [c for c in _STUDENT_TABLES[name] if c in table.columns]
+    wanted = SCREENING_COLUMNS if name == "screenings" else _STUDENT_TABLES[name]
+    keep = [c for c in (*wanted, "origin") if c in table.columns]
     out = table[["student_id", *keep]].copy()
+    if "origin" in out.columns:
+        out["origin"] = _text(out["origin"])
     out.insert(0, "pseudonym", out["student_id"].map(pseudonyms))
-    return out.drop(columns="student_id").dropna(subset=["pseudonym"]).sort_values(["pseudonym", "date"])
+    out = out.drop(columns="student_id").dropna(subset=["pseudonym"])
+    order = ["pseudonym", "date", *(c for c in ("instrument", "source", "category", "event", "kind") if c in out)]
+    return out.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _register(students: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
+    """Each scored student's register row keyed by pseudonym (no student_id, no name)."""
+    frame = students.drop_duplicates("student_id")
+    frame = frame[frame["student_id"].isin(pseudonyms.index)]
+    out = pd.DataFrame({"pseudonym": frame["student_id"].map(pseudonyms).to_numpy()})
+    for col in REGISTER_COLUMNS:
+        values = frame[col] if col in frame.columns else pd.Series(pd.NA, index=frame.index)
+        if col == "birth_year" and "birth_date" in frame.columns:
+            values = pd.to_numeric(values, errors="coerce").fillna(pd.to_datetime(frame["birth_date"]).dt.year)
+        out[col] = values.to_numpy()
+    for col in ("school", "college", "grade", "class_id", "stage", "gender"):
+        out[col] = _text(out[col])
+    out["birth_year"] = pd.to_numeric(out["birth_year"], errors="coerce").astype("Int64")
+    for col in ("enrollment_date", "exit_date"):
+        out[col] = pd.to_datetime(out[col])
+    for col in FAMILY_FLAGS:
+        out[col] = out[col].astype("boolean")
+    return out.sort_values("pseudonym", ignore_index=True)
+
+
+HANDOVER_COLUMNS = ("pseudonym", "packet", "order", "section", "line")
+_SUMMARY_ORDER = ("problem", "causes", "behaviour", "family", "advice")  # the guidance's order (docs/handover.md)
+
+
+def _handover(files: dict | None, pseudonyms: pd.Series, as_of: pd.Timestamp, lang: str) -> pd.DataFrame:
+    """The previous school's summary and levels of each student whose records came by handover.
+
+    Read from the ``_handover/<packet>.json`` record beside the handover files the loader read
+    (``Dataset.files``); a packet whose records reach past ``as_of`` is left out (it was not known then).
+    """
+    from riskmodel.data.read import HANDOVER_PART
+    from riskmodel.i18n import text
+
+    rows: list[dict] = []
+    seen: set[str] = set()
+    for stem, info in sorted((files or {}).items()):
+        match = HANDOVER_PART.match(str(stem))
+        if not match or match["packet"] in seen or not isinstance(info, dict) or not info.get("path"):
+            continue
+        seen.add(match["packet"])
+        try:
+            record = json.loads((Path(info["path"]).parent / "_handover" / f"{match['packet']}.json")
+                                .read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        pseudonym, until = pseudonyms.get(str(record.get("student_id"))), record.get("records_until")
+        if pseudonym is None or not until or pd.Timestamp(until) > as_of:
+            continue
+        summary = record.get("summary") or {}
+        sender = record.get("sender") or {}
+        previous = record.get("previous_school") or {}
+        lines = [(text("student.handover.from", lang), text("student.handover.from_line", lang,
+                  sender=sender.get("name") or sender.get("fingerprint", ""), school=previous.get("school") or "",
+                  until=until))]
+        for run in record.get("runs") or []:
+            level = run.get("level")
+            lines.append((text("student.handover.levels", lang), text(
+                "handover.summary.level", lang, date=run.get("as_of"), score=run.get("score"),
+                level=text(f"level.{level}", lang) if level in LEVELS else str(level))))
+        if summary.get("label"):  # generated by rules from records, not an assessment: said before the lines
+            lines.append(("", str(summary["label"].get(lang, ""))))
+        headings = (summary.get("headings") or {}).get(lang, {})
+        texts = (summary.get("text") or {}).get(lang) or {}
+        for section in sorted(texts, key=lambda name: (_SUMMARY_ORDER.index(name) if name in _SUMMARY_ORDER else 9, name)):
+            lines += [(headings.get(section, section), str(t)) for t in texts[section]]
+        rows += [{"pseudonym": pseudonym, "packet": match["packet"], "order": i, "section": sec, "line": line}
+                 for i, (sec, line) in enumerate(lines)]
+    frame = pd.DataFrame(rows, columns=list(HANDOVER_COLUMNS))
+    return frame.astype({"pseudonym": "string", "packet": "string", "order": "int64", "section": "string",
+                         "line": "string"})
 
 
 def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -187,7 +347,7 @@ def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[str, pd.DataFrame],
                       history: pd.DataFrame | None, contributions: pd.DataFrame | None,
                       summary: pd.DataFrame | None, rejected: pd.DataFrame | None, skipped: list[str],
-                      run_info: dict) -> pd.DataFrame:
+                      run_info: dict, instruments=None, files: dict | None = None) -> pd.DataFrame:
     """Write ``report_data/`` into the (unfinished) run folder ``folder``; return the cohort table.
 
     Parameters
@@ -197,7 +357,8 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
     warning_list
         The whole school's list in the contract's form (with ``student_id``), every scored student.
     tables
-        The dataset's canonical tables (``students`` at least).
+        The dataset's canonical tables (``students`` at least), whole: they are cut at
+        ``run_info["as_of"]`` here (:func:`cut_at`), before anything is read from them.
     history
         Earlier runs' report lists (same columns as ``list.parquet``), or ``None``.
     contributions
@@ -206,12 +367,19 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
         What the loader read, rejected and skipped.
     run_info
         ``as_of, run_id, lang, model_version, small_cell`` for ``run.json``.
+    instruments
+        ``Settings.instruments`` for scoring the screenings (defaults when ``None``).
+    files
+        ``Dataset.files`` (what the loader read): where the records of a previous school came from.
     """
     data_dir = private_dir(folder / "report_data")
+    tables = cut_at(tables, run_info["as_of"])  # the one place: nothing after the as-of date goes further
     students = tables["students"]
     report_list = _report_list(warning_list, students)
     write_parquet(report_list, data_dir / "list.parquet")
     earlier = history if history is not None and not history.empty else None
+    if earlier is not None:  # a run made later but dated after this one is no history of it
+        earlier = earlier[pd.to_datetime(earlier["as_of"]) <= pd.Timestamp(run_info["as_of"])]
     full_history = pd.concat([earlier, report_list], ignore_index=True) if earlier is not None else report_list
     write_parquet(full_history[list(LIST_COLUMNS)], data_dir / "history.parquet")
     if contributions is not None:
@@ -219,8 +387,14 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
         contrib.insert(0, "pseudonym", report_list["pseudonym"].to_numpy())
         write_parquet(contrib, data_dir / "contributions.parquet")
     pseudonyms = pd.Series(warning_list["pseudonym"].to_numpy(), index=warning_list["student_id"].to_numpy())
+    write_parquet(_register(students, pseudonyms), data_dir / "register.parquet")
+    write_parquet(_handover(files, pseudonyms, pd.Timestamp(run_info["as_of"]), str(run_info.get("lang", "zh"))),
+                  data_dir / "handover.parquet")
     for name in _STUDENT_TABLES:
-        write_parquet(_student_table(name, tables.get(name, pd.DataFrame()), pseudonyms), data_dir / f"{name}.parquet")
+        table = tables.get(name, pd.DataFrame())
+        if name == "screenings":
+            table = _scored_screenings(table, students, instruments)
+        write_parquet(_student_table(name, table, pseudonyms), data_dir / f"{name}.parquet")
     summary = summary if summary is not None else pd.DataFrame()
     keep = [c for c in ("table", "file", "rows_read", "accepted", "rejected") if c in summary.columns]
     write_parquet(summary[keep], data_dir / "summary.parquet")

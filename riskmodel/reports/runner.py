@@ -418,7 +418,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 cohorts = write_report_data(
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
                     contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
-                    skipped=list(scored.skipped), run_info=run_info)
+                    skipped=list(scored.skipped), run_info=run_info, instruments=settings.instruments,
+                    files=scored.files)
                 if "state" in scored.everyone.columns:  # the review loop's queue for the cohort reports
                     from riskmodel.warning.cases import case_report_table
 
