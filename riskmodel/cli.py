@@ -43,8 +43,36 @@ ConfigOption = Annotated[
 DataOption = Annotated[Path, typer.Option("--data", help="Data folder (docs/data.md) or a DuckDB store (.duckdb); "
                                                           "train and audit need its outcomes table.")]
 ModelDirOption = Annotated[Path, typer.Option("--model", help="Model folder written by `riskmodel train`.")]
-AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD; nothing after it is used.")]
-LangOption = Annotated[str, typer.Option("--lang", help="zh or en; default settings.reports.lang.")]
+AsOfOption = Annotated[str, typer.Option("--as-of", metavar="DATE",
+                                         help="As-of date YYYY-MM-DD; nothing after it is used.")]
+LangOption = Annotated[str, typer.Option("--lang", metavar="zh|en", help="zh or en; default settings.reports.lang.")]
+
+
+def _plain_metavars() -> None:
+    """Help shows ``PATH``, ``DATE``, ``INT`` as Unix tools do, not typer 0.29's ``<path>``, and nothing after
+    a flag (``--help <bool>`` read as if it took a value). Falls back to typer's own text if it changes."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_riskmodel_plain", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if self.metavar is not None:
+            return self.metavar or None
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        shown = original(self, ctx)
+        if not shown or not shown.startswith("<"):
+            return shown
+        word = shown.strip("<>.").split(" ")[0]
+        return {"str": "TEXT", "int": "INT", "float": "NUMBER", "path": "PATH"}.get(word, word.upper())
+
+    display_type_rich._riskmodel_plain = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_plain_metavars()
 
 
 log = logging.getLogger(__name__)
@@ -80,6 +108,14 @@ def verb(func):
     return app.command()(wrapper)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from riskmodel import __version__
+
+        typer.echo(f"riskmodel {__version__}")
+        raise typer.Exit(0)
+
+
 def _tolerant_streams() -> None:
     """Never crash on a character the console cannot encode: write it as an escape instead."""
     for stream in (sys.stdout, sys.stderr):
@@ -98,6 +134,8 @@ def _guard(outputs: dict, *, folders: tuple[str, ...] = ("--out",), **inputs) ->
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to standard error.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print riskmodel's version and exit.")] = False,
 ) -> None:
     _tolerant_streams()
     logging.basicConfig(
@@ -207,8 +245,12 @@ def score(
                                   previous=previous)
     counts = listed["level"].value_counts().to_dict()
     changes = listed["change"].value_counts().to_dict()
-    console.print(f"{out}: level I {counts.get('I', 0)}, II {counts.get('II', 0)}, III {counts.get('III', 0)}, "
-                  f"cleared {changes.get('cleared', 0)}; {', '.join(p.name for p in paths.values())}", highlight=False)
+    from riskmodel.i18n import text
+
+    said = text("cli.score.done", lang or _settings(config).reports.lang, out=out, I=counts.get("I", 0),
+                II=counts.get("II", 0), III=counts.get("III", 0), cleared=changes.get("cleared", 0),
+                files=", ".join(p.name for p in paths.values()))
+    console.print(said, highlight=False, soft_wrap=True)
     if changes.get("dropped"):
         console.print(f"[bold red]dropped:[/] {changes['dropped']} previously listed student(s) not scored: missing from "
                       "the register or rejected (change = dropped in the list)", highlight=False)
@@ -325,7 +367,10 @@ def run(
         console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
                       "from the register or rejected (see manifest.json 'dropped' and the index page)", highlight=False)
     if result.failed:
-        console.print(f"[bold red]failed reports:[/] {', '.join(result.failed)} (see manifest.json)", highlight=False)
+        from riskmodel.i18n import text
+
+        failed = text("cli.run.failed", lang or _settings(config).reports.lang, reports=", ".join(result.failed))
+        console.print(f"[bold red]{failed}[/]", highlight=False)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -37,3 +37,19 @@ def test_console_script_is_installed():
         [sys.executable, "-m", "riskmodel", "--help"], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_help_shows_plain_metavars_and_the_version():
+    from typer.testing import CliRunner
+
+    from riskmodel import __version__
+    from riskmodel.cli import app
+
+    runner = CliRunner()
+    for args in (["--help"], ["run", "--help"], ["score", "--help"], ["demo", "--help"], ["train", "--help"]):
+        shown = runner.invoke(app, args, env={"COLUMNS": "160"})
+        assert shown.exit_code == 0, shown.output
+        assert "<" not in shown.output.replace("<n", ""), (args, shown.output)  # no <bool>, <path>, <str>
+    assert "PATH" in runner.invoke(app, ["run", "--help"], env={"COLUMNS": "160"}).output
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"riskmodel {__version__}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 
 import numpy as np
@@ -19,6 +20,7 @@ from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.features import catalogue
 from riskmodel.features.catalogue import FAMILIES
+from riskmodel.i18n import text
 from riskmodel.models import LogisticRisk, ProbabilityCalibrator
 from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.pipeline import RiskModel
@@ -33,6 +35,11 @@ from riskmodel.warning import (
     score_features,
     write_warning_list,
 )
+from riskmodel.warning.commands import read_previous_list
+from riskmodel.warning.export import LEVEL_FILL
+from riskmodel.warning.localise import coded_columns, localise, percent
+from riskmodel.warning.localise import header as header_of
+from riskmodel.warning.reasons import previous_families
 
 AS_OF = pd.Timestamp("2026-03-01")
 
@@ -208,30 +215,110 @@ def test_ties_are_broken_by_raw_score_then_a_keyed_hash_whatever_the_input_order
 
 # -- reasons ------------------------------------------------------------------------------------------
 
+_SNAKE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+
+
+def _sayable_value(kind: str) -> float:
+    return {"flag": 1.0, "count": 3.0, "days": 12.0, "delta": 2.0, "ratio": 0.9, "category": 2.0}.get(kind, 7.0)
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_reason_for_every_family_in_both_languages(family, lang):
     from riskmodel.i18n import text
+    from riskmodel.warning.reasons import LOWERING_FAMILIES
 
     cat = catalogue()
     frame = feature_frame(3)
     feature = next(f for f in cat.index[cat["family"] == family] if not f.endswith("_total_latest"))
+    kind = cat.loc[feature, "kind"]
+    frame[feature] = _sayable_value(kind)
+    reassuring = {"count": 0.0, "delta": -2.0}.get(kind, _sayable_value(kind))  # what lowering words can say
+    frame.loc[1, feature] = reassuring
     contrib = pd.DataFrame(0.0, index=frame.index, columns=list(cat.index))
     contrib.loc[0, feature] = 1.5
     contrib.loc[1, feature] = -1.5
     long = explain(contrib, frame, catalogue=cat, lang=lang, top=3)
     raise_row = long[(long["row"] == 0) & (long["direction"] == "raise")].iloc[0]
-    lower_row = long[(long["row"] == 1) & (long["direction"] == "lower")].iloc[0]
+    lower = long[(long["row"] == 1) & (long["direction"] == "lower")]
     assert raise_row["family"] == family and raise_row["feature"] == feature
     assert raise_row["text"].startswith(text(f"warning.family.{family}", lang))
-    assert lower_row["family"] == family
-    assert cat.loc[feature, lang] in raise_row["text"] or "PHQ-9" in raise_row["text"] or \
-        text(f"warning.instrument.{cat.loc[feature, 'instrument']}", lang) in raise_row["text"]
+    assert not _SNAKE.search(raise_row["text"]) and "{" not in raise_row["text"]
+    from riskmodel.warning.reasons import HIGHER_IS_BETTER
+
+    meaningful = (family in LOWERING_FAMILIES and kind not in ("days", "category", "ratio", "flag")
+                  and not (kind == "score" and feature in HIGHER_IS_BETTER))
+    assert len(lower) == int(meaningful), (feature, lower["text"].tolist())
+    assert not _SNAKE.search(" ".join(lower["text"]))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_feature_reads_as_a_sentence_without_keys_or_codes(lang):
+    """Each catalogue feature alone, at a value that can be said: a sentence in the language."""
+    cat = catalogue()
+    from riskmodel.warning.reasons import HIGHER_IS_BETTER
+
+    frame = pd.DataFrame({f: [-_sayable_value(k) if f in HIGHER_IS_BETTER and k == "delta" else _sayable_value(k)]
+                          for f, k in cat["kind"].items()})
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for feature in cat.index:
+        contrib = pd.DataFrame({feature: [1.0]})
+        long = explain(contrib, frame, catalogue=cat, lang=lang, top=1)
+        assert len(long) == 1, feature
+        said = long["text"].iloc[0]
+        assert "{" not in said and not _SNAKE.search(said), (feature, said)
+        assert "未记录" not in said and "not recorded" not in said
+        if lang == "en":
+            assert not han.search(said), (feature, said)
+        else:
+            assert han.search(said), (feature, said)
+
+
+def test_observations_read_as_staff_say_them_with_the_class_comparison():
+    cat = catalogue()
+    frame = feature_frame(1).assign(obs_concern_90d=4.0, cohort_obs_concern_90d_z=3.4)
+    contrib = pd.DataFrame({"obs_concern_90d": [0.9]})
+    zh = explain(contrib, frame, catalogue=cat, lang="zh")["text"].iloc[0]
+    en = explain(contrib, frame, catalogue=cat, lang="en")["text"].iloc[0]
+    assert zh == "日常观察：近3个月记录了4次较严重的情况，远多于同班同学"
+    assert en == "Observations: 4 serious observations in the last 3 months, far more than classmates"
+
+
+def test_a_value_not_recorded_is_never_a_reason():
+    cat = catalogue()
+    frame = feature_frame(1).assign(life_days_since_last=np.nan, life_count_365d=2.0, counsellor_rating_last=np.nan)
+    contrib = pd.DataFrame({"life_days_since_last": [0.9], "life_count_365d": [0.2], "counsellor_rating_last": [0.8]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh", top=3)
+    assert long["feature"].tolist() == ["life_count_365d"]  # the recorded feature speaks for its family
+    assert long["text"].iloc[0] == "生活事件：近一年经历了2件生活事件"
+    assert not long["text"].str.contains("未记录").any()
+
+
+def test_words_agree_with_the_direction_of_the_reason():
+    cat = catalogue()
+    frame = feature_frame(1).assign(acad_failed_change=2.0, acad_failed_latest=1.0, att_unexcused_30d=3.0,
+                                    acad_score_change=-6.0)
+    lowering = pd.DataFrame({"acad_failed_change": [-0.6], "acad_failed_latest": [-0.1], "att_unexcused_30d": [-0.4],
+                             "acad_score_change": [-0.3]})
+    long = explain(lowering, frame, catalogue=cat, lang="en", top=3)
+    assert long.empty, long["text"].tolist()  # "2 more failed courses" never reads as lowering the risk
+    raising = explain(-lowering, frame, catalogue=cat, lang="en", top=3)
+    assert raising["text"].tolist() == ["Academics: failed courses: 2 more than in the previous term",
+                                        "Attendance: 3 unexcused absences in the last month"]
+
+
+def test_calendar_distances_and_register_facts_never_lower_the_risk_in_words():
+    cat = catalogue()
+    frame = feature_frame(1).assign(cal_days_since_holiday_end=55.0, reg_only_child=1.0, obs_count_365d=0.0)
+    contrib = pd.DataFrame({"cal_days_since_holiday_end": [-0.9], "reg_only_child": [-0.5], "obs_count_365d": [-0.3]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh", top=3)
+    assert long["family"].tolist() == ["observations"]
+    assert long["text"].iloc[0] == "日常观察：近一年没有任何观察记录"
 
 
 @pytest.mark.parametrize(("prev", "latest", "en", "zh"), [
-    (6.0, 15.0, "PHQ-9 rose from 6 to 15 since the previous screening (latest 12 days ago)", "由上次的6升至15"),
-    (15.0, 6.0, "PHQ-9 fell from 15 to 6", "由上次的15降至6"),
+    (6.0, 15.0, "PHQ-9 rose from 6 to 15 since the previous screening (latest 12 days ago)", "由上次的6分升至15分"),
+    (15.0, 6.0, "PHQ-9 fell from 15 to 6", "由上次的15分降至6分"),
     (9.0, 9.0, "PHQ-9 unchanged at 9", "与上次相同，为9"),
     (np.nan, 11.0, "PHQ-9 total 11 at the first screening", "首次筛查"),
 ])
@@ -248,14 +335,16 @@ def test_screening_reasons_read_with_the_students_own_values(prev, latest, en, z
 
 def test_reasons_keep_the_strongest_families_in_order_and_drop_tiny_ones():
     cat = catalogue()
-    frame = feature_frame(1).assign(att_unexcused_30d=4.0, reg_economic_hardship=1.0, life_breakup_90d=1.0)
+    frame = feature_frame(1).assign(att_unexcused_30d=4.0, reg_economic_hardship=1.0, life_breakup_90d=1.0,
+                                    obs_count_30d=0.0)
     contrib = pd.DataFrame({"att_unexcused_30d": [0.8], "reg_economic_hardship": [0.3], "life_breakup_90d": [1.1],
                             "cal_in_exam": [0.001], "obs_count_30d": [-0.5]})
     long = explain(contrib, frame, catalogue=cat, lang="en", top=3)
     raising = long[long["direction"] == "raise"]
     assert raising["family"].tolist() == ["life_events", "attendance", "register"]
-    assert "unexcused absences in the last 30 days is 4" in raising["text"].iloc[1]
-    assert raising["text"].iloc[2].endswith("is yes")
+    assert raising["text"].tolist() == ["Life events: breakup in the last 3 months (1)",
+                                        "Attendance: 4 unexcused absences in the last month",
+                                        "Register and family: registered as economic hardship"]
     assert long[long["direction"] == "lower"]["family"].tolist() == ["observations"]
 
 
@@ -316,20 +405,20 @@ def test_exports_neutralise_formulas_and_are_byte_identical(model, tmp_path):
     raw = a["csv"].read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0]["factors"] == "'@SUM(A1)" and rows[1]["factors"] == "'\t=1+1"
-    assert rows[0]["run_id"] == "'+run"
-    assert any(r["college"].startswith("'=cmd") for r in rows)
+    assert rows[0]["主要风险因素"] == "'@SUM(A1)" and rows[1]["主要风险因素"] == "'\t=1+1"
+    assert rows[0]["运行编号"] == "'+run"
+    assert any(r["院系"].startswith("'=cmd") for r in rows)
     sheet = openpyxl.load_workbook(a["xlsx"]).worksheets[0]
     header = [c.value for c in sheet[1]]
     assert sheet.freeze_panes == "A2"
     cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
     assert all(c.data_type != "f" for c in cells)
-    assert sheet.cell(row=2, column=header.index("factors") + 1).value == "'@SUM(A1)"
-    level_cell = sheet.cell(row=2, column=header.index("level") + 1)
-    assert level_cell.value == "I"
-    level_letter = openpyxl.utils.get_column_letter(header.index("level") + 1)
+    assert sheet.cell(row=2, column=header.index("主要风险因素") + 1).value == "'@SUM(A1)"
+    level_cell = sheet.cell(row=2, column=header.index("预警级别") + 1)
+    assert level_cell.value == "一级"
+    level_letter = openpyxl.utils.get_column_letter(header.index("预警级别") + 1)
     rules = {r.formula[0]: r.dxf.fill.start_color.rgb for cf in sheet.conditional_formatting for r in cf.rules}
-    assert rules[f'${level_letter}2="I"'].endswith("FFC7CE")  # level I rows coloured, whatever the sort
+    assert rules[f'${level_letter}2="一级"'].endswith(LEVEL_FILL["I"])  # level I rows coloured, whatever the sort
     back = pd.read_parquet(a["parquet"])
     assert back.loc[0, "factors"] == "@SUM(A1)"  # Parquet is for programs: values as they are
     assert neutralise(pd.Series(["-1", "a-1"])).tolist() == ["'-1", "a-1"]
@@ -364,7 +453,6 @@ def test_the_list_and_the_scores_carry_the_calibration_interval(model):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_exports_show_the_interval_and_explain_every_column_in_the_language(model, tmp_path, lang):
-    from riskmodel.i18n import catalogue as i18n_catalogue
     from riskmodel.i18n import text
 
     frame = feature_frame(600)
@@ -372,22 +460,66 @@ def test_exports_show_the_interval_and_explain_every_column_in_the_language(mode
                          run_id="r").warning_list
     paths = write_warning_list(lst, tmp_path / lang, lang=lang, horizon_days=90)
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
-    assert float(rows[0]["score_low"]) <= float(rows[0]["score"]) <= float(rows[0]["score_high"])
-    assert all(len(r["score_high"].split(".")[-1]) <= 4 for r in rows)
+    risk = text("warning.column.score", lang)
+    first = lst.iloc[0]
+    assert rows[0][risk] == text("warning.value.interval", lang, score=percent(first["score"]),
+                                 low=percent(first["score_low"]), high=percent(first["score_high"]))
+    assert re.fullmatch(r"[\d.]+%\s?[（(][\d.]+%–[\d.]+%[）)]", rows[0][risk])
+    assert "score_low" not in rows[0] and text("warning.column.score_low", lang) not in rows[0]
     back = pd.read_parquet(paths["parquet"])
     pd.testing.assert_series_equal(back["score_high"], lst["score_high"].reset_index(drop=True))
+    assert list(back.columns) == list(lst.columns)  # codes stay in the Parquet file
     book = openpyxl.load_workbook(paths["xlsx"])
     header = [c.value for c in book.worksheets[0][1]]
-    assert {"score", "score_low", "score_high"} <= set(header)
-    assert book.worksheets[0].cell(row=2, column=header.index("score_low") + 1).data_type == "n"
-    about = {row[0]: row[1] for row in book.worksheets[1].iter_rows(values_only=True)}
-    about_text = " ".join(str(v) for row in book.worksheets[1].iter_rows(values_only=True) for v in row if v)
+    assert header == list(localise(lst, lang).columns)
+    about_rows = list(book.worksheets[1].iter_rows(values_only=True))
+    about_text = " ".join(str(v) for row in about_rows for v in row if v)
     assert text("warning.about.interval", lang) in about_text
-    known = i18n_catalogue()
-    for column in lst.columns:  # every column of the list is explained, in this language
-        assert f"warning.column.{column}" in known, column
-        assert about[column] == known[f"warning.column.{column}"][lang]
-    assert ("下限" in about["score_low"]) == (lang == "zh") and ("low" in about["score_low"]) == (lang == "en")
+    by_code = {}
+    for row in about_rows:  # the columns come first, then the codes of the coded columns
+        if len(row) > 2 and row[1]:
+            by_code.setdefault(row[1], row)
+    for column in lst.columns:  # every column is explained, with its header and code name
+        if column in ("score_low", "score_high"):
+            continue
+        assert by_code[column][0] == text(f"warning.column.{column}", lang), column
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for name in header:
+        assert bool(han.search(name)) == (lang == "zh"), name
+        assert not re.fullmatch(r"[a-z_]+", name), name
+    levels = {r[text("warning.column.level", lang)] for r in rows}
+    assert levels <= {text(f"warning.value.level.{lv}", lang) for lv in ("I", "II", "III", "none")}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_column_and_code_of_the_list_has_words(model, lang):
+    """A column or code without its catalogue key fails here, never shows as a code in a list."""
+    frame = feature_frame(600)
+    previous = pd.DataFrame({"student_id": frame["student_id"].iloc[:40], "level": ["I", "II", "III", "none"] * 10})
+    lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang=lang,
+                         previous=previous, run_id="r").warning_list
+    shown = localise(lst, lang)
+    assert len(shown.columns) == len(lst.columns) - 2  # the interval's bounds join the score's column
+    from riskmodel.warning.warning_list import EXTRA_COLUMNS, LIST_COLUMNS
+    for column in [*LIST_COLUMNS, *EXTRA_COLUMNS]:
+        header_of(column, lang)
+    for column in coded_columns() & set(lst.columns):
+        for code in ["I", "II", "III", "none"] if "level" in column else []:
+            assert text(f"warning.value.{column}.{code}", lang)
+    with pytest.raises(KeyError):
+        localise(lst.assign(level="IV"), lang)
+    with pytest.raises(KeyError):
+        localise(lst.assign(new_column=1), lang)
+
+
+def test_a_previous_list_is_read_back_from_its_localised_csv(model, tmp_path):
+    frame = feature_frame(600)
+    lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",
+                         run_id="r").warning_list
+    paths = write_warning_list(lst, tmp_path / "zh", lang="zh")
+    back = read_previous_list(paths["csv"])
+    assert back["level"].tolist() == lst["level"].tolist()
+    assert back["student_id"].tolist() == lst["student_id"].tolist()
 
 
 def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_path):
@@ -402,10 +534,33 @@ def test_a_model_saved_before_intervals_gives_empty_interval_cells(model, tmp_pa
     assert lst["score_low"].isna().all() and lst["score_high"].isna().all() and lst["score"].notna().all()
     paths = write_warning_list(lst, tmp_path / "old", lang="en")
     rows = list(csv.DictReader(io.StringIO(paths["csv"].read_bytes().decode("utf-8-sig"))))
-    assert rows[0]["score_low"] == "" and rows[0]["score_high"] == "" and rows[0]["score"] != ""
+    assert rows[0]["Risk (95% interval)"].endswith("%")  # the score alone, no interval to show
 
 
 def test_a_date_with_no_enrolled_student_is_a_clear_error(model):
     frame = feature_frame(200)
     with pytest.raises(ContractError, match="no student is enrolled on 2010-01-01"):
         score_features(frame, model, "2010-01-01", students=students_table(frame), settings=Settings(), lang="en")
+
+
+def test_a_reason_new_since_the_previous_list_says_so():
+    cat = catalogue()
+    frame = feature_frame(2).assign(att_unexcused_30d=4.0, life_breakup_90d=1.0)
+    contrib = pd.DataFrame({"att_unexcused_30d": [0.8, 0.8], "life_breakup_90d": [1.1, 1.1]})
+    previous = pd.DataFrame({"student_id": frame["student_id"],
+                             "factors": ["生活事件：近3个月经历了失恋（1次）", "Attendance: 4 unexcused absences"]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh", previous=previous_families(previous))
+    said = long.groupby("row")["text"].apply(list).to_dict()
+    assert said[0] == ["生活事件：近3个月经历了失恋（1次）", "出勤：近一个月无故缺勤4次（新）"]
+    assert said[1] == ["生活事件：近3个月经历了失恋（1次）（新）", "出勤：近一个月无故缺勤4次"]
+    assert not explain(contrib, frame, catalogue=cat, lang="zh")["text"].str.contains("新").any()
+
+
+def test_a_screening_score_that_rose_never_reads_as_lowering_the_risk():
+    cat = catalogue()
+    frame = feature_frame(2).assign(gad7_total_prev=[13.0, 15.0], gad7_total_latest=[14.0, 6.0],
+                                    gad7_date_latest_days=44.0, cohort_gad7_total_pct=0.96)
+    contrib = pd.DataFrame({"gad7_total_prev": [-0.5, -0.5]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh")
+    assert long["row"].tolist() == [1]
+    assert long["text"].iloc[0] == "心理筛查：GAD-7总分由上次的15分降至6分（最近一次筛查在44天前）"  # no class comparison

@@ -21,6 +21,7 @@ from riskmodel.cli import app
 from riskmodel.config import Settings
 from riskmodel.i18n import text
 from riskmodel.warning.commands import score_command
+from riskmodel.warning.localise import delocalise
 
 AS_OF = pd.Timestamp("2023-12-01")
 NOTE = "NOTE-7f3a-机密备注"
@@ -247,8 +248,9 @@ def test_the_decisions_sheet_has_drop_downs_and_the_list_the_loop(small, tmp_pat
     header = [c.value for c in book.worksheets[0][1]]
     for column in ("state", "trigger_date", "days_waiting", "interview_overdue", "reviewed_level", "review_overdue",
                    "model_level", "change"):
-        assert column in header
+        assert text(f"warning.column.{column}", "zh") in header  # the people's files: localised headers
     csv_frame = pd.read_csv(paths["csv"], encoding="utf-8-sig", dtype=str)
+    csv_frame = delocalise(csv_frame).rename(columns={text("warning.column.trigger_date", "zh"): "trigger_date"})
     assert csv_frame.loc[csv_frame["student_id"] == student, "trigger_date"].item() == \
         f"{AS_OF - pd.Timedelta(days=3):%Y-%m-%d}"
     parquet = pd.read_parquet(paths["parquet"])

@@ -12,6 +12,7 @@ Example
 >>> # run = rp.open_run("reports/latest"); rp.Table(rp.level_counts(run, "school", "", "zh"))
 """
 
+from riskmodel.reports.explain import plot_beeswarm, run_explanation, student_waterfall
 from riskmodel.reports.model_views import (
     comparison_section,
     feature_importance,
@@ -35,6 +36,7 @@ from riskmodel.reports.report_data import RunData, open_run
 from riskmodel.reports.views import (
     BarTable,
     Heading,
+    ListTable,
     Table,
     case_section,
     check_run,
@@ -55,6 +57,7 @@ from riskmodel.reports.views import (
     pick_student,
     rejected_section,
     rejected_summary,
+    show_text,
     skipped_notes,
     skipped_section,
     student_reasons,
@@ -72,4 +75,5 @@ __all__ = [
     "read_model_meta", "metrics_section", "comparison_section", "plot_level_counts", "plot_risk_distribution",
     "plot_risk_trend", "plot_groups",
     "plot_trajectory", "plot_coverage", "plot_importance", "case_section", "interview_queue", "overdue_reviews",
+    "show_text", "ListTable", "plot_beeswarm", "run_explanation", "student_waterfall",
 ]

@@ -18,6 +18,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.outputs import write_text
 from riskmodel.reports.names import html_text
+from riskmodel.vocab import LEVELS
 
 __all__ = ["write_index"]
 
@@ -26,6 +27,7 @@ body{font-family:"Noto Sans CJK SC","Noto Sans SC","WenQuanYi Micro Hei","Micros
 margin:2rem auto;max-width:60rem;color:#222;line-height:1.5}
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}
 table{border-collapse:collapse}td,th{padding:.25rem .75rem;border-bottom:1px solid #eee;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{white-space:nowrap}
 .failed{color:#b2182b;font-weight:bold}.note{color:#555;font-size:.9rem}.confidential{background:#fff3cd;padding:.5rem}
 """
 
@@ -34,10 +36,46 @@ def _href(run_dir: Path, path: str | Path) -> str:
     return quote(Path(path).relative_to(run_dir).as_posix())
 
 
+def collation_key(name: str) -> bytes:
+    """Sort key for names as Chinese readers expect: by pinyin, whatever the machine's locale.
+
+    GB 18030 (a superset of GB 2312) orders the 3,755 common (level-1) hanzi by their pinyin, so the
+    encoded bytes sort 北京, 化学, 计算机, 外国语, 物理 as a Chinese index does; Latin letters and digits
+    come first, as in ASCII. Rarer (level-2) hanzi sort by radical after the common ones. A locale
+    (``locale.strxfrm`` with zh_CN.UTF-8) is not installed on every server (not on the cron host's
+    minimal image), and pypinyin or ICU would be a dependency for the order of a few dozen names.
+    """
+    return str(name).encode("gb18030", errors="replace")
+
+
+def _order(cohorts: pd.DataFrame) -> pd.DataFrame:
+    """Each school, then its colleges or grades, each by :func:`collation_key`."""
+    if cohorts.empty:
+        return cohorts
+    keys = cohorts.assign(_school=cohorts["school"].map(collation_key), _own=cohorts["level"] != "school",
+                          _name=cohorts["name"].map(collation_key))
+    return cohorts.loc[keys.sort_values(["_school", "_own", "_name"], kind="mergesort").index]
+
+
+def _level_counts(run_dir: Path, cohorts: pd.DataFrame) -> dict[str, pd.Series]:
+    """Listed students per level (I, II, III) of each cohort, from the run's report data."""
+    from riskmodel.reports.report_data import open_run
+
+    try:
+        run = open_run(run_dir)
+    except (FileNotFoundError, OSError):
+        return {}
+    out = {}
+    for cohort in cohorts.itertuples(index=False):
+        members = run.members(run.warning_list, cohort.level, cohort.key)
+        out[cohort.key] = members["level"].value_counts().reindex(list(LEVELS), fill_value=0)
+    return out
+
+
 def _cohort_label(row: pd.Series, lang: str) -> str:
     level = text(f"reports.level.{row['level']}", lang)
     name = row["name"] if row["level"] == "school" else f"{row['school']} · {row['name']}"
-    return f"{level}: {name}"
+    return f"{level}{text('colon', lang)}{name}"
 
 
 def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dict], lists: dict[str, list[Path]],
@@ -61,7 +99,8 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
     """
     t = lambda key, **v: html_text(text(key, lang, **v))  # noqa: E731 - local shorthand
     rows = []
-    for _, cohort in cohorts.iterrows():
+    counts = _level_counts(run_dir, cohorts)
+    for _, cohort in _order(cohorts).iterrows():
         outcome = outcomes.get(cohort["key"], {})
         label = html_text(_cohort_label(cohort, lang))
         if outcome.get("status") == "ok":
@@ -71,9 +110,13 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
                       f'<a href="{_href(run_dir, outcome["notebook"])}">ipynb</a>')
         else:
             report = label
-        files = " ".join(f'<a href="{_href(run_dir, p)}">{html_text(Path(p).suffix.lstrip("."))}</a>'
-                         for p in lists.get(cohort["key"], []))
-        rows.append(f"<tr><td>{report}</td><td>{int(cohort['students'])}</td><td>{files}</td></tr>")
+        files = " ".join(f'<a href="{_href(run_dir, p)}">{t("reports.index.file." + Path(p).suffix.lstrip("."))}</a>'
+                         for p in lists.get(cohort["key"], []) if Path(p).suffix in (".xlsx", ".csv", ".parquet"))
+        levels = counts.get(cohort["key"])
+        level_cells = "".join(f'<td class="n lv{lv}">{int(levels[lv]) if levels is not None else ""}</td>'
+                              for lv in LEVELS)
+        rows.append(f"<tr><td>{report}</td><td class=\"n\">{int(cohort['students'])}</td>{level_cells}"
+                    f"<td>{files}</td></tr>")
     other = ['<li><a href="manifest.json">' + t("reports.index.manifest") + "</a></li>",
              '<li><a href="run.log">' + t("reports.index.log") + "</a></li>"]
     if info.get("rejected_rows"):
@@ -94,13 +137,14 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <meta name="robots" content="noindex"><title>{t("reports.index.title")} {html_text(info["as_of"])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>{t("reports.index.title")}: {t("reports.cohort.as_of")} {html_text(info["as_of"])}</h1>
+<h1>{t("reports.index.title")}{t("colon")}{t("reports.cohort.as_of")} {html_text(info["as_of"])}</h1>
 <p class="confidential">{t("reports.index.confidential")}</p>
-<p class="note">{t("reports.index.run")}: {html_text(info["run_id"])} · {t("reports.index.model")}: \
+<p class="note">{t("reports.index.run")}{t("colon")}{html_text(info["run_id"])} · {t("reports.index.model")}{t("colon")}\
 {html_text(info.get("model_version", ""))}</p>
 <p class="note">{t("disclaimer")}</p>
 <h2>{t("reports.index.reports")}</h2>
 <table><thead><tr><th>{t("reports.index.reports")}</th><th>{t("reports.col.students")}</th>\
+<th>{t("level.I")}</th><th>{t("level.II")}</th><th>{t("level.III")}</th>\
 <th>{t("reports.index.lists")}</th></tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>

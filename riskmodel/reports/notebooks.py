@@ -95,17 +95,105 @@ def check_parameters(path: Path, parameters: dict) -> None:
                           "its path are never notebook parameters (notebooks read the run folder only).")
 
 
-def export_html(notebook: Path, target: Path, *, title: str, exclude_markdown: bool = True) -> Path:
-    """Export an executed notebook to HTML without code cells (and, by default, without markdown).
+def export_html(notebook: Path, target: Path, *, title: str = "", exclude_markdown: bool = True) -> Path:
+    """Export an executed notebook to a self-contained HTML page without code cells.
 
-    The markdown cells speak to a researcher in JupyterLab; the exported report takes its headings
-    from the code's output, which is in the report language.
+    The page loads nothing from elsewhere (no require.js, MathJax, Mermaid or widget script, no web
+    font: nbconvert's CSS is inlined, figures are embedded), says its language (``<html lang>``,
+    from the notebook's ``lang`` parameter), carries a real ``<title>`` (the report's first heading,
+    else ``title``) and opens with the confidentiality banner, the disclaimer and the run and model
+    versions (from the run's ``report_data/run.json`` when the notebook read a run folder).
+    Markdown cells are left out by default: the notebooks' prose is shown by code cells
+    (:func:`riskmodel.reports.show_text`) in the report language.
     """
     import nbformat
 
     node = nbformat.read(notebook, as_version=4)
+    parameters = node.metadata.get("papermill", {}).get("parameters", {})
+    lang = _page_lang(parameters)
     body, _ = _exporter(exclude_markdown).from_notebook_node(node, resources={"metadata": {"name": title}})
+    page_title = _first_heading(node) or title or _catalogue_text("reports.page.title", lang)
+    body = _HTML_TAG.sub(f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', body, count=1)
+    body = _TITLE.sub(lambda _: f"<title>{html_text(page_title)}</title>", body, count=1)
+    body = _MAIN.sub(lambda m: m.group(0) + _banner(lang, _run_info(Path(notebook), parameters)), body, count=1)
     return write_text(target, body)
+
+
+# nbconvert's lab page without anything fetched from the internet: the head's require.js, MathJax and
+# Mermaid scripts and the widget manager are left out (the reports need none of them); the page's own
+# style sets a CJK font stack and keeps short cells (levels, pseudonyms) on one line.
+_PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}<style type="text/css">""" + """
+body{font-family:"Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei",
+"PingFang SC",sans-serif}
+.riskmodel-banner{margin:1rem 0 1.5rem;padding:.6rem .9rem;background:#fff3cd;border:1px solid #e0c36a;
+border-radius:4px;font-size:.9rem;line-height:1.5}
+.riskmodel-banner p{margin:.2rem 0}.riskmodel-banner .versions{color:#555}
+table.riskmodel td.nowrap,table.riskmodel th.nowrap{white-space:nowrap}
+</style>{%- endblock extra_css -%}
+"""
+_HTML_TAG = re.compile(r'<html lang="[^"]*">')
+_TITLE = re.compile(r"<title>.*?</title>", re.DOTALL)
+_MAIN = re.compile(r"<main>")
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1>", re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _page_lang(parameters: dict) -> str:
+    from riskmodel.i18n import LANGUAGES
+
+    lang = parameters.get("lang", "zh")
+    return lang if lang in LANGUAGES else "zh"
+
+
+def _catalogue_text(key: str, lang: str, **values: object) -> str:
+    from riskmodel.i18n import text
+
+    return text(key, lang, **values)
+
+
+def _first_heading(node) -> str:
+    """The text of the first ``<h1>`` a code cell displayed (the report's own title), unescaped."""
+    import html
+
+    for cell in node.cells:
+        for output in cell.get("outputs", []):
+            page = output.get("data", {}).get("text/html")
+            if page:
+                found = _H1.search("".join(page) if isinstance(page, list) else page)
+                if found:
+                    return html.unescape(_TAGS.sub("", found.group(1))).strip()
+    return ""
+
+
+def _run_info(notebook: Path, parameters: dict) -> dict:
+    """``report_data/run.json`` of the run the notebook read (its ``run_dir`` parameter), or ``{}``."""
+    import json
+
+    run_dir = parameters.get("run_dir")
+    if not isinstance(run_dir, str) or not run_dir:
+        return {}
+    path = (notebook.parent / run_dir / "report_data" / "run.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _banner(lang: str, info: dict) -> str:
+    """Confidentiality banner, disclaimer and the run and model versions, escaped."""
+    parts = [f"<p><strong>{html_text(_catalogue_text('reports.index.confidential', lang))}</strong></p>",
+             f"<p>{html_text(_catalogue_text('disclaimer', lang))}</p>"]
+    if info:
+        versions = (f"{_catalogue_text('reports.cohort.as_of', lang)} {info.get('as_of', '')} · "
+                    f"{_catalogue_text('reports.index.run', lang)} {info.get('run_id', '')} · "
+                    f"{_catalogue_text('reports.index.model', lang)} {info.get('model_version', '')}")
+        parts.append(f'<p class="versions">{html_text(versions)}</p>')
+    return f'\n<header class="riskmodel-banner" role="note">{"".join(parts)}</header>\n'
 
 
 _IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
@@ -153,8 +241,11 @@ def _exporter(exclude_markdown: bool):
             page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
             return _accessible(page, _figure_alt(nb)), resources
 
+    from jinja2 import DictLoader
+
     return _Exporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                     exclude_markdown=exclude_markdown)
+                     exclude_markdown=exclude_markdown, template_name="lab", template_file="riskmodel_page.html.j2",
+                     extra_loaders=[DictLoader({"riskmodel_page.html.j2": _PAGE_TEMPLATE})])
 
 
 def _figure_alt(nb) -> str:

@@ -19,11 +19,13 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import plot_text
 from riskmodel.reports.report_data import LEVELS, RunData
+from riskmodel.reports.views import table_name
+from riskmodel.warning.localise import LEVEL_COLOURS  # the one level palette (lists and figures)
 
 __all__ = ["setup", "plot_level_counts", "plot_risk_distribution", "plot_risk_trend", "plot_groups",
            "plot_trajectory", "plot_coverage", "plot_importance"]
 
-LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#fddbc7", "none": "#bababa"}
+
 
 
 def setup(*, dpi: int = 80) -> str | None:
@@ -156,7 +158,7 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
     counts = run.level_counts(level, cohort_id)
     shares = counts[list(LEVELS[:3])].div(counts.sum(axis=1).clip(lower=1), axis=0)
     for lv in LEVELS[:3]:
-        ax.plot(shares.index, shares[lv] * 100, marker="o", color=LEVEL_COLOURS[lv] if lv != "III" else "#d6604d",
+        ax.plot(shares.index, shares[lv] * 100, marker="o", color=LEVEL_COLOURS[lv],
                 label=text(f"level.{lv}", lang))
     if len(shares) == 1:  # one run: a month either side, not matplotlib's default of years
         ax.set_xlim(shares.index[0] - pd.Timedelta(days=31), shares.index[0] + pd.Timedelta(days=31))
@@ -173,10 +175,12 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
     Classes with fewer students than the small-cell threshold are left out (the tables pool them).
 
     Each box spans the 25th to 75th percentile with a line at the median; the whiskers reach the
-    5th and 95th percentiles; no per-student points. Drawn as three collections (whiskers, boxes,
-    medians) rather than matplotlib's ``boxplot``, which makes six artists per class.
+    5th and 95th percentiles; no per-student points (seaborn's ``boxplot`` with ``whis=(5, 95)``, on the
+    logarithm of the risk so that the axis reads in percent like the histogram).
     """
-    from matplotlib.collections import PolyCollection
+    import warnings
+
+    import seaborn as sns
 
     members = run.members(run.warning_list, level, cohort_id)
     members = members[members[by] != ""]
@@ -186,18 +190,15 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
     labels = [plot_text(name) for name in order]
     ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(order) + 1)), ylabels=labels)
     if len(order):
-        chosen = members[members[by].isin(order)]
-        q = (chosen.groupby(by)["score"].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack().reindex(order))
-        p05, p25, p50, p75, p95 = (_log_risk(q[c]) for c in (0.05, 0.25, 0.5, 0.75, 0.95))
-        y = np.arange(len(order), dtype="float64")
-        half = 0.3
-        ax.hlines(y, p05, p95, color="#333333", linewidth=1)
-        boxes = [[(a, b - half), (c, b - half), (c, b + half), (a, b + half)] for a, b, c in zip(p25, y, p75)]
-        ax.add_collection(PolyCollection(boxes, facecolors="#fddbc7", edgecolors="#333333", linewidths=1, zorder=2))
-        ax.vlines(p50, y - half, y + half, color="#b2182b", linewidth=2, zorder=3)
-        ax.set_yticks(y, labels)
-        ax.set_ylim(len(order) - 0.5, -0.5)  # highest mean risk on top
-        low, high = float(p05.min()), float(max(p95.max(), p05.min() + 0.3))
+        chosen = members.loc[members[by].isin(order), [by, "score"]]
+        chosen = chosen.assign(log_risk=_log_risk(chosen["score"]), group=chosen[by].map(dict(zip(order, labels))))
+        with warnings.catch_warnings():  # seaborn 0.13.2 passes matplotlib 3.11's deprecated `vert`: not ours
+            warnings.filterwarnings("ignore", message="vert: bool was deprecated")
+            sns.boxplot(data=chosen, x="log_risk", y="group", order=labels, orient="h", whis=(5, 95),
+                        showfliers=False, width=0.6, color="#c6dbef", linecolor="#333333", linewidth=1,
+                        medianprops={"color": LEVEL_COLOURS["I"], "linewidth": 2}, ax=ax)
+        q = chosen.groupby("group")["log_risk"].quantile([0.05, 0.95]).unstack()
+        low, high = float(q[0.05].min()), float(max(q[0.95].max(), q[0.05].min() + 0.3))
         ax.set_xlim(low - 0.05 * (high - low), high + 0.05 * (high - low))
         _risk_axis(ax.xaxis, *ax.get_xlim())
     ax.set_xlabel(text("reports.plot.score", lang))
@@ -209,12 +210,19 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
     """One student's risk at every run, points coloured by level."""
     ax = _axes(ax)
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
-    ax.plot(rows["as_of"], rows["score"], color="#555555", linewidth=1)
+    from matplotlib.ticker import FuncFormatter
+
+    from riskmodel.warning.localise import percent
+
+    ax.plot(rows["as_of"], rows["score"] * 100, color="#555555", linewidth=1)
     for lv in LEVELS:
         at = rows[rows["level"] == lv]
         if not at.empty:
-            ax.scatter(at["as_of"], at["score"], color=LEVEL_COLOURS[lv], edgecolor="#333333", zorder=3,
+            ax.scatter(at["as_of"], at["score"] * 100, color=LEVEL_COLOURS[lv], edgecolor="#333333", zorder=3,
                        label=text(f"level.{lv}", lang))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: percent(v / 100)))  # as every risk in the reports
+    if len(rows) == 1:  # one run: a month either side, not matplotlib's default of years
+        ax.set_xlim(rows["as_of"].iloc[0] - pd.Timedelta(days=31), rows["as_of"].iloc[0] + pd.Timedelta(days=31))
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.score", lang))
     ax.legend(frameon=False, fontsize="small")
@@ -227,7 +235,7 @@ def plot_coverage(run: RunData, lang: str, ax=None):
     ax = _axes(ax)
     coverage = run.table("coverage")
     for name, rows in coverage.groupby("table", sort=True):
-        ax.plot(rows["month"], rows["records"], label=plot_text(name), linewidth=1.2)
+        ax.plot(rows["month"], rows["records"], label=table_name(name, lang), linewidth=1.2)
     ax.axvline(run.as_of, color="#333333", linestyle="--", linewidth=1)  # records after it are not used
     ax.annotate(text("reports.cohort.as_of", lang), (run.as_of, 1), xytext=(3, 3), textcoords="offset points",
                 fontsize="small")

@@ -542,6 +542,8 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     out = Path(out).absolute()
     lang = lang or settings.reports.lang
+    # one language for the whole run: the loader's notes and rejection reasons too, not only the reports
+    settings = settings.model_copy(update={"reports": settings.reports.model_copy(update={"lang": lang})})
     check_output(out, min_free_mb=settings.reports.min_free_disk_mb)
     for name in (COHORT_NOTEBOOK, QUALITY_NOTEBOOK):
         template(name, templates)

@@ -18,9 +18,10 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
+from riskmodel.warning.localise import percent
 
-__all__ = ["Heading", "Table", "BarTable", "heading", "title", "level_counts", "group_summary", "factor_summary",
-           "factor_section",
+__all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary",
+           "factor_summary", "factor_section", "record_word", "table_name",
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
            "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section",
@@ -57,6 +58,21 @@ class Table:
         return f"{self.frame.head(30).to_string(index=False)}\n... ({len(self.frame)} rows)"
 
 
+class ListTable(Table):
+    """The warning list as a table whose short columns (rank, pseudonym, class, college, level, risk) never
+    wrap: a level or pseudonym broken over two lines is misread. The style is scoped to this table."""
+
+    def _repr_html_(self) -> str:
+        page = self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
+        # prefixed with JupyterLab's output class: its `:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td`
+        # right-aligns every cell and outranks a plain `table.x td`
+        lab = ".jp-RenderedHTMLCommon table.riskmodel-list"
+        style = (f"<style>{lab} td,{lab} th{{text-align:left;vertical-align:top}}"
+                 f"{lab} td:nth-child(-n+6),{lab} th{{white-space:nowrap}}"
+                 f"{lab} td:first-child{{text-align:right}}</style>")
+        return style + page
+
+
 class BarTable(Table):
     """A :class:`Table` with one numeric column drawn as bars behind its numbers (pandas Styler).
 
@@ -75,7 +91,9 @@ class BarTable(Table):
         if self.frame.empty:
             return super()._repr_html_()
         styler = self.frame.style.set_uuid(self.uuid).hide(axis="index").format(precision=3, escape="html")
-        styler = styler.bar(subset=[self.column], color=self.colour, vmin=0, width=90)
+        top = float(pd.to_numeric(self.frame[self.column], errors="coerce").max())
+        if top > 0:  # bars need a range: one row or all zero divided by zero inside pandas (RuntimeWarning)
+            styler = styler.bar(subset=[self.column], color=self.colour, vmin=0, vmax=top, width=90)
         return styler.set_table_attributes('class="riskmodel"').to_html()
 
 
@@ -106,12 +124,31 @@ def note(key: str, lang: str, **values: object) -> Heading:
     return Heading(text(key, lang, **values), 0)
 
 
+class Prose:
+    """Catalogue text written as Markdown (a notebook's explanations), shown as HTML in the report language."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _repr_markdown_(self) -> str:  # JupyterLab and nbconvert render it (the catalogue's own text)
+        return self.source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def show_text(key: str, lang: str, **values: object) -> Prose:
+    """The notebook prose ``key`` of the catalogue (Markdown) in ``lang``: what a markdown cell said in one
+    language, now in the report's."""
+    return Prose(text(key, lang, **values))
+
+
 def title(run: RunData, level: str, cohort_id: str, lang: str) -> Heading:
     """``<school> · <college>: crisis early-warning report, as of <date>`` (names escaped)."""
     row = run.cohort(level, cohort_id)
     name = row["name"] if level == "school" else f"{row['school']} · {row['name']}"
-    return Heading(f"{name}: {text('reports.cohort.title', lang)} ({text('reports.cohort.as_of', lang)} "
-                   f"{run.as_of.date().isoformat()}, {text('reports.cohort.students', lang)} {row['students']})", 1)
+    return Heading(text("reports.cohort.heading", lang, name=name, title=text("reports.cohort.title", lang),
+                        as_of=run.as_of.date().isoformat(), students=row["students"]), 1)
 
 
 def _suppress(counts: pd.Series, small_cell: int) -> pd.Series:
@@ -167,14 +204,18 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
         pooled_listed = listed.loc[pooled.index].sum()
         students = int(pooled["students"].sum())
         mean = float(members.loc[members[by].isin(pooled.index), "score"].mean())
-        table = pd.concat([table, pd.DataFrame({"students": [students], "mean_score": [
-            mean if students >= run.small_cell else float("nan")], **{lv: [int(pooled_listed[lv])] for lv in LEVELS[:3]}})])
+        # a row added by label, not pd.concat: a pooled mean left empty (too few students) made concat
+        # warn about all-NA columns inside 14 of 20 college reports of the demo
+        row = {"students": students, "mean_score": mean if students >= run.small_cell else float("nan"),
+               **{lv: int(pooled_listed[lv]) for lv in LEVELS[:3]}}
+        table = table.reset_index(drop=True)
+        table.loc[len(table)] = pd.Series(row).reindex(table.columns)
         names.append(text("reports.cohort.small_groups", lang, n=run.small_cell, count=int(small.sum()), kind=kind))
     out = pd.DataFrame({kind: names})
     out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()
     for lv in LEVELS[:3]:
         out[text(f"level.{lv}", lang)] = _suppress(table[lv], run.small_cell).to_numpy()
-    out[text("reports.col.mean_score", lang)] = table["mean_score"].round(3).to_numpy()
+    out[text("reports.col.mean_score", lang)] = table["mean_score"].map(percent).to_numpy()  # as the plots: percent
     out.attrs["pooled"] = bool(small.any())
     return out
 
@@ -209,7 +250,9 @@ def _feature_text(names: pd.Index, lang: str) -> list[str]:
         cat = catalogue()
     except Exception:  # noqa: BLE001 - a catalogue that cannot load must not cost the report
         return list(names)
-    return [str(cat.at[n, lang]) if n in cat.index else n for n in names]
+    from riskmodel.warning.reasons import plain_windows
+
+    return [plain_windows(str(cat.at[n, lang]), lang) if n in cat.index else n for n in names]
 
 
 def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
@@ -218,11 +261,11 @@ def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataF
     listed = members[members["level"] != "none"].sort_values(["rank", "score"], ascending=[True, False])
     changes = listed["change"].map(lambda c: text(f"change.{c}", lang) if f"change.{c}" in _change_keys() else c)
     out = pd.DataFrame({
-        text("reports.col.rank", lang): listed["rank"].to_numpy(),
+        text("reports.col.rank_school", lang): listed["rank"].to_numpy(),
         text("reports.col.pseudonym", lang): listed["pseudonym"].to_numpy(),
         text("reports.col.class_id", lang): listed["class_id"].to_numpy(),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in listed["level"]],
-        text("reports.col.score", lang): listed["score"].round(3).to_numpy(),
+        text("reports.col.score", lang): listed["score"].map(percent).to_numpy(),
         text("reports.col.change", lang): changes.to_numpy(),
         text("reports.col.rules", lang): listed["rules"].to_numpy(),
         text("reports.col.factors", lang): listed["factors"].to_numpy(),
@@ -244,13 +287,14 @@ def list_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: i
 
     table = cohort_list(run, level, cohort_id, lang)
     total = len(table)
+    rank_note = note("reports.cohort.rank_note", lang)
     if rows <= 0 or total <= rows:
-        return Section(Table(table))
+        return Section(rank_note, ListTable(table))
     key = str(run.cohort(level, cohort_id)["key"])
     links = ", ".join(f'<a href="{html_text("../lists/" + quote(key) + "/warning_list." + ext)}">'
-                      f"{html_text('warning_list.' + ext)}</a>" for ext in ("xlsx", "csv"))
+                      f"{html_text(text('reports.cohort.list_file.' + ext, lang))}</a>" for ext in ("xlsx", "csv"))
     shown = note("reports.cohort.list_top", lang, shown=rows, total=total)
-    return Section(shown, _Trusted(f"<p>{links}</p>"), Table(table.head(rows)))
+    return Section(shown, _Trusted(f"<p>{links}</p>"), rank_note, ListTable(table.head(rows)))
 
 
 def _change_keys() -> frozenset[str]:
@@ -266,6 +310,35 @@ _STUDENT_COLUMNS = {
 }
 
 
+_VOCAB = {"source": "source", "category": "category", "event": "event"}
+_SEVERITY = {1: "watch", 2: "concern", 3: "urgent"}
+
+
+def record_word(column: str, code: object, lang: str) -> str:
+    """A record's code in words: an observation's source, category or severity, a life event, a counselling
+    contact's kind, an instrument's short name (the feature catalogue's vocabulary and the catalogue)."""
+    from riskmodel.i18n import catalogue as i18n_catalogue
+
+    if code is None or (not isinstance(code, str) and pd.isna(code)):
+        return ""
+    if column == "severity":
+        try:
+            code = _SEVERITY[int(code)]
+        except (KeyError, TypeError, ValueError):
+            return str(code)
+        column = "severity"
+    if column == "instrument":
+        key = f"warning.instrument.{code}"
+        return text(key, lang) if key in i18n_catalogue() else str(code)
+    if column == "kind":
+        key = f"reports.counselling.{code}"
+        return text(key, lang) if key in i18n_catalogue() else str(code)
+    from riskmodel.features.catalogue import raw_catalogue
+
+    words = raw_catalogue()["vocab"].get(_VOCAB.get(column, column), {}).get(str(code))
+    return str(words[lang]) if words else str(code)
+
+
 def student_records(run: RunData, pseudonym: str, table: str, lang: str) -> pd.DataFrame:
     """One student's rows of ``table`` (screenings, observations, life_events, counselling), by date.
 
@@ -277,7 +350,11 @@ def student_records(run: RunData, pseudonym: str, table: str, lang: str) -> pd.D
     rows = frame[frame["pseudonym"] == pseudonym].sort_values("date")
     columns = {src: text(f"reports.col.{dst}", lang) for src, dst in _STUDENT_COLUMNS[table].items()
                if src in rows.columns}
-    out = rows[list(columns)].rename(columns=columns)
+    rows = rows[list(columns)].copy()
+    for column in ("source", "category", "event", "severity", "kind", "instrument"):
+        if column in rows.columns:
+            rows[column] = rows[column].map(lambda code, c=column: record_word(c, code, lang))
+    out = rows.rename(columns=columns)
     date_col = text("reports.col.date", lang)
     out[date_col] = pd.to_datetime(out[date_col]).dt.date
     return out.reset_index(drop=True)
@@ -289,10 +366,18 @@ def student_reasons(run: RunData, pseudonym: str, lang: str) -> pd.DataFrame:
     return pd.DataFrame({
         text("reports.col.as_of", lang): rows["as_of"].dt.date.to_numpy(),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in rows["level"]],
-        text("reports.col.score", lang): rows["score"].round(3).to_numpy(),
+        text("reports.col.score", lang): rows["score"].map(percent).to_numpy(),
         text("reports.col.rules", lang): rows["rules"].to_numpy(),
         text("reports.col.factors", lang): rows["factors"].to_numpy(),
     })
+
+
+def table_name(name: str, lang: str) -> str:
+    """A data table's name in words (``life_events`` -> 生活事件); an unknown table keeps its name."""
+    from riskmodel.i18n import catalogue
+
+    key = f"reports.table.{name}"
+    return text(key, lang) if key in catalogue() else str(name)
 
 
 def data_summary(run: RunData, lang: str) -> pd.DataFrame:
@@ -300,7 +385,10 @@ def data_summary(run: RunData, lang: str) -> pd.DataFrame:
     summary = run.table("summary")
     names = {"table": "table", "file": "file", "rows_read": "rows_read", "accepted": "accepted", "rejected": "rejected"}
     keep = [c for c in names if c in summary.columns]
-    return summary[keep].rename(columns={c: text(f"reports.col.{names[c]}", lang) for c in keep})
+    summary = summary[keep].copy()
+    if "table" in summary.columns:
+        summary["table"] = summary["table"].map(lambda name: table_name(name, lang))
+    return summary.rename(columns={c: text(f"reports.col.{names[c]}", lang) for c in keep})
 
 
 def rejected_summary(run: RunData, lang: str) -> pd.DataFrame:
@@ -309,7 +397,7 @@ def rejected_summary(run: RunData, lang: str) -> pd.DataFrame:
     if counts.empty:
         return counts
     counts = counts.sort_values("rows", ascending=False)
-    return pd.DataFrame({text("reports.col.table", lang): counts["table"].to_numpy(),
+    return pd.DataFrame({text("reports.col.table", lang): counts["table"].map(lambda n: table_name(n, lang)).to_numpy(),
                          text("reports.col.item", lang): counts["column"].to_numpy(),
                          text("reports.col.reason", lang): counts["reason"].to_numpy(),
                          text("reports.col.rejected", lang): counts["rows"].to_numpy()})
@@ -380,8 +468,8 @@ def student_title(run: RunData, pseudonym: str, lang: str) -> Heading:
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
     last = rows.iloc[-1]
     where = " · ".join(str(v) for v in (last["school"], last["college"], last["class_id"]) if v)
-    return Heading(f"{text('reports.student.title', lang)}: {pseudonym} ({where}), "
-                   f"{text('reports.cohort.as_of', lang)} {run.as_of.date().isoformat()}", 1)
+    return Heading(text("reports.student.heading", lang, title=text("reports.student.title", lang), pseudonym=pseudonym,
+                        where=where, as_of=run.as_of.date().isoformat()), 1)
 
 
 def rejected_section(run: RunData, lang: str) -> Table | Heading:

@@ -36,6 +36,10 @@ def read_previous_list(path: str | Path) -> pd.DataFrame:
                                                                                      dtype=str)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot read the previous list ({exc}); pass its warning_list.parquet.") from None
+    if path.suffix != ".parquet":  # a CSV has the report language's headers and words
+        from riskmodel.warning.localise import delocalise
+
+        frame = delocalise(frame)
     missing = {"student_id", "level"} - set(frame.columns)
     if missing:
         raise ConfigError(f"{path}: the previous list lacks columns {sorted(missing)}; pass a riskmodel warning list.")
@@ -56,6 +60,7 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
     if out.exists():
         raise PreflightError(f"{out}: already exists; an earlier list is never overwritten. Choose a new --out folder.")
     lang = lang or settings.reports.lang
+    settings = settings.model_copy(update={"reports": settings.reports.model_copy(update={"lang": lang})})
     model = load(model_dir)
     prev = read_previous_list(previous) if previous is not None else None
     dataset = open_data(data, settings=settings)

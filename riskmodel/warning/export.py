@@ -27,17 +27,19 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.formatting.rule import FormulaRule
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
+from riskmodel.vocab import LEVELS
+from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START", "DECISION_COLUMNS",
            "DECISION_CHOICES", "decision_header"]
 
-LEVEL_FILL = {"I": "FFC7CE", "II": "F8CBAD", "III": "FFF2CC"}
+LEVEL_FILL = {lv: tint(LEVEL_COLOURS[lv]) for lv in LEVELS}  # the report palette, as light tints
+_WRAP_WIDTH = 50.0  # a longer text column wraps in cells of this width
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -65,39 +67,54 @@ def _bold(ws, values: list) -> list:
     return cells
 
 
-def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, str]], stamp: datetime) -> bytes:
+def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, ...]], stamp: datetime,
+                raw: pd.DataFrame | None = None) -> bytes:
+    """The list sheet (``frame`` as shown: localised headers and words), the About sheet and, for a list
+    with review columns, the decisions sheet (from ``raw``, the list with its codes)."""
     # write-only sheets: rows are streamed to the file as they are appended (a quarter faster on the school's
     # list than cells kept in memory); everything the sheet's XML holds before its rows is set first
     safe = neutralise_frame(_text_frame(frame))
+    raw = frame if raw is None else raw
+    wrapped: set[int] = set()
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(text("warning.sheet.list", lang))
     ws.freeze_panes = "A2"
     for j, column in enumerate(safe.columns, start=1):
         longest = safe[column].astype(str).str.len().max() if len(safe) else 0
-        ws.column_dimensions[get_column_letter(j)].width = float(min(max(len(column), int(longest or 0)) + 2, 80))
-    if "level" in safe.columns and len(safe):
+        wide = (2 if lang == "zh" else 1) * max(len(str(column)), int(longest or 0))  # CJK characters are wide
+        ws.column_dimensions[get_column_letter(j)].width = float(min(wide + 2, _WRAP_WIDTH))
+        if wide + 2 > _WRAP_WIDTH:
+            wrapped.add(j - 1)  # long text (factors, rules) wraps instead of running off the screen
+    level_header = text("warning.column.level", lang)
+    if level_header in safe.columns and len(safe):
         # one conditional format per level over the sheet instead of a fill on every cell of every listed
         # row (105,000 style assignments on the school's list took most of its time); the colours follow
         # the level when the sheet is sorted or filtered
-        level_col = list(safe.columns).index("level") + 1
+        level_col = list(safe.columns).index(level_header) + 1
         letter = get_column_letter(level_col)
         area = f"A2:{get_column_letter(len(safe.columns))}{len(safe) + 1}"
         for level, color in LEVEL_FILL.items():
             ws.conditional_formatting.add(area, FormulaRule(
-                formula=[f'${letter}2="{level}"'], stopIfTrue=True,
+                formula=[f'${letter}2="{text(f"warning.value.level.{level}", lang)}"'], stopIfTrue=True,
                 fill=PatternFill("solid", start_color=color, end_color=color)))
-        ws.column_dimensions[letter].width = 8.0
     ws.auto_filter.ref = f"A1:{get_column_letter(max(len(safe.columns), 1))}{len(safe) + 1}"
     ws.append(_bold(ws, list(safe.columns)))
+    wrap = Alignment(wrap_text=True, vertical="top")
     for row in safe.itertuples(index=False):
-        ws.append([None if (not isinstance(v, str) and pd.isna(v)) else v for v in row])
+        values = [None if (not isinstance(v, str) and pd.isna(v)) else v for v in row]
+        for j in wrapped:
+            cell = WriteOnlyCell(ws, value=values[j])
+            cell.alignment = wrap
+            values[j] = cell
+        ws.append(values)
     info = wb.create_sheet(text("warning.sheet.about", lang))
     info.column_dimensions["A"].width = 24.0
-    info.column_dimensions["B"].width = 100.0
-    for key, value in about:
-        info.append([key, value])
-    if "state" in frame.columns and "pseudonym" in frame.columns:
-        _decisions_sheet(wb, frame, lang=lang)
+    info.column_dimensions["B"].width = 40.0
+    info.column_dimensions["C"].width = 90.0
+    for row in about:
+        info.append(list(row))
+    if "state" in raw.columns and "pseudonym" in raw.columns:
+        _decisions_sheet(wb, raw, lang=lang)
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.creator = "riskmodel"
     buffer = io.BytesIO()
@@ -236,14 +253,14 @@ def write_warning_list(frame: pd.DataFrame, out_dir: str | Path, *, lang: str = 
         ("", text("warning.about.levels_reviews" if "state" in frame.columns else "warning.about.levels", lang)),
         ("", text("warning.about.confidential", lang)),
     ]
-    known = i18n_catalogue()
-    glossary = [(str(c), text(f"warning.column.{c}", lang)) for c in frame.columns if f"warning.column.{c}" in known]
-    if glossary:
-        about += [("", ""), (text("warning.about.columns", lang), ""), *glossary]
+    # people's files in the report language (riskmodel.warning.localise); the Parquet keeps the codes
+    shown = localise(frame, lang)
+    about += [("", ""), (text("warning.about.columns", lang), text("warning.about.codes", lang)),
+              *glossary(list(frame.columns), lang)]
     stamp = datetime.fromisoformat(as_of) if as_of else datetime(2000, 1, 1)
-    xlsx = _xlsx_bytes(frame, lang=lang, about=about, stamp=stamp)
+    xlsx = _xlsx_bytes(shown, lang=lang, about=about, stamp=stamp, raw=frame)
     paths = {
-        "csv": write_bytes(out_dir / f"{stem}.csv", _csv_bytes(frame)),
+        "csv": write_bytes(out_dir / f"{stem}.csv", _csv_bytes(shown)),
         "xlsx": write_bytes(out_dir / f"{stem}.xlsx", xlsx),
         "parquet": write_bytes(out_dir / f"{stem}.parquet", _parquet_bytes(frame)),
     }

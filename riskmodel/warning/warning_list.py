@@ -41,7 +41,7 @@ from riskmodel.i18n import text
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
 from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
-from riskmodel.warning.reasons import explain
+from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
            "score_features", "make_warning_list", "compare_with_previous"]
@@ -221,7 +221,7 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
         feature_catalogue = feature_catalogue_fn()
     listed_rows = features.loc[listed]
     reasons = explain(model.contributions(listed_rows), listed_rows, catalogue=feature_catalogue, lang=lang,
-                      top=settings.warning.top_factors)
+                      top=settings.warning.top_factors, previous=previous_families(previous))
     sep = text("warning.reason.separator", lang)
     current = scored.loc[listed].copy()
     current["factors"] = _joined(reasons, "raise", sep).reindex(current.index).fillna(text("warning.reason.none", lang))
