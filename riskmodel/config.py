@@ -100,6 +100,18 @@ class LabelSettings(_Section):
     exclude_censored_negatives: bool = True
 
 
+# Features whose direction is known from the clinic, not from the data: a higher answer to a critical
+# item (suicidal ideation), more urgent or self-harm-signal observations, an earlier self-harm or
+# attempt, a higher counsellor rating never lower the risk. LightGBM is constrained to respect it
+# (``monotone_constraints``; riskmodel.models.gbm). Shell-style patterns over feature names.
+MONOTONE_INCREASING: tuple[str, ...] = (
+    "*_item*_latest", "traj_*_item*_max", "*_critical_latest", "screening_critical_*d",
+    "obs_urgent_*d", "obs_self_harm_signal_*d", "obs_self_harm_signal_urgent_*d",
+    "outcome_self_harm_or_attempt_*", "counsellor_rating_last", "counsellor_rating_high_365d",
+    "traj_couns_rating_max_365d",
+)
+
+
 class ModelSettings(_Section):
     """Model training (riskmodel.models)."""
 
@@ -122,6 +134,8 @@ class ModelSettings(_Section):
     calibration_months: int = 6  # the later fold: early stopping and calibration
     holdout_months: int = 6  # the latest fold: held-out evaluation recorded in model.json
     refit: bool = True  # after evaluating, refit one fold later (fit up to the holdout, calibrate on it) for use
+    # LightGBM: features (shell patterns) whose rise never lowers the score; [] for none (docs/models.md)
+    monotone_increasing: list[str] = Field(default_factory=lambda: list(MONOTONE_INCREASING))
 
 
 class WarningSettings(_Section):

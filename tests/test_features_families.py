@@ -292,3 +292,32 @@ def test_records_of_students_not_in_the_register_are_ignored():
     rows = screening_rows([phq9("ghost", "2025-01-01", [3] * 9), phq9("a", "2025-01-01", [0] * 9)])
     frame = build({"students": st, "screenings": rows})
     assert list(frame.index) == ["a"] and frame.loc["a", "phq9_total_latest"] == 0
+
+
+def test_trajectory_waves_bursts_and_missed_wave():
+    st = students(["a", "b", "c", "d"])
+    rows = [phq9("a", "2024-03-01", [1, 0, 1, 0, 1, 0, 1, 0, 0]),   # total 4
+            phq9("a", "2024-10-01", [2, 1, 2, 1, 2, 1, 2, 1, 0]),   # 12: a rise of 8
+            phq9("a", "2025-02-01", [1, 0, 1, 0, 1, 0, 1, 0, 1]),   # 5, item 9 answered
+            phq9("a", "2025-03-05", [3, 2, 3, 2, 3, 2, 3, 2, 3]),   # after as-of: unseen
+            phq9("b", "2025-02-01", [0, 1, 0, 1, 0, 1, 0, 1, 0]),
+            phq9("c", "2025-02-01", [1, 2, 1, 2, 1, 2, 1, 2, 0]),
+            phq9("d", "2024-10-01", [0, 1, 0, 1, 0, 1, 0, 1, 0])]
+    obs = pd.DataFrame({"student_id": "a", "date": pd.to_datetime(["2025-03-01", "2025-02-15", "2025-03-02"]),
+                        "source": "peer", "category": "mood", "severity": [2, 3, 3]})
+    f = build({"students": st, "screenings": screening_rows(rows), "observations": obs})
+    a = f.loc["a"]
+    assert a["traj_phq9_total_mean"] == pytest.approx(7.0) and a["traj_phq9_total_max"] == 12
+    assert a["traj_phq9_rise_max"] == 8 and a["traj_phq9_item9_max"] == 1
+    # least squares over (days, total): positive, per year
+    days = np.array([-365, -151, -28], dtype=float) / 365.25
+    assert a["traj_phq9_slope"] == pytest.approx(np.polyfit(days, [4, 12, 5], 1)[0], rel=1e-4)
+    assert np.isnan(f.loc["b", "traj_phq9_rise_max"]) and np.isnan(f.loc["b", "traj_phq9_slope"])
+    # a, b, c answered in the last 120 days (3 of 4 enrolled in the class): d missed the class's wave
+    assert f["traj_missed_class_wave"].to_dict() == {"a": 0, "b": 0, "c": 0, "d": 1}
+    # decayed concern count, half-life 14 days: today 1, 14 days ago 0.5; the 2 March entry is after as-of
+    assert a["traj_obs_concern_decay_14d"] == pytest.approx(1.5)
+    assert a["traj_obs_concern_14d"] == 1 and a["traj_obs_days_since_concern"] == 0
+    assert a["traj_obs_concern_burst_30d"] == 2  # nothing in the year before
+    # percentiles among the enrolled students' valid PHQ-9 forms up to as-of (6 forms)
+    assert 0 < a["traj_screen_pct_latest"] < 1 and f.loc["c", "traj_screen_pct_latest"] > f.loc["b", "traj_screen_pct_latest"]

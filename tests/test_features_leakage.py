@@ -22,7 +22,7 @@ from riskmodel.labels import build_labels
 SETTINGS = Settings()
 DATES = ["2023-03-15", "2024-06-30", "2025-01-20"]
 EVENT_FAMILIES = ("screening", "observations", "life_events", "academics", "attendance", "counselling",
-                  "history", "cohort")
+                  "history", "cohort", "trajectory")
 
 
 @pytest.fixture(scope="module")

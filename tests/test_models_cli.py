@@ -60,8 +60,8 @@ def test_score_writes_the_list_and_never_overwrites(workspace):
     result = _score(workspace, "list1", "--lang", "en")
     assert result.exit_code == 0, result.output
     folder = workspace / "list1"
-    assert sorted(p.name for p in folder.iterdir()) == ["warning_list.csv", "warning_list.parquet",
-                                                        "warning_list.xlsx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["scores.parquet", "warning_list.csv",
+                                                        "warning_list.parquet", "warning_list.xlsx"]
     listed = pd.read_parquet(folder / "warning_list.parquet")
     assert len(listed) > 0 and set(listed["level"]) <= {"I", "II", "III"}
     assert listed["factors"].str.len().gt(0).all()
@@ -95,3 +95,37 @@ def test_score_refuses_a_model_trained_on_other_features(workspace, tmp_path):
     result = runner.invoke(app, ["score", "--data", str(workspace / "data"), "--model", str(bad), "--as-of",
                                  "2025-10-01", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "altered or damaged" in result.output
+
+
+def _enrolled_on(students: pd.DataFrame, as_of: pd.Timestamp) -> set[str]:
+    """Straight from the contract: enrolled on or before the date and not exited on or before it."""
+    on = (students["enrollment_date"] <= as_of) & (students["exit_date"].isna() | (students["exit_date"] > as_of))
+    return set(students.loc[on, "student_id"].astype(str))
+
+
+def test_the_scores_file_holds_every_enrolled_student_once(workspace):
+    """Contract v2: every student scored on the date, listed or not, with interval, rank and level."""
+    from riskmodel.config import load_settings
+    from riskmodel.data import load_dataset
+
+    result = _score(workspace, "scores1")
+    assert result.exit_code == 0, result.output
+    path = workspace / "scores1" / "scores.parquet"
+    assert path.stat().st_mode & 0o777 == 0o600
+    scores = pd.read_parquet(path)
+    assert list(scores.columns[:11]) == ["as_of", "student_id", "pseudonym", "school", "college", "class_id",
+                                         "score", "score_low", "score_high", "rank", "level"]
+    students = load_dataset(workspace / "data", settings=load_settings(workspace / "settings.yaml")).table("students")
+    as_of = pd.Timestamp("2025-10-01")
+    assert not scores["student_id"].duplicated().any()
+    assert set(scores["student_id"]) == _enrolled_on(students, as_of)
+    assert (scores["as_of"] == as_of).all()
+    assert sorted(scores["rank"]) == list(range(1, len(scores) + 1))
+    assert (scores["score_low"] <= scores["score"]).all() and (scores["score"] <= scores["score_high"]).all()
+    assert scores["pseudonym"].str.len().gt(0).all()
+    listed = pd.read_parquet(workspace / "scores1" / "warning_list.parquet")
+    listed = listed[listed["level"] != "none"].set_index("student_id")
+    assert (scores["level"] != "none").sum() == len(listed)
+    mine = scores.set_index("student_id").loc[listed.index]
+    assert (mine["level"] == listed["level"]).all() and (mine["score"] == listed["score"]).all()
+

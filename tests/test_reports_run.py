@@ -382,3 +382,18 @@ def test_notebooks_run_with_their_defaults_as_in_jupyterlab(first, reports_dir, 
     out = tmp_path / "notebooks" / f"{name}.ipynb"
     outcome = execute(NOTEBOOK_DIR / f"{name}.ipynb", out, None, {})
     assert outcome["status"] == "ok", outcome["error"]
+
+
+def test_the_run_hands_back_every_scored_student_in_the_scores_file(first):
+    """Contract v2: scores.parquet holds every scored student once, the same rows the reports read
+    (report_data/list.parquet, pseudonymised)."""
+    result, _ = first
+    scores = pd.read_parquet(result.run_dir / "scores.parquet")
+    report = pd.read_parquet(result.run_dir / "report_data" / "list.parquet")
+    assert list(scores.columns[:11]) == ["as_of", "student_id", "pseudonym", "school", "college", "class_id",
+                                         "score", "score_low", "score_high", "rank", "level"]
+    assert len(scores) == 90 and not scores["student_id"].duplicated().any()
+    assert set(scores["pseudonym"]) == set(report["pseudonym"])
+    merged = scores.merge(report, on="pseudonym", suffixes=("", "_report"))
+    assert (merged["level"] == merged["level_report"]).all() and (merged["rank"] == merged["rank_report"]).all()
+    assert (scores["run_id"] == result.run_dir.name).all()

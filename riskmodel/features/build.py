@@ -49,6 +49,7 @@ from riskmodel.features import (
     observations,
     register,
     screening,
+    trajectory,
 )
 from riskmodel.features.catalogue import catalogue
 from riskmodel.features.context import Context
@@ -63,7 +64,7 @@ log = logging.getLogger(__name__)
 FAMILY_MODULES = {
     "screening": screening, "observations": observations, "life_events": life_events,
     "academics": academics, "attendance": attendance, "counselling": counselling,
-    "history": history, "register": register, "calendar": calendar, "cohort": cohort,
+    "history": history, "register": register, "calendar": calendar, "trajectory": trajectory, "cohort": cohort,
 }
 # dated tables a family may read, with the column that dates each row
 EVENT_TABLES = dict(DATED_BY)

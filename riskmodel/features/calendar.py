@@ -78,6 +78,17 @@ def calendar_features(calendar: pd.DataFrame, as_of: pd.Timestamp, *, after_holi
     in_holiday = inside("holiday")
     since_holiday = float((d - holiday_ends.max()) / day) if len(holiday_ends) else np.nan
     month = as_of.month
+    # the next 90 days (a published schedule): how much of them is exams, holidays, a term's first weeks
+    ahead = d + np.arange(1, 91) * day
+
+    def share(mask: np.ndarray, first_days: int | None = None) -> float:
+        s, e = start[mask], end[mask]
+        if first_days is not None:
+            e = np.minimum(e, s + (first_days - 1) * day)
+        if not len(s):
+            return 0.0
+        return float(((s[None, :] <= ahead[:, None]) & (ahead[:, None] <= e[None, :])).any(axis=1).mean())
+
     return {
         "cal_days_to_next_exam": to_exam,
         "cal_in_exam": float(in_exam),
@@ -91,6 +102,9 @@ def calendar_features(calendar: pd.DataFrame, as_of: pd.Timestamp, *, after_holi
         "cal_major_event": float(inside("major_event", lead=major_event_lead_days)),
         "cal_season_change": float(month in (3, 4, 9, 10)),
         "cal_month": float(month),
+        "cal_exam_share_90d": share(kind == "exam"),
+        "cal_holiday_share_90d": share(kind == "holiday"),
+        "cal_term_start_share_90d": share(kind == "term", first_days=21),
     }
 
 

@@ -34,7 +34,7 @@ __all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS"
 
 KINDS = ("score", "count", "days", "flag", "delta", "category", "ratio")
 FAMILIES = ("screening", "observations", "life_events", "academics", "attendance", "counselling",
-            "history", "register", "calendar", "cohort")
+            "history", "register", "calendar", "cohort", "trajectory")
 
 # Critical-item features the warning engineer's hard rules name; kept even if a spec changes
 REQUIRED_CRITICAL_ITEMS = {"PHQ9": (9,), "UPI": (25,), "SDS": (19,), "SCL90": (15,)}

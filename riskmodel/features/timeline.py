@@ -191,6 +191,29 @@ class Cut:
         cs = self._tl.cumsum(column)
         return cs[self._end] - cs[self._lo(days)]
 
+    def window_rows(self, days: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the last ``days`` days up to as-of (all rows up to it when ``None``).
+
+        Returns ``(owner, idx)``: each row's student position and its position in timeline order
+        (for :meth:`values`), students in register order and each student's rows by date. Only rows
+        dated on or before as-of are returned: families that need more than counts and sums (a
+        decayed count, a maximum, a slope) reduce over these.
+        """
+        lo, end = self._lo(days), self._end
+        lengths = np.maximum(end - lo, 0)
+        owner = np.repeat(np.arange(self._tl.n_students, dtype=np.int64), lengths)
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        idx = starts + np.arange(int(lengths.sum()), dtype=np.int64)
+        return owner, idx
+
+    def values(self, column: str) -> np.ndarray:
+        """Column ``column`` in timeline order, to be indexed with :meth:`window_rows`' ``idx``."""
+        return self._tl.column(column)
+
+    def days(self) -> np.ndarray:
+        """Each row's day number in timeline order, to be indexed with :meth:`window_rows`' ``idx``."""
+        return self._tl._days
+
     def has(self, nth: int = 0) -> np.ndarray:
         """Whether each student has at least ``nth + 1`` rows up to as-of."""
         return (self._end - self._tl._start) > nth

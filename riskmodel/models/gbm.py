@@ -27,7 +27,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["LightGBMRisk", "DEFAULT_PARAMS"]
+from riskmodel.config import MONOTONE_INCREASING as _MONOTONE_INCREASING
+
+__all__ = ["LightGBMRisk", "DEFAULT_PARAMS", "MONOTONE_INCREASING", "monotone_features"]
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
     "learning_rate": 0.08,
@@ -39,6 +41,16 @@ DEFAULT_PARAMS: dict[str, float | int | str] = {
     "lambda_l2": 10.0,
     "max_bin": 63,
 }
+
+# the features constrained to raise the score (patterns; the settings' default, see riskmodel.config)
+MONOTONE_INCREASING = _MONOTONE_INCREASING
+
+
+def monotone_features(names, patterns=MONOTONE_INCREASING) -> list[str]:
+    """The names among ``names`` that a pattern of ``patterns`` constrains to raise the score."""
+    from fnmatch import fnmatchcase
+
+    return [n for n in map(str, names) if any(fnmatchcase(n, p) for p in patterns)]
 
 
 class LightGBMRisk(ClassifierMixin, BaseEstimator):
@@ -57,15 +69,19 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     num_threads
         Fixed thread count (determinism and a shared machine: on a busy two-core machine two OpenMP
         threads ran about 18 times slower than one, spinning while waiting for each other).
+    monotone
+        Patterns of the features constrained to never lower the score as they rise
+        (:data:`MONOTONE_INCREASING`; empty: none).
     """
 
     def __init__(self, n_estimators: int = 400, early_stopping_rounds: int = 50, params: dict | None = None,
-                 seed: int = 0, num_threads: int = 1):
+                 seed: int = 0, num_threads: int = 1, monotone: tuple[str, ...] = MONOTONE_INCREASING):
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.params = params
         self.seed = seed
         self.num_threads = num_threads
+        self.monotone = monotone
 
     def _params(self) -> dict:
         params = {**DEFAULT_PARAMS, **(self.params or {})}
@@ -91,7 +107,12 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
             valid_sets = [lgb.Dataset(eval_set[0].to_numpy(dtype=np.float32), label=np.asarray(eval_set[1], float),
                                       reference=train)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
-        booster = lgb.train(self._params(), train, num_boost_round=self.n_estimators, valid_sets=valid_sets,
+        params = self._params()
+        constrained = set(monotone_features(X.columns, tuple(self.monotone or ())))
+        if constrained:
+            params["monotone_constraints"] = [1 if str(c) in constrained else 0 for c in X.columns]
+        self.monotone_features_ = sorted(constrained)
+        booster = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid_sets,
                             callbacks=callbacks)
         self.best_iteration_ = int(booster.best_iteration or booster.current_iteration())
         self.booster_ = booster
@@ -123,7 +144,8 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     def to_dict(self) -> dict:
         """JSON-ready state; the booster itself is LightGBM model text (see :meth:`model_text`)."""
         check_is_fitted(self, "booster_")
-        return {"params": {k: v for k, v in self.get_params().items()}, "best_iteration": self.best_iteration_,
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        return {"params": params, "best_iteration": self.best_iteration_,
                 "feature_names_in": list(self.feature_names_in_)}
 
     def model_text(self) -> str:
@@ -134,7 +156,10 @@ class LightGBMRisk(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_dict(cls, data: dict, model_text: str) -> LightGBMRisk:
         """Inverse of :meth:`to_dict` plus :meth:`model_text`."""
-        model = cls(**data["params"])
+        params = dict(data["params"])
+        # folders saved before the constraints existed were trained without them
+        params["monotone"] = tuple(params.get("monotone", ()))
+        model = cls(**params)
         model.booster_ = lgb.Booster(model_str=model_text)
         model.best_iteration_ = int(data["best_iteration"])
         model.feature_names_in_ = np.asarray(data["feature_names_in"], dtype=object)

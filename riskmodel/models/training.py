@@ -109,7 +109,8 @@ def make_estimator(kind: str, *, settings: Settings):
     ms = settings.model
     if kind == "lightgbm":
         return LightGBMRisk(n_estimators=ms.n_estimators, early_stopping_rounds=ms.early_stopping_rounds,
-                            params=dict(ms.lightgbm), seed=ms.seed, num_threads=ms.num_threads)
+                            params=dict(ms.lightgbm), seed=ms.seed, num_threads=ms.num_threads,
+                            monotone=tuple(ms.monotone_increasing))
     if kind == "logistic":
         return LogisticRisk(C=ms.logistic_c, seed=ms.seed, num_threads=ms.num_threads)
     if kind == "rules":

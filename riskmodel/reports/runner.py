@@ -62,6 +62,7 @@ from riskmodel.reports.runlog import (
     remove_stale_partials,
     terminate_as_interrupt,
 )
+from riskmodel.warning.scores_file import write_scores
 
 __all__ = ["Scored", "RunResult", "check_output", "earlier_runs", "score", "publish", "run", "COHORT_NOTEBOOK",
            "QUALITY_NOTEBOOK"]
@@ -212,6 +213,8 @@ def _everyone(result, students: pd.DataFrame) -> pd.DataFrame:
         frame[col] = values.astype(object).where(values.notna(), "")
     frame["level"] = scores["level"].to_numpy()
     frame["score"] = scores["score"].round(4).to_numpy()
+    for col in ("score_low", "score_high"):  # the scores file's interval (riskmodel.warning.scores_file)
+        frame[col] = scores[col].round(4).to_numpy() if col in scores.columns else float("nan")
     frame["rank"] = scores["rank"].to_numpy()
     listed = result.warning_list.drop_duplicates("student_id").set_index("student_id")
     for col in ("rules", "factors", "change"):
@@ -435,6 +438,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 # the notebooks for the CPU and slowed both (docs/reports.md, Performance). Timed apart.
                 t0 = time.perf_counter()
                 lists = _write_lists(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
+                write_scores(scored.everyone, work, run_id=run_id)  # every scored student (contract v2)
                 timings["lists"] = time.perf_counter() - t0
                 job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
                                  timeout=rs.notebook_timeout)

@@ -16,6 +16,7 @@ from riskmodel.errors import ConfigError, PreflightError
 from riskmodel.models.registry import load
 from riskmodel.outputs import atomic_dir
 from riskmodel.warning.export import write_warning_list
+from riskmodel.warning.scores_file import write_scores
 from riskmodel.warning.warning_list import score_as_of
 
 __all__ = ["score_command", "read_previous_list"]
@@ -68,4 +69,6 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
     result = score_as_of(dataset, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
     with atomic_dir(out) as work:
         paths = write_warning_list(result.warning_list, work, lang=lang, horizon_days=model.meta.get("horizon_days"))
+        paths["scores"] = write_scores(result.scores, work, students=dataset.table("students"),
+                                       model_version=result.model_version, run_id=run_id)
     return result.warning_list, {kind: out / p.name for kind, p in paths.items()}
