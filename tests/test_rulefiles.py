@@ -8,6 +8,7 @@ from importlib import resources
 
 import pytest
 import yaml
+from test_data import EN, minimal
 
 from riskmodel.config import Settings
 from riskmodel.errors import ConfigError, ContractError
@@ -15,7 +16,6 @@ from riskmodel.instruments.specs import load_specs
 from riskmodel.models.rules import load_rules
 from riskmodel.rulefiles import StrictModel, check, problems
 from riskmodel.warning.hard_rules import load_hard_rules
-from test_data import EN, minimal
 
 catalogue_module = importlib.import_module("riskmodel.features.catalogue")  # the package exports a function of that name
 

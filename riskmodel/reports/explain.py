@@ -146,7 +146,8 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
         # this figure and every later one were then never shown. Restore it.
         plt.interactive(interactive)
     fig = plt.gcf()
-    fig.set_size_inches(9.0, 0.6 * (top + 1) + 1.5)
+    fig.set_size_inches(10.0, 0.6 * (top + 1) + 1.5)
+    fig.subplots_adjust(left=0.42, right=0.97)  # room for the factors' descriptions (cut off at shap's own margins)
     _localise_rest(fig.axes[0], lang)
     return fig.axes[0]
 

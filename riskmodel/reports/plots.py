@@ -97,6 +97,21 @@ def _date_bottom(ax) -> float:
     return min(1.2 / ax.figure.get_size_inches()[1], 0.45)
 
 
+def date_ticks(ax, dates) -> None:
+    """Readable dates on the x axis: a tick at each date when there are few (monthly runs, a
+    student's screenings), else a few concise ticks; matplotlib's default put one every four days
+    between two monthly runs."""
+    import matplotlib.dates as mdates
+
+    days = pd.to_datetime(pd.Series(dates)).dropna().dt.normalize().drop_duplicates().sort_values()
+    if 0 < len(days) <= 8:
+        ax.set_xticks(days.to_list(), [d.date().isoformat() for d in days])
+    else:
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
 def _axes(ax, figsize=None, *, ylabels=()):
     """A new figure's Axes with margins set from the labels (``ylabels``: the category tick labels).
 
@@ -223,6 +238,8 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: percent(v / 100)))  # as every risk in the reports
     if len(rows) == 1:  # one run: a month either side, not matplotlib's default of years
         ax.set_xlim(rows["as_of"].iloc[0] - pd.Timedelta(days=31), rows["as_of"].iloc[0] + pd.Timedelta(days=31))
+    date_ticks(ax, rows["as_of"])
+    ax.set_ylim(bottom=0)  # from zero: a move from 30% to 31% must not look like a leap
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.score", lang))
     ax.legend(frameon=False, fontsize="small")

@@ -31,6 +31,7 @@ from riskmodel.i18n import catalogue, text
 from riskmodel.reports.report_data import RunData
 from riskmodel.reports.views import Heading, Section, Table, note
 from riskmodel.vocab import ALL_LEVELS, FAMILY_FLAGS, LEVELS
+from riskmodel.warning.localise import percent
 
 __all__ = [
     "counselling_section",
@@ -156,7 +157,7 @@ def runs_section(run: RunData, pseudonym: str, lang: str) -> Section:
     table = pd.DataFrame({
         text("reports.col.as_of", lang): rows["as_of"].dt.date.astype(str).to_numpy(),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) if lv in ALL_LEVELS else "" for lv in rows["level"]],
-        text("reports.col.score", lang): rows["score"].round(4).to_numpy(),
+        text("reports.col.score", lang): rows["score"].map(percent).to_numpy(),  # as every risk in the reports
         text("reports.col.rules", lang): rows["rules"].fillna("").to_numpy(),
         text("reports.col.factors", lang): rows["factors"].fillna("").to_numpy(),
     })
@@ -249,6 +250,7 @@ def plot_scores(run: RunData, pseudonym: str, lang: str):
     import matplotlib.pyplot as plt
 
     from riskmodel.reports.names import plot_text
+    from riskmodel.reports.plots import date_ticks
 
     rows = student_table(run, pseudonym, "screenings")
     if rows.empty or "total" not in rows.columns or rows["total"].isna().all():
@@ -276,6 +278,7 @@ def plot_scores(run: RunData, pseudonym: str, lang: str):
         ax.tick_params(axis="x", labelrotation=30, labelsize="small")
     for ax in axes.ravel()[len(instruments):]:
         ax.set_visible(False)
+    date_ticks(axes[0, 0], rows["date"])  # the axes share x: one set of ticks for all
     return fig
 
 

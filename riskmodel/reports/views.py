@@ -13,6 +13,8 @@ Example
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 from riskmodel.i18n import text
@@ -50,7 +52,17 @@ class Table:
         self.frame = frame
 
     def _repr_html_(self) -> str:
-        return self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel")
+        # JupyterLab's export right-aligns every cell (`.jp-RenderedHTMLCommon td`): a column of reasons
+        # or dates then floats far from its header. Text reads from the left, numbers stay right; the
+        # rule is scoped to this table by a class named after its columns (the same data, the same page).
+        numeric = [i for i, (_, col) in enumerate(self.frame.items(), start=1)
+                   if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)]
+        name = "rm-" + hashlib.sha1("\x1f".join(map(str, self.frame.columns)).encode()).hexdigest()[:8]
+        lab = f".jp-RenderedHTMLCommon table.{name}"
+        right = ",".join(f"{lab} td:nth-child({i}),{lab} th:nth-child({i})" for i in numeric)
+        style = (f"<style>{lab} td,{lab} th{{text-align:left;vertical-align:top}}"
+                 + (f"{right}{{text-align:right}}" if right else "") + "</style>")
+        return style + self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes=f"riskmodel {name}")
 
     def __repr__(self) -> str:  # the plain-text twin Jupyter stores beside the HTML: kept short
         if len(self.frame) <= 30:
