@@ -294,12 +294,24 @@ def synth(
         "--under-recorded", help="GROUP:P records that group's outcomes with probability P only "
         "(left_behind:0.3, gender=F:0.5): an unfairness planted for the audit.")] = "",
     config: ConfigOption = None,
+    schools: Annotated[int, typer.Option(
+        "--schools", min=1, help="Schools of about --students students each, generated and written one at a "
+        "time (a district or province; memory of one school).")] = 1,
 ) -> None:
     """Write a synthetic cohort in the data contract's form (docs/synthetic.md): no real student in it."""
     from riskmodel.i18n import text
-    from riskmodel.synth import generate, parse_under_recorded, write
+    from riskmodel.synth import generate, generate_schools, parse_under_recorded, write, write_schools
 
     _guard({"--out": out}, configuration_file=config)
+    if schools > 1:
+        rows = write_schools(generate_schools(schools=schools, students=students, years=years, stage=stage, seed=seed,
+                                              start=_as_of(start) if start else None,
+                                              under_recorded=parse_under_recorded(under_recorded)
+                                              if under_recorded else None), out)
+        console.print(text("synth.done", _settings(config).reports.lang, out=out, stage=stage,
+                           students=rows["students"], years=years, seed=seed, screenings=rows["screenings"],
+                           outcomes=rows["outcomes"]), highlight=False)
+        return
     cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None,
                       under_recorded=parse_under_recorded(under_recorded) if under_recorded else None)
     write(cohort, out)

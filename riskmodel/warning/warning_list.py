@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -44,7 +45,8 @@ from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
 from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
-           "score_features", "make_warning_list", "compare_with_previous"]
+           "score_features", "make_warning_list", "compare_with_previous", "score_school", "split_by_school",
+           "schools_of", "previous_by_school", "combine_results"]
 
 log = logging.getLogger(__name__)
 
@@ -278,22 +280,156 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
                        cases=cases)
 
 
-def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
-                run_id: str = "", lang: str = "zh") -> ScoreResult:
-    """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
-    build its features and score them (see :func:`score_features`)."""
+def schools_of(students: pd.DataFrame) -> list[str]:
+    """The register's schools in the order a multi-school list is made in: sorted by name (``str``)."""
+    return sorted(pd.unique(students["school"].astype(str)).tolist())
+
+
+def split_by_school(dataset) -> Iterator[tuple[str, object]]:
+    """``(school, dataset of that school alone)`` for each school of the register, in :func:`schools_of` order.
+
+    Every table holding ``student_id`` keeps the rows of the school's students; the calendar keeps the
+    rows of every school (``school`` empty) and of this one; ``checksum``, ``files``, ``rejected``,
+    ``summary`` and ``skipped`` are the whole dataset's. Each table is grouped once (not filtered once
+    per school), so splitting costs about one pass over the data however many schools there are.
+    """
+    from riskmodel.data.dataset import Dataset
+
+    students = dataset.table("students")
+    schools = schools_of(students)
+    if len(schools) <= 1:
+        for school in schools:
+            yield school, dataset
+        return
+    school_of = pd.Series(students["school"].astype(str).to_numpy(), index=students["student_id"].astype(str))
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, frame in dataset.tables.items():
+        if name == "calendar" or "student_id" not in frame.columns:
+            continue
+        codes = frame["student_id"].astype(str).map(school_of)
+        groups[name] = codes.groupby(codes.to_numpy(), sort=False).indices  # school -> row positions
+    for school in schools:
+        tables = {}
+        for name, frame in dataset.tables.items():
+            if name in groups:
+                rows = groups[name].get(school, np.zeros(0, dtype=np.intp))
+                tables[name] = frame.iloc[rows]
+            elif name == "calendar" and "school" in frame.columns:
+                tables[name] = frame.loc[frame["school"].isna() | (frame["school"].astype(str) == school)]
+            else:
+                tables[name] = frame
+        yield school, Dataset(tables=tables, checksum=dataset.checksum, files=dataset.files,
+                              rejected=dataset.rejected, summary=dataset.summary, skipped=dataset.skipped)
+
+
+def previous_by_school(previous: pd.DataFrame | None, students: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The previous list's rows by the school each now belongs to (:func:`score_school`'s ``previous``).
+
+    A student in this register belongs to their school in it (a student who changed school is compared
+    in the new one, not reported gone from the old); a student no longer in it to the school the
+    previous list names, or, when that school is not in this register either (or the list names none),
+    to the first school of :func:`schools_of`, so that nobody previously listed is lost: the row still
+    shows the school the previous list gave.
+    """
+    schools = schools_of(students)
+    if previous is None or not schools:
+        return {}
+    if len(schools) == 1:  # one school: the previous list as it is
+        return {schools[0]: previous}
+    now = pd.Series(students["school"].astype(str).to_numpy(), index=students["student_id"].astype(str))
+    ids = previous["student_id"].astype(str)
+    school = ids.map(now[~now.index.duplicated()])
+    if "school" in previous.columns:
+        school = school.fillna(previous["school"].astype(str).where(previous["school"].notna()))
+    school = school.where(school.isin(schools), schools[0])
+    return {name: rows for name, rows in previous.groupby(school.to_numpy(), sort=False)}
+
+
+def score_school(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
+                 run_id: str = "", lang: str = "zh", check: bool = True,
+                 feature_catalogue: pd.DataFrame | None = None) -> ScoreResult:
+    """Score the students of one school on ``as_of``: features, model, hard rules, levels, reasons, list.
+
+    This is the one scoring sequence: :func:`score_as_of` (``riskmodel score`` and ``riskmodel run``) calls
+    it for each school, and a distributed run calls it in one task per school. Levels are assigned
+    among this school's students only: a capacity per 1,000 is per 1,000 of the school's scored
+    students (each school's counsellors), and ``rank`` is the rank within the school.
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~riskmodel.data.Dataset` holding one school's students and their records
+        (:func:`split_by_school`, or :func:`riskmodel.data.store.open_school` from a store). A dataset
+        with several schools is scored as if it were one school.
+    model, as_of, settings, run_id, lang
+        As for :func:`score_features`.
+    previous
+        The previous list's rows of this school (:func:`previous_by_school`), or None.
+    check
+        Run :func:`riskmodel.warning.checks.check_scoring_data` on ``dataset`` first. A caller that
+        checked the whole data already passes False (a small school may lack a table the district has).
+    feature_catalogue
+        :func:`riskmodel.features.catalogue`, read once by a caller scoring many schools.
+
+    Returns
+    -------
+    ScoreResult
+        With ``features`` and ``timings`` (seconds: ``features``, ``score``).
+    """
     from riskmodel.features import build_features
     from riskmodel.warning.checks import check_scoring_data
 
-    check_scoring_data(dataset, model, as_of, settings=settings)
+    if check:
+        check_scoring_data(dataset, model, as_of, settings=settings)
     started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)
     built = time.perf_counter() - started
     started = time.perf_counter()
     result = score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
-                            previous=previous, run_id=run_id, tables=dataset.tables)
+                            previous=previous, run_id=run_id, tables=dataset.tables,
+                            feature_catalogue=feature_catalogue)
     return replace(result, features=features,
                    timings={"features": built, "score": time.perf_counter() - started})
+
+
+def combine_results(results: list[ScoreResult]) -> ScoreResult:
+    """The schools' results as one, in the order given (each school's list whole, one after the other)."""
+    if len(results) == 1:
+        return results[0]
+
+    def concat(frames):
+        frames = [f for f in frames if f is not None]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    timings: dict[str, float] = {}
+    for result in results:
+        for key, value in (result.timings or {}).items():
+            timings[key] = timings.get(key, 0.0) + value
+    return ScoreResult(warning_list=concat([r.warning_list for r in results]),
+                       reasons=concat([r.reasons for r in results]), scores=concat([r.scores for r in results]),
+                       model_version=results[0].model_version, features=concat([r.features for r in results]),
+                       cases=concat([r.cases for r in results]), timings=timings)
+
+
+def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
+                run_id: str = "", lang: str = "zh") -> ScoreResult:
+    """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
+    then score each school with :func:`score_school` and join the lists in :func:`schools_of` order.
+
+    With one school this is exactly one :func:`score_school` call on the whole dataset.
+    """
+    from riskmodel.features import catalogue as feature_catalogue_fn
+    from riskmodel.warning.checks import check_scoring_data
+
+    check_scoring_data(dataset, model, as_of, settings=settings)
+    students = dataset.table("students")
+    by_school = previous_by_school(previous, students)
+    catalogue = feature_catalogue_fn()
+    results = []
+    for school, part in split_by_school(dataset):
+        results.append(score_school(part, model, as_of, settings=settings, previous=by_school.get(school),
+                                    run_id=run_id, lang=lang, check=False, feature_catalogue=catalogue))
+    return combine_results(results)
 
 
 def make_warning_list(dataset, model: RiskModel, as_of, *, settings: Settings, lang: str = "zh",
