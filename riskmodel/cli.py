@@ -358,6 +358,10 @@ def run(
     accept_register_loss: Annotated[bool, typer.Option(
         "--accept-register-loss", help="Run although more than warning.max_register_loss of the previous run's "
                                        "students are missing from the register (e.g. a year group left).")] = False,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", help="Run one task per school on a Dask cluster: local:N (N worker processes here) or a "
+                          "scheduler's address (tcp://host:8786); the output folder must be on storage the workers "
+                          "share (docs/scale.md).")] = "",
 ) -> None:
     """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
 
@@ -371,9 +375,15 @@ def run(
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
     _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
-    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                         jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
-                         accept_register_loss=accept_register_loss)
+    if cluster:  # one task per school on a Dask cluster (riskmodel.reports.distributed, docs/scale.md)
+        from riskmodel.reports.distributed import run_distributed
+
+        result = run_distributed(data, model, _as_of(as_of), out, settings=_settings(config), cluster=cluster,
+                                 lang=lang or None, progress=True, accept_register_loss=accept_register_loss)
+    else:
+        result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                             jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
+                             accept_register_loss=accept_register_loss)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
         console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "
