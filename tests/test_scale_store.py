@@ -256,3 +256,14 @@ def test_district_truth_and_files_read_back(district):
     students = district["dataset"].table("students")
     assert set(truth["student_id"]) == set(students["student_id"])
     assert (folder / "students.csv").read_bytes().count(b"student_id") == 1  # one header
+
+
+def test_features_of_a_school_do_not_depend_on_the_other_schools(district):
+    """Scoring a batch of schools at once and each alone gives the same rows (trajectory percentiles per school)."""
+    from riskmodel.features import build_features
+
+    dataset = district["dataset"]
+    whole = build_features(dataset, [AS_OF], settings=Settings()).set_index("student_id")
+    alone = pd.concat([build_features(part, [AS_OF], settings=Settings())
+                       for _, part in split_by_school(dataset)]).set_index("student_id")
+    pd.testing.assert_frame_equal(alone.loc[whole.index], whole, check_exact=True)

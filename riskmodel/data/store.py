@@ -269,18 +269,33 @@ class Store:
         ``files``, ``summary`` and ``skipped`` are the whole store's; ``rejected`` is left empty (it is
         the whole data's: :func:`open_store` or :meth:`rejected`).
         """
+        return self.schools_between(school, school)
+
+    def schools_between(self, first: str, last: str) -> Dataset:
+        """The :class:`Dataset` of the schools ``first`` .. ``last`` (in :meth:`schools` order, both included):
+        one query per table for a batch of small schools (split it with
+        :func:`riskmodel.warning.warning_list.split_by_school`). See :meth:`school`."""
         tables = {}
         for name in self.meta["tables"]:
             if name in self._keyed:
-                frame = _read(self._con, name, where="WHERE _school = ?", params=[str(school)], keyed=True)
+                frame = _read(self._con, name, where="WHERE _school BETWEEN ? AND ?", params=[str(first), str(last)],
+                              keyed=True)
             else:
                 frame = _read(self._con, name)
                 if name == "calendar" and "school" in frame.columns:
-                    frame = frame.loc[frame["school"].isna() | (frame["school"].astype(str) == str(school))]
+                    school = frame["school"].astype(str)
+                    frame = frame.loc[frame["school"].isna() | ((school >= str(first)) & (school <= str(last)))]
                     frame = frame.reset_index(drop=True)
             tables[name] = canonical_types(frame, name)
         return Dataset(tables=tables, checksum=self.meta["checksum"], files=self.meta["files"],
                        summary=_summary(self.meta), skipped=tuple(self.meta["skipped"]))
+
+    def school_sizes(self) -> pd.Series:
+        """Students in the register per school, in :meth:`schools` order."""
+        sizes = self.query('SELECT _school AS school, count(*) AS n FROM "students" WHERE _school IS NOT NULL '
+                           "GROUP BY _school")
+        sizes = pd.Series(sizes["n"].to_numpy(dtype=np.int64), index=sizes["school"].astype(str).to_numpy())
+        return sizes.loc[sorted(sizes.index)]
 
     def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Table ``name`` of every school (or only ``columns`` of it), in validated order."""

@@ -33,11 +33,37 @@ from riskmodel.config import Settings
 from riskmodel.data.dataset import Dataset
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.vocab import DATED_BY
-from riskmodel.warning.warning_list import ScoreResult, combine_results, previous_by_school, score_school
+from riskmodel.warning.hard_rules import load_hard_rules
+from riskmodel.warning.warning_list import (
+    ScoreResult,
+    combine_results,
+    previous_by_school,
+    schools_of,
+    score_school,
+)
 
-__all__ = ["is_store", "store_digest", "score_store"]
+__all__ = ["is_store", "store_digest", "score_store", "BATCH_STUDENTS"]
 
 log = logging.getLogger(__name__)
+
+# register students read from the store at once: a few hundred MB of tables with 4 years of records
+BATCH_STUDENTS = 20_000
+
+
+def _batches(sizes: pd.Series, limit: int) -> list[tuple[str, str]]:
+    """Consecutive runs of schools (first, last) of at most ``limit`` students (a larger school alone)."""
+    batches, first, total, previous = [], None, 0, None
+    for school, n in sizes.items():
+        if first is not None and total + n > limit:
+            batches.append((first, previous))
+            first, total = None, 0
+        if first is None:
+            first = school
+        total += int(n)
+        previous = school
+    if first is not None:
+        batches.append((first, previous))
+    return batches
 
 
 def is_store(data: str | Path) -> bool:
@@ -65,8 +91,8 @@ def store_digest(store) -> Dataset:
 
 
 def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
-                run_id: str = "", lang: str = "zh",
-                on_school: Callable[[str, Dataset, ScoreResult], None] | None = None) -> ScoreResult:
+                run_id: str = "", lang: str = "zh", batch_students: int = BATCH_STUDENTS,
+                on_batch: Callable[[list[str], Dataset, ScoreResult], None] | None = None) -> ScoreResult:
     """The list of ``as_of`` from the store ``path``, school by school (see the module docstring).
 
     Parameters
@@ -75,9 +101,13 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
         A store written by ``riskmodel validate --store`` (:func:`riskmodel.data.store.write_store`).
     model, as_of, settings, previous, run_id, lang
         As for :func:`riskmodel.warning.warning_list.score_as_of`.
-    on_school
-        Called with ``(school, its dataset, its result)`` after each school is scored, before its data
-        is let go (e.g. to keep per-school contributions or write the school's own files).
+    batch_students
+        Schools are read from the store in batches of about this many register students (one query
+        per table per batch, not per school; a school larger than it is a batch of its own), then
+        scored one by one: memory is that of one batch.
+    on_batch
+        Called with ``(its schools, its dataset, its result)`` after each batch is scored, before its data
+        is let go (e.g. to keep contributions from ``result.features`` or write the schools' own files).
 
     Returns
     -------
@@ -101,20 +131,25 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
         check_scoring_data(store_digest(store), model, as_of, settings=settings)
         by_school = previous_by_school(previous, store.table("students", ["student_id", "school"])) \
             if previous is not None else {}
-        schools = store.schools()
+        sizes = store.school_sizes()
         load += time.perf_counter() - started
         catalogue = feature_catalogue_fn()
-        for n, school in enumerate(schools, start=1):
+        rules = load_hard_rules(settings=settings)
+        done = 0
+        for first, last in _batches(sizes, batch_students):
             started = time.perf_counter()
-            part = store.school(school)
+            batch = store.schools_between(first, last)
             load += time.perf_counter() - started
-            result = score_school(part, model, as_of, settings=settings, previous=by_school.get(school),
-                                  run_id=run_id, lang=lang, check=False, feature_catalogue=catalogue)
-            if on_school is not None:
-                on_school(school, part, result)
+            names = schools_of(batch.table("students"))
+            parts = [by_school[name] for name in names if name in by_school]
+            result = score_school(batch, model, as_of, settings=settings,
+                                  previous=pd.concat(parts, ignore_index=True) if parts else None,
+                                  run_id=run_id, lang=lang, check=False, feature_catalogue=catalogue, rules=rules)
+            if on_batch is not None:
+                on_batch(names, batch, result)
             results.append(replace(result, features=None))
-            del part, result
-            if n % 100 == 0:
-                log.info("scored %d of %d schools", n, len(schools))
+            done += len(names)
+            del batch, result
+            log.info("scored %d of %d schools", done, len(sizes))
     combined = combine_results(results)
     return replace(combined, timings={"load": load, **(combined.timings or {})})
