@@ -134,3 +134,136 @@ def test_one_school_list_is_unchanged(university):
         pd.testing.assert_frame_equal(now.warning_list, before.warning_list)
         pd.testing.assert_frame_equal(now.scores, before.scores)
         pd.testing.assert_frame_equal(now.reasons, before.reasons)
+
+
+# --- the store by school, incremental -------------------------------------------------------------------
+
+def _validate(data, store, rejected):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    result = CliRunner().invoke(app, ["validate", str(data), "--store", str(store), "--rejected", str(rejected)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_store_keeps_schools_apart_and_reads_one(district, tmp_path):
+    from riskmodel.data.store import Store
+
+    store = tmp_path / "district.duckdb"
+    _validate(district["folder"] / "data", store, tmp_path / "rejected.csv")
+    dataset = district["dataset"]
+    with Store(store) as opened:
+        assert opened.schools() == schools_of(dataset.table("students"))
+        for school, part in split_by_school(dataset):
+            from_store = opened.school(school)
+            assert set(from_store.tables) == set(part.tables)
+            for name, frame in part.tables.items():
+                pd.testing.assert_frame_equal(from_store.tables[name], frame.reset_index(drop=True), check_exact=True)
+
+
+def test_unchanged_files_are_not_read_again(district, tmp_path, monkeypatch):
+    import shutil
+
+    import riskmodel.data.load as load
+    from riskmodel.data.store import open_store
+
+    data = tmp_path / "data"
+    shutil.copytree(district["folder"] / "data", data)
+    store, rejected = tmp_path / "s.duckdb", tmp_path / "rejected.csv"
+    read: list[str] = []
+    original = load._check_file
+
+    def spy(path, table, *args, **kwargs):
+        read.append(table)
+        return original(path, table, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_check_file", spy)
+    _validate(data, store, rejected)
+    assert "screenings" in read and "students" in read
+    first = store.stat().st_mtime_ns
+    read.clear()
+    output = _validate(data, store, rejected)
+    assert read == [] and "screenings" in output  # nothing parsed: every table from the store
+    assert store.stat().st_mtime_ns == first  # and the store, up to date, not rewritten
+    # one file changes: only it is read again, and the store equals a fresh validation
+    text = (data / "observations.csv").read_text(encoding="utf-8-sig")
+    header, first_row, rest = text.split("\n", 2)
+    (data / "observations.csv").write_text(f"{header}\n{rest}", encoding="utf-8-sig")  # a row removed
+    read.clear()
+    _validate(data, store, rejected)
+    assert read == ["observations"]
+    fresh = load.load_dataset(data, settings=Settings())
+    back = open_store(store)
+    assert back.checksum == fresh.checksum and back.skipped == fresh.skipped
+    for name, frame in fresh.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], frame, check_exact=True)
+    pd.testing.assert_frame_equal(back.summary, fresh.summary)
+    # a new student changes what records are checked against: every file is read again
+    students = (data / "students.csv").read_bytes().decode("gb18030")
+    last = students.rstrip("\n").rsplit("\n", 1)[1].split(",")
+    last[0] = "9" + last[0]
+    (data / "students.csv").write_bytes((students + ",".join(last) + "\n").encode("gb18030"))
+    read.clear()
+    _validate(data, store, rejected)
+    assert "screenings" in read and "observations" in read
+
+
+def test_score_from_store_equals_score_from_folder(district, tmp_path):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    store = tmp_path / "district.duckdb"
+    _validate(district["folder"] / "data", store, tmp_path / "rejected.csv")
+    outputs = {}
+    for source, name in ((district["folder"] / "data", "folder"), (store, "store")):
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["score", "--data", str(source), "--model", str(district["folder"] / "model"),
+                                          "--as-of", AS_OF.isoformat(), "--out", str(out), "--lang", "en"])
+        assert result.exit_code == 0, result.output
+        outputs[name] = out
+    for file in ("warning_list.csv", "warning_list.parquet", "scores.parquet"):
+        a, b = outputs["folder"] / file, outputs["store"] / file
+        if file.endswith(".csv"):
+            assert a.read_bytes() == b.read_bytes()
+        else:
+            pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))
+    scores = pd.read_parquet(outputs["store"] / "scores.parquet")
+    assert scores["school"].tolist() == sorted(scores["school"].tolist())  # by school, then rank within it
+    assert scores.groupby("school")["rank"].min().eq(1).all()
+
+
+def test_synth_one_school_unchanged_by_the_schools_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+    from riskmodel.synth import generate, write
+
+    write(generate(students=120, years=1, seed=5), tmp_path / "api")
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "cli"), "--students", "120", "--years", "1",
+                                      "--seed", "5", "--schools", "1"])
+    assert result.exit_code == 0, result.output
+    for path in sorted((tmp_path / "api").rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (tmp_path / "cli" / path.relative_to(tmp_path / "api")).read_bytes(), path
+
+
+def test_district_truth_and_files_read_back(district):
+    folder = district["folder"] / "data"
+    truth = pd.read_parquet(folder / "_truth" / "students")
+    students = district["dataset"].table("students")
+    assert set(truth["student_id"]) == set(students["student_id"])
+    assert (folder / "students.csv").read_bytes().count(b"student_id") == 1  # one header
+
+
+def test_features_of_a_school_do_not_depend_on_the_other_schools(district):
+    """Scoring a batch of schools at once and each alone gives the same rows (trajectory percentiles per school)."""
+    from riskmodel.features import build_features
+
+    dataset = district["dataset"]
+    whole = build_features(dataset, [AS_OF], settings=Settings()).set_index("student_id")
+    alone = pd.concat([build_features(part, [AS_OF], settings=Settings())
+                       for _, part in split_by_school(dataset)]).set_index("student_id")
+    pd.testing.assert_frame_equal(alone.loc[whole.index], whole, check_exact=True)
