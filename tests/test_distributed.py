@@ -199,7 +199,8 @@ def test_sigterm_during_a_distributed_run_leaves_nothing(district, tmp_path):
     out = tmp_path / "reports"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
                                                          os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "riskmodel", "run", "--data", str(district["three"]),
+    # a data folder (loaded here, each school's tables sent with its task), not a store (read by the workers)
+    proc = subprocess.Popen([sys.executable, "-m", "riskmodel", "run", "--data", str(district["folder"] / "data"),
                              "--model", str(district["model"]), "--as-of", AS_OF.isoformat(), "--out", str(out),
                              "--cluster", "local:2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 180

@@ -108,7 +108,8 @@ class SchoolJob:
     lang: str
     model_dir: str
     settings: Settings
-    dataset: object  # the school's Dataset (riskmodel.data.Dataset)
+    dataset: object = None  # the school's Dataset (riskmodel.data.Dataset), sent with the task (a data folder)
+    store: str = ""  # or the store the worker reads the school from (riskmodel.data.store, on shared storage)
     previous: pd.DataFrame | None = None  # the previous list's rows of this school
     earlier: list[str] = field(default_factory=list)  # earlier runs of the same schools (history), oldest first
     templates: str | None = None
@@ -212,10 +213,13 @@ def school_task(job: SchoolJob) -> dict:
         _clear_school(work, job.slug)  # a task run again after its worker was lost starts clean
         settings = job.settings
         t0 = time.perf_counter()
+        dataset = job.dataset if job.dataset is not None else _school_from_store(job.store, job.school, job.lang)
+        timings["load"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         model = _model(job.model_dir)
-        scored = score_school(job.dataset, model, job.as_of, settings=settings, previous=job.previous,
+        scored = score_school(dataset, model, job.as_of, settings=settings, previous=job.previous,
                               run_id=job.run_id, lang=job.lang, check=False)
-        students = job.dataset.table("students")
+        students = dataset.table("students")
         everyone = _everyone(scored, students)
         contributions = model.contributions(
             scored.features.set_index("student_id").loc[everyone["student_id"]].reset_index())
@@ -229,10 +233,10 @@ def school_task(job: SchoolJob) -> dict:
         run_info = {"as_of": job.as_of.isoformat(), "run_id": job.run_id, "lang": job.lang,
                     "model_version": model.version, "small_cell": settings.reports.small_cell}
         cohorts = write_report_data(
-            school_dir, warning_list=everyone, tables=job.dataset.tables,
+            school_dir, warning_list=everyone, tables=dataset.tables,
             history=_school_history(job.earlier, job.school, job.slug), contributions=contributions,
             summary=None, rejected=None, skipped=[], run_info=run_info, instruments=settings.instruments,
-            files=job.dataset.files)
+            files=dataset.files)
         if "state" in everyone.columns:  # the review loop's queue for the cohort reports
             from riskmodel.warning.cases import case_report_table
 
@@ -306,6 +310,14 @@ def quality_task(work: str, *, as_of: date, lang: str, templates: str | None, ti
     return _relative(work_dir, outcome)
 
 
+def _school_from_store(path: str, school: str, lang: str):
+    """One school's Dataset, read on the worker from the store on shared storage."""
+    from riskmodel.data.store import Store
+
+    with Store(path, lang=lang) as store:
+        return store.school(school)
+
+
 def _worker() -> str:
     try:
         from distributed import get_worker
@@ -346,20 +358,60 @@ def _prepare(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
     from riskmodel.warning.checks import check_scoring_data
+    from riskmodel.warning.stream import is_store
 
     started = time.perf_counter()
     model = load_model(model_dir)
-    dataset = open_data(data_dir, settings=settings)
-    check_usable(dataset, lang=lang, rejected="riskmodel validate")
+    if is_store(data_dir):  # a province: the whole data never comes here; the workers read their schools
+        dataset = _store_outline(data_dir, lang=lang)
+    else:
+        dataset = open_data(data_dir, settings=settings)
+        check_usable(dataset, lang=lang, rejected="riskmodel validate")
     register_check = _register_check(dataset, out, as_of, settings=settings, lang=lang, accept=accept_register_loss)
-    check_scoring_data(dataset, model, as_of, settings=settings)
+    if is_store(data_dir):
+        from riskmodel.data.store import Store
+        from riskmodel.warning.stream import store_digest
+
+        with Store(data_dir, lang=lang) as store:
+            check_scoring_data(store_digest(store), model, as_of, settings=settings)
+    else:
+        check_scoring_data(dataset, model, as_of, settings=settings)
     return model, dataset, register_check, time.perf_counter() - started
+
+
+def _store_outline(path: Path, *, lang: str):
+    """What the run needs of a store where it starts: the register's keys (schools, pseudonyms, dates), each
+    table's dating column (the data-quality report's coverage), the loader's summary and rejected rows."""
+    from riskmodel.data.dataset import Dataset
+    from riskmodel.data.store import Store
+    from riskmodel.vocab import DATED_BY
+
+    with Store(path, lang=lang) as store:
+        columns = ["student_id", "pseudonym", "school", "enrollment_date", "exit_date", "stage"]
+        tables = {"students": store.table("students", columns)}
+        for name in store.meta["tables"]:
+            if name != "students" and DATED_BY.get(name):
+                tables[name] = store.table(name, [DATED_BY[name]])
+        return Dataset(tables=tables, checksum=store.checksum, files=store.meta.get("files", {}),
+                       rejected=store.rejected(), summary=_store_summary(store), skipped=tuple(store.meta["skipped"]))
+
+
+def _store_summary(store) -> pd.DataFrame:
+    from riskmodel.data.store import _summary
+
+    return _summary(store.meta)
 
 
 def _quality_data(work: Path, dataset, *, everyone_columns: list[str], run_info: dict, settings: Settings) -> None:
     """``report_data/`` at the top: the data-quality tables of the whole data (no student is listed there)."""
+    from riskmodel.vocab import DATED_BY
+
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in everyone_columns})
-    write_report_data(work, warning_list=empty, tables=dataset.tables, history=None, contributions=None,
+    # the register and each table's dating column: what coverage counts (no answers to score for nobody)
+    tables = {name: table[[DATED_BY[name]]] for name, table in dataset.tables.items()
+              if name != "students" and DATED_BY.get(name) in table.columns}
+    tables["students"] = dataset.table("students")
+    write_report_data(work, warning_list=empty, tables=tables, history=None, contributions=None,
                       summary=dataset.summary, rejected=dataset.rejected, skipped=list(dataset.skipped),
                       run_info=run_info, instruments=settings.instruments, files=None)
 
@@ -409,16 +461,18 @@ def run_distributed(data_dir: str | Path, model_dir: str | Path, as_of: date | s
             Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, lang=lang,
             accept_register_loss=accept_register_loss)
         inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
+        from riskmodel.warning.stream import is_store
+
         return _publish(dataset, model, as_of, out, settings=settings, spec=spec, lang=lang, run_id=run_id,
                         progress=progress, templates=templates, register_check=register_check, inputs=inputs,
-                        timings={"load": load_seconds})
+                        timings={"load": load_seconds},
+                        store=str(Path(data_dir).absolute()) if is_store(data_dir) else "")
 
 
 def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec: ClusterSpec, lang: str,
              run_id: str, progress: bool, templates: Path | None, register_check: dict | None, inputs: dict,
-             timings: dict[str, float]) -> RunResult:
-    from riskmodel.data.dataset import Dataset
-    from riskmodel.warning.warning_list import previous_by_school, schools_of, split_by_school
+             timings: dict[str, float], store: str = "") -> RunResult:
+    from riskmodel.warning.warning_list import previous_by_school, schools_of
 
     rs = settings.reports
     students = dataset.table("students")
@@ -460,13 +514,10 @@ def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec
                                             timeout=rs.notebook_timeout, run_id=run_id,
                                             max_notebooks=rs.kernel_max_notebooks, reuse_kernels=rs.reuse_kernels,
                                             key=f"quality-{run_id}", retries=settings.cluster.retries, pure=False)
-                    for school, part in split_by_school(dataset):
-                        # the loader's whole-data tables stay here: the quality report has them
-                        part = Dataset(tables=part.tables, checksum=part.checksum, files=part.files,
-                                       skipped=part.skipped)
+                    for school, part in _parts(dataset, schools, store):
                         job = SchoolJob(school=school, slug=slugs[school], work=str(work), run_id=run_id, as_of=as_of,
                                         lang=lang, model_dir=str(Path(inputs["model_dir"])), settings=settings,
-                                        dataset=part, previous=by_school.get(school),
+                                        dataset=part, store=store, previous=by_school.get(school),
                                         earlier=[str(p) for p in earlier], templates=template_dir,
                                         stop_event=stop.name)
                         futures.append(client.submit(school_task, job, key=f"school-{slugs[school]}-{run_id}",
@@ -505,6 +556,20 @@ def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec
 # the columns of riskmodel.reports.runner._everyone, for the empty list of the quality report data
 _EVERYONE_COLUMNS = ["as_of", "student_id", "pseudonym", "school", "college", "grade", "class_id", "dorm_id", "stage",
                      "level", "score", "score_low", "score_high", "rank", "rules", "factors", "change", "model_version"]
+
+
+def _parts(dataset, schools: list[str], store: str):
+    """``(school, its Dataset)`` to send with each task; ``(school, None)`` when the workers read the store."""
+    from riskmodel.data.dataset import Dataset
+    from riskmodel.warning.warning_list import split_by_school
+
+    if store:
+        for school in schools:
+            yield school, None
+        return
+    for school, part in split_by_school(dataset):
+        # the loader's whole-data tables (rejected rows, summary) stay here: the quality report has them
+        yield school, Dataset(tables=part.tables, checksum=part.checksum, files=part.files, skipped=part.skipped)
 
 
 def _gather(future, key: str | None) -> dict:
