@@ -189,9 +189,10 @@ def school_task(job: SchoolJob) -> dict:
     Returns
     -------
     dict
-        ``school, status, error, warning_list, everyone`` (DataFrames for the whole run's files),
-        ``cohorts`` (records), ``outcomes`` and ``lists`` (paths relative to the run folder),
-        ``counts`` (listed students per level of each cohort), ``seconds`` per stage, ``worker``.
+        ``school, status, error, warning_list, everyone`` (DataFrames for the whole run's files;
+        ``everyone`` in the scores file's columns only), ``cohorts`` (records), ``outcomes`` and
+        ``lists`` (paths relative to the run folder), ``counts`` (students per level of each cohort),
+        ``levels``, ``skipped`` (notes), ``seconds`` per stage, ``worker``.
     """
     from riskmodel.reports.cluster import worker_session
     from riskmodel.warning.export import write_warning_list
@@ -271,7 +272,13 @@ def school_task(job: SchoolJob) -> dict:
         counts = {c.key: everyone.loc[_cohort_mask(everyone, pd.Series(c._asdict())), "level"]
                   .value_counts().reindex(list(LEVELS), fill_value=0).astype(int).to_dict()
                   for c in cohorts.itertuples(index=False)}
-        result.update(status="ok", warning_list=scored.warning_list, everyone=everyone,
+        # only what the whole scores file is made of travels back (the rest stays in the school's folder)
+        from riskmodel.warning.scores_file import SCORES_COLUMNS
+
+        keep = [c for c in (*SCORES_COLUMNS, "state", "model_version") if c in everyone.columns]
+        result.update(status="ok", warning_list=scored.warning_list, everyone=everyone[keep],
+                      levels={lv: int((everyone["level"] == lv).sum()) for lv in LEVELS},
+                      skipped=_skipped_notes(everyone, cohorts),
                       cohorts=cohorts.to_dict(orient="records"), outcomes=outcomes, lists=lists, counts=counts,
                       model_version=model.version, model_meta=model.meta)
     except _Stopped:
@@ -663,9 +670,9 @@ def _finish(work: Path, results: dict[str, dict], schools: list[str], slugs: dic
                     "workers": workers, "retries": settings.cluster.retries},
         "layout": {"school_report_data": f"{SCHOOLS_DIR}/<school>/report_data"},
         "students_scored": int(len(everyone)),
-        "levels": {lv: int((everyone["level"] == lv).sum()) for lv in LEVELS},
+        "levels": {lv: sum(r["levels"][lv] for r in ok) for lv in LEVELS},
         "cohorts": cohorts.drop(columns="slug").to_dict(orient="records"),
-        "notebooks": outcomes, "skipped": list(dataset.skipped) + (_skipped_notes(everyone, cohorts) if ok else []),
+        "notebooks": outcomes, "skipped": list(dataset.skipped) + [note for r in ok for note in r["skipped"]],
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "school_seconds": school_seconds,
     }
