@@ -640,6 +640,7 @@ def _finish(work: Path, results: dict[str, dict], schools: list[str], slugs: dic
         counts.update({k: pd.Series(v) for k, v in r["counts"].items()})
     for failed in failed_schools:  # the school's report row says it failed; the manifest says why
         slug = slugs[failed["school"]]
+        _clear_school(work, slug)  # a task whose worker was lost too often could not remove its own files
         key = f"school-{slug}"
         outcomes[key] = {"status": "failed", "error": failed["error"], "notebook": None, "html": None, "seconds": 0.0}
         cohorts = pd.concat([cohorts, pd.DataFrame([{"key": key, "level": "school", "school": failed["school"],
