@@ -294,12 +294,24 @@ def synth(
         "--under-recorded", help="GROUP:P records that group's outcomes with probability P only "
         "(left_behind:0.3, gender=F:0.5): an unfairness planted for the audit.")] = "",
     config: ConfigOption = None,
+    schools: Annotated[int, typer.Option(
+        "--schools", min=1, help="Schools of about --students students each, generated and written one at a "
+        "time (a district or province; memory of one school).")] = 1,
 ) -> None:
     """Write a synthetic cohort in the data contract's form (docs/synthetic.md): no real student in it."""
     from riskmodel.i18n import text
-    from riskmodel.synth import generate, parse_under_recorded, write
+    from riskmodel.synth import generate, generate_schools, parse_under_recorded, write, write_schools
 
     _guard({"--out": out}, configuration_file=config)
+    if schools > 1:
+        rows = write_schools(generate_schools(schools=schools, students=students, years=years, stage=stage, seed=seed,
+                                              start=_as_of(start) if start else None,
+                                              under_recorded=parse_under_recorded(under_recorded)
+                                              if under_recorded else None), out)
+        console.print(text("synth.done", _settings(config).reports.lang, out=out, stage=stage,
+                           students=rows["students"], years=years, seed=seed, screenings=rows["screenings"],
+                           outcomes=rows["outcomes"]), highlight=False)
+        return
     cohort = generate(students=students, years=years, stage=stage, seed=seed, start=_as_of(start) if start else None,
                       under_recorded=parse_under_recorded(under_recorded) if under_recorded else None)
     write(cohort, out)
@@ -346,6 +358,10 @@ def run(
     accept_register_loss: Annotated[bool, typer.Option(
         "--accept-register-loss", help="Run although more than warning.max_register_loss of the previous run's "
                                        "students are missing from the register (e.g. a year group left).")] = False,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", help="Run one task per school on a Dask cluster: local:N (N worker processes here) or a "
+                          "scheduler's address (tcp://host:8786); the output folder must be on storage the workers "
+                          "share (docs/scale.md).")] = "",
 ) -> None:
     """The scheduled run: list, cohort reports for the school and each college (or grade), index page.
 
@@ -359,9 +375,15 @@ def run(
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
     _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
-    result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                         jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
-                         accept_register_loss=accept_register_loss)
+    if cluster:  # one task per school on a Dask cluster (riskmodel.reports.distributed, docs/scale.md)
+        from riskmodel.reports.distributed import run_distributed
+
+        result = run_distributed(data, model, _as_of(as_of), out, settings=_settings(config), cluster=cluster,
+                                 lang=lang or None, progress=True, accept_register_loss=accept_register_loss)
+    else:
+        result = run_reports(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
+                             jobs=jobs or None, progress=True,  # Ctrl-C, SIGTERM: exit 130 (verb), nothing left behind
+                             accept_register_loss=accept_register_loss)
     console.print(f"{result.run_dir / 'index.html'}", highlight=False, soft_wrap=True)
     if result.dropped:  # a count here (cron mail); the pseudonyms are in manifest.json and on the index page
         console.print(f"[bold red]dropped:[/] {len(result.dropped)} previously listed student(s) not scored: missing "

@@ -175,6 +175,7 @@ class ReportSettings(_Section):
     min_free_disk_mb: int = Field(500, ge=0)  # pre-flight: refuse to start with less free disk than this
     notebook_timeout: int = Field(600, ge=10)  # seconds one notebook cell may take before it counts as failed
     reuse_kernels: bool = True  # each worker runs its notebooks in one kernel, namespace cleared between them
+    kernel_max_notebooks: int = Field(50, ge=0)  # a reused kernel is replaced after this many notebooks (0: never)
 
 
 class AuditSettings(_Section):
@@ -200,6 +201,15 @@ class AuditSettings(_Section):
     psi_flag: float = 0.25  # PSI above this: the population has shifted (0.1-0.25 moderate)
 
 
+class ClusterSettings(_Section):
+    """The distributed run on a Dask cluster (`riskmodel run --cluster`, riskmodel.reports.cluster, docs/scale.md)."""
+
+    retries: int = Field(2, ge=0)  # a school's task is run again this often when its worker is lost
+    connect_timeout: int = Field(30, ge=1)  # seconds to reach an existing scheduler (--cluster ADDRESS)
+    memory_limit: str = "auto"  # per worker of --cluster local:N ("4GB"; auto: the machine's memory / N)
+    worker_lifetime: str = ""  # local:N workers restart after this long ("1 hour", staggered); "": never
+
+
 class Settings(_Section):
     """All settings; each stage reads its own section."""
 
@@ -211,6 +221,7 @@ class Settings(_Section):
     warning: WarningSettings = WarningSettings()
     reports: ReportSettings = ReportSettings()
     audit: AuditSettings = AuditSettings()
+    cluster: ClusterSettings = ClusterSettings()
 
     def as_dict(self) -> dict:
         """Plain, JSON-ready form for run manifests and model metadata."""

@@ -51,14 +51,15 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.data import parse
 from riskmodel.data.dataset import Dataset, contract
-from riskmodel.data.integrity import integrity_problems, student_reference
+from riskmodel.data.integrity import StudentReference, integrity_problems, student_reference
 from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
 from riskmodel.data.read import RawFile, discover, handover_parts, read_raw
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
 from riskmodel.errors import ConfigError, ContractError
 from riskmodel.i18n import text
 
-__all__ = ["load_dataset", "read_table", "REJECTED_COLUMNS", "ITEM_COLUMNS"]
+__all__ = ["load_dataset", "load_validated", "Validated", "validation_fingerprint", "file_sha256", "read_table",
+           "REJECTED_COLUMNS", "ITEM_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -506,39 +507,143 @@ def load_dataset(
     >>> dataset = load_dataset("data/demo", settings=Settings())  # doctest: +SKIP
     >>> dataset.summary[["table", "rows_read", "accepted", "rejected"]]  # doctest: +SKIP
     """
+    return load_validated(data_dir, settings=settings, mapping=mapping).dataset
+
+
+@dataclass
+class Validated:
+    """What :func:`load_validated` gives: the dataset and what a store keeps to reuse unchanged files."""
+
+    dataset: Dataset
+    reference: StudentReference  # the students every other table was checked against
+    notes: dict[str, list[str]]  # the loader's notes per table (file)
+    fingerprint: str  # what validation depended on besides the files (validation_fingerprint)
+    reused: list[str] = field(default_factory=list)  # tables taken from the store, their files not read
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def validation_fingerprint(settings: Settings, mapping: ColumnMapping, key: bytes) -> str:
+    """What a validated table depends on besides its file: data and instrument settings, the mapping, the
+    language of the reasons, the pseudonym key (its hash), the contract and riskmodel's version."""
+    import json
+    from dataclasses import asdict
+
+    from riskmodel import __version__
+
+    payload = {"data": settings.data.model_dump(mode="json"), "instruments": settings.instruments.model_dump(mode="json"),
+               "lang": settings.reports.lang, "mapping": asdict(mapping), "contract": contract()["version"],
+               "riskmodel": __version__, "key": hashlib.sha256(key).hexdigest()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def _same_reference(a: StudentReference, b: StudentReference | None) -> bool:
+    if b is None:
+        return False
+    left, right = a.accepted.sort_index(), b.accepted.sort_index()
+    return (left.index.equals(right.index) and all(left[c].equals(right[c]) for c in ("enrollment_date", "exit_date"))
+            and left["row"].to_numpy().tolist() == right["row"].to_numpy().tolist()
+            and a.rejected_rows.sort_index().to_dict() == b.rejected_rows.sort_index().to_dict())
+
+
+def load_validated(
+    data_dir: str | Path, *, settings: Settings, mapping: str | Path | ColumnMapping | None = None,
+    store=None,
+) -> Validated:
+    """:func:`load_dataset`, reusing from ``store`` (a :class:`riskmodel.data.store.Store` written by an earlier
+    ``riskmodel validate --store``) every table whose file has the checksum the store recorded.
+
+    A table is taken from the store, its file not read (only hashed), when: the store was validated with
+    the same :func:`validation_fingerprint`; the file's SHA-256 is the one recorded; the students the
+    tables are checked against are the same (same accepted students, enrolment dates and rows: a
+    changed students file that leaves them so keeps the other tables); and no handover part is involved
+    (a table with records handed over is always read again). Everything else is read and validated as
+    :func:`load_dataset` does; the result is the same dataset, rejected rows, summary and notes.
+    """
     from riskmodel.data.pseudonym import load_key, pseudonymise
 
     data_dir = Path(data_dir)
     lang = settings.reports.lang
     mapping = _mapping(settings, mapping)
+    key = load_key(settings.data.pseudonym_key_file, lang=lang)
+    fingerprint = validation_fingerprint(settings, mapping, key)
+    if store is not None and store.meta.get("fingerprint") != fingerprint:
+        log.info("store validated with other settings, mapping, key or version: every file is read again")
+        store = None
+    stored_files = store.meta.get("files", {}) if store is not None else {}
+    stored_notes = store.meta.get("notes", {}) if store is not None else {}
     files, skipped = discover(data_dir, mapping, lang)
     for name, spec in contract()["tables"].items():
         if name not in files:
             if spec.get("required"):
                 raise ContractError(text("data.error.table_missing", lang, folder=data_dir.name, table=name))
             skipped.append(text("data.skip.missing_table", lang, table=name))
-    students_checked = _check_file(files["students"], "students", settings, mapping)
-    students, students_rejected, students_summary, rejected_pos = _finish(
-        students_checked, pd.DataFrame(columns=PROBLEM_COLUMNS), lang
-    )
-    students["pseudonym"] = pseudonymise(students["student_id"], load_key(settings.data.pseudonym_key_file, lang=lang))
-    reference = student_reference(students_checked.frame, students_checked.raw.rows, students, rejected_pos)
+    parts = handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+    handed = {name for name, _, _ in parts}
+    notes: dict[str, list[str]] = {}
+    reused: list[str] = []
+    cache: dict[str, pd.DataFrame] = {}
+
+    def unchanged(name: str) -> bool:
+        if store is None or name not in stored_files or name in handed or not store.has(name):
+            return False
+        return (Path(stored_files[name]["path"]).name == files[name].name
+                and stored_files[name]["sha256"] == file_sha256(files[name]))
+
+    def from_store(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+        info = stored_files[name]
+        file = Path(info["path"]).name
+        summary = next(r for r in store.meta["summary"] if r["table"] == name and r["file"] == file)
+        if "rejected" not in cache:
+            cache["rejected"] = store.rejected()
+        rejected = cache["rejected"]
+        rejected = rejected.loc[(rejected["table"] == name) & (rejected["file"] == file)].reset_index(drop=True)
+        notes[name] = list(stored_notes.get(name, []))
+        reused.append(name)
+        return store.table(name), rejected, dict(summary), {**info, "path": str(files[name])}
+
+    reference = store.reference() if store is not None and unchanged("students") else None
+    if reference is not None:
+        students, students_rejected, students_summary, students_info = from_store("students")
+    else:
+        students_checked = _check_file(files["students"], "students", settings, mapping)
+        students, students_rejected, students_summary, rejected_pos = _finish(
+            students_checked, pd.DataFrame(columns=PROBLEM_COLUMNS), lang
+        )
+        students["pseudonym"] = pseudonymise(students["student_id"], key)
+        reference = student_reference(students_checked.frame, students_checked.raw.rows, students, rejected_pos)
+        students_info = _file_info(students_checked)
+        notes["students"] = list(students_checked.notes)
+        del students_checked  # the raw cells of each file are let go as soon as the file is done
+        if store is not None and not _same_reference(reference, store.reference()):
+            log.info("the students the tables are checked against changed: every file is read again")
+            store = None
     tables, rejected, summaries = {"students": students}, [students_rejected], [students_summary]
-    file_info = {"students": _file_info(students_checked)}
-    skipped += students_checked.notes
-    del students_checked  # the raw cells of each file are let go as soon as the file is done
+    file_info = {"students": students_info}
+    skipped += notes["students"]
     for name in [t for t in contract()["tables"] if t in files and t != "students"]:
-        checked = _check_file(files[name], name, settings, mapping)
-        accepted, table_rejected, summary, _ = _finish(
-            checked, integrity_problems(name, checked.frame, reference, grace_days=settings.data.enrolment_grace_days,
-                                        lang=lang), lang)
+        if unchanged(name):
+            accepted, table_rejected, summary, info = from_store(name)
+        else:
+            checked = _check_file(files[name], name, settings, mapping)
+            accepted, table_rejected, summary, _ = _finish(
+                checked, integrity_problems(name, checked.frame, reference,
+                                            grace_days=settings.data.enrolment_grace_days, lang=lang), lang)
+            info = _file_info(checked)
+            notes[name] = list(checked.notes)
+            del checked
         tables[name] = accepted
         rejected.append(table_rejected)
         summaries.append(summary)
-        file_info[name] = _file_info(checked)
-        skipped += checked.notes
-        del checked
-    parts = handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+        file_info[name] = info
+        skipped += notes[name]
     for name, packet, path in parts:  # another school's records of a student (docs/handover.md)
         checked = _check_file(path, name, settings, mapping)
         accepted, table_rejected, summary, _ = _finish(
@@ -552,6 +657,7 @@ def load_dataset(
         rejected.append(table_rejected)
         summaries.append(summary)
         file_info[path.stem] = _file_info(checked)
+        notes[path.stem] = list(checked.notes)
         skipped += checked.notes
         del checked
     dataset = Dataset(
@@ -563,9 +669,10 @@ def load_dataset(
                                                  "blanked"]),
         skipped=tuple(skipped),
     )
-    log.info("loaded %d tables, %d rejected rows", len(tables), int(dataset.summary["rejected"].sum()))
+    log.info("loaded %d tables (%d taken unchanged from the store), %d rejected rows", len(tables), len(reused),
+             int(dataset.summary["rejected"].sum()))
     unscored = len(reference.rejected_rows.index.difference(reference.accepted.index))
     if unscored:
         log.warning("%d students are not scored: their rows in the students table were rejected (see the "
                     "rejected rows); none of their records are read until the rows are fixed", unscored)
-    return dataset
+    return Validated(dataset=dataset, reference=reference, notes=notes, fingerprint=fingerprint, reused=reused)

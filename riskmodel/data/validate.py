@@ -25,7 +25,7 @@ from rich.table import Table
 
 from riskmodel.config import Settings
 from riskmodel.data.dataset import Dataset
-from riskmodel.data.load import REJECTED_COLUMNS, load_dataset
+from riskmodel.data.load import REJECTED_COLUMNS, load_validated
 from riskmodel.data.store import write_store
 from riskmodel.errors import ContractError, PreflightError
 from riskmodel.i18n import text
@@ -114,7 +114,22 @@ def run_validate(
     """
     console = console or Console()
     lang = settings.reports.lang
-    dataset = load_dataset(data_dir, settings=settings, mapping=mapping)
+    store = None
+    if store_path is not None and Path(store_path).is_file():
+        from riskmodel.data.store import Store
+
+        try:
+            store = Store(store_path, lang=lang)
+        except ContractError:  # an older or foreign store: everything is read, then it is replaced
+            log.info("%s: not a store this version can reuse; every file is read", store_path)
+    try:
+        validated = load_validated(data_dir, settings=settings, mapping=mapping, store=store)
+        up_to_date = (store is not None and validated.dataset.checksum == store.checksum
+                      and set(validated.reused) == set(validated.dataset.tables))
+    finally:
+        if store is not None:
+            store.close()
+    dataset = validated.dataset
     target = Path(rejected_path) if rejected_path is not None else default_rejected_path(Path(data_dir))
     write_rejected(dataset.rejected, target, lang=lang)
     console.print(summary_table(dataset, lang))
@@ -134,10 +149,15 @@ def run_validate(
             console.print(f"[bold yellow]{text('data.summary.truncated', lang, file=row.file)}[/]", highlight=False)
     check_usable(dataset, lang=lang, rejected=target)  # after the rejected rows are written: they say why
     if store_path is not None:
-        try:
-            write_store(dataset, store_path)
-        except OSError as exc:
-            raise PreflightError(text("data.error.store_unwritable", lang, path=store_path, detail=exc)) from None
+        if validated.reused:
+            console.print(text("data.summary.store_reused", lang, path=store_path,
+                               tables=", ".join(validated.reused)), highlight=False)
+        if not up_to_date:
+            try:
+                write_store(dataset, store_path, reference=validated.reference, fingerprint=validated.fingerprint,
+                            notes=validated.notes)
+            except OSError as exc:
+                raise PreflightError(text("data.error.store_unwritable", lang, path=store_path, detail=exc)) from None
         console.print(text("data.summary.store", lang, path=store_path), highlight=False)
     console.print(text("data.summary.usable", lang, students=len(students), checksum=dataset.checksum[:12]),
                   highlight=False)

@@ -10,9 +10,10 @@ before as-of only):
 * **Critical items across waves**: the highest answer ever given to each critical item (a student who
   once answered PHQ-9 item 9 "nearly every day" is not the same as one who never did).
 * **Across instruments**: each administration's total as a percentile among all administrations of
-  the same instrument dated on or before as-of by the students enrolled on the date (a population
-  figure known on the date), so that waves of different questionnaires can be averaged: latest, mean, mean and highest
-  over the last 365 days.
+  the same instrument dated on or before as-of by the students of the same school enrolled on the date
+  (a population figure known on the date; per school, so that a school's features are the same whether
+  it is scored alone or with other schools), so that waves of different questionnaires can be averaged:
+  latest, mean, mean and highest over the last 365 days.
 * **A missed wave**: the student's class had a screening wave in the last 120 days (at least half
   of its enrolled students answered) and the student did not answer any.
 * **Observation bursts and recency**: exponentially decayed counts (half-lives 14 days for concern
@@ -98,19 +99,27 @@ def _waves(cut: Cut, as_of_day: int, n: int, out: dict, c: str, items: list[int]
         out[f"traj_{c}_item{item}_max"] = _group_max(owner, answers, n)
 
 
-def _percentiles(cut: Cut, enrolled: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _percentiles(cut: Cut, enrolled: np.ndarray, school: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every valid administration of one instrument up to as-of by a student enrolled on as-of: owner,
-    day, percentile of its total among all of them (mid-rank, 0-1). The population is the students
-    enrolled on the date: who enrols later is a future fact."""
+    day, percentile of its total among those of the same school (mid-rank, 0-1). The population is the
+    school's students enrolled on the date: who enrols later is a future fact, and another school's
+    students are another population (so a school's features do not depend on which other schools are
+    scored with it: issue 17, per-school scoring). ``school``: each student's school as an integer code."""
     owner, idx = cut.window_rows()
     if len(idx) == 0:
         return owner, np.zeros(0, np.int64), np.zeros(0)
     total = cut.values("total")[idx]
     keep = (cut.values("careless_or_invalid")[idx] < 0.5) & ~np.isnan(total) & enrolled[owner]
     owner, idx, total = owner[keep], idx[keep], total[keep]
-    ranked = np.sort(total)
-    mid = (np.searchsorted(ranked, total, "left") + np.searchsorted(ranked, total, "right")) / 2.0
-    return owner, cut.days()[idx], mid / max(len(ranked), 1)
+    group = school[owner].astype(np.int64)
+    values, dense = np.unique(total, return_inverse=True)  # ties stay ties
+    span = np.int64(len(values) + 1)
+    key = group * span + dense.astype(np.int64)
+    ranked = np.sort(key)
+    start = np.searchsorted(ranked, group * span, "left")
+    size = np.bincount(group, minlength=int(group.max()) + 1 if len(group) else 0)[group]
+    mid = ((np.searchsorted(ranked, key, "left") - start) + (np.searchsorted(ranked, key, "right") - start)) / 2.0
+    return owner, cut.days()[idx], mid / np.maximum(size, 1)
 
 
 def compute(ctx: Context) -> dict[str, np.ndarray]:
@@ -121,11 +130,12 @@ def compute(ctx: Context) -> dict[str, np.ndarray]:
     scored = ctx.events["screenings"]
     out: dict[str, np.ndarray] = {}
     owners, days, pcts = [], [], []
+    _, school = np.unique(ctx.register["school"].to_numpy(dtype=object).astype(str), return_inverse=True)
     for code, spec in sorted(specs_module.all_specs().items()):
         cut = scored.where("instrument", [code])
         items = sorted(set(spec.critical) | set(REQUIRED_CRITICAL_ITEMS.get(code, ())))
         _waves(cut, day, n, out, code.lower(), items)
-        o, d, p = _percentiles(cut, ctx.enrolled)
+        o, d, p = _percentiles(cut, ctx.enrolled, school)
         owners.append(o), days.append(d), pcts.append(p)
     owner, when, pct = np.concatenate(owners), np.concatenate(days), np.concatenate(pcts)
     order = np.lexsort((when, owner))  # by student, then date: the last row of a student is the latest

@@ -79,7 +79,7 @@ def _cohort_label(row: pd.Series, lang: str) -> str:
 
 
 def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dict], lists: dict[str, list[Path]],
-                info: dict, lang: str) -> Path:
+                info: dict, lang: str, level_counts: dict[str, pd.Series] | None = None) -> Path:
     """Write ``index.html`` into ``run_dir``.
 
     Parameters
@@ -96,18 +96,22 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
         ``run_id, as_of, model_version``; ``rejected_rows`` (count) when the run folder holds
         ``rejected_rows.csv``; ``dropped`` (pseudonym, previous_level) of previously listed students
         not scored this time, shown first (riskmodel.reports.register_guard).
+    level_counts
+        Cohort key -> students per level; by default counted from the run's ``report_data`` (a
+        distributed run, whose report data is per school, passes the counts its school tasks made).
     """
     t = lambda key, **v: html_text(text(key, lang, **v))  # noqa: E731 - local shorthand
     rows = []
-    counts = _level_counts(run_dir, cohorts)
+    counts = level_counts if level_counts is not None else _level_counts(run_dir, cohorts)
     for _, cohort in _order(cohorts).iterrows():
         outcome = outcomes.get(cohort["key"], {})
         label = html_text(_cohort_label(cohort, lang))
         if outcome.get("status") == "ok":
             report = f'<a href="{_href(run_dir, outcome["html"])}">{label}</a>'
-        elif outcome:
-            report = (f'{label} <span class="failed">({t("reports.index.failed")})</span> '
-                      f'<a href="{_href(run_dir, outcome["notebook"])}">ipynb</a>')
+        elif outcome:  # a failed report keeps its notebook; a failed school task (distributed run) has none
+            report = (f'{label} <span class="failed">({t("reports.index.failed")})</span>'
+                      + (f' <a href="{_href(run_dir, outcome["notebook"])}">ipynb</a>' if outcome.get("notebook")
+                         else ""))
         else:
             report = label
         files = " ".join(f'<a href="{_href(run_dir, p)}">{t("reports.index.file." + Path(p).suffix.lstrip("."))}</a>'

@@ -104,11 +104,16 @@ def export_html(notebook: Path, target: Path, *, title: str = "", exclude_markdo
     else ``title``) and opens with the confidentiality banner, the disclaimer and the run and model
     versions (from the run's ``report_data/run.json`` when the notebook read a run folder).
     Markdown cells are left out by default: the notebooks' prose is shown by code cells
-    (:func:`riskmodel.reports.show_text`) in the report language.
+    (:func:`riskmodel.reports.show_text`) in the report language. The same executed notebook gives
+    the same page byte for byte (papermill's random id of its injected cell is fixed here), so a
+    distributed run's reports are the single-machine run's.
     """
     import nbformat
 
     node = nbformat.read(notebook, as_version=4)
+    for cell in node.cells:  # papermill gives the cell it injects a random id: the page would differ run to run
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"
     parameters = node.metadata.get("papermill", {}).get("parameters", {})
     lang = _page_lang(parameters)
     body, _ = _exporter(exclude_markdown).from_notebook_node(node, resources={"metadata": {"name": title}})
@@ -296,6 +301,23 @@ def _session_classes():
     return SessionManager, SessionClient
 
 
+# A Unix socket's path holds at most 107 bytes (sun_path); the kernel's are "<folder>/k<n>-<port>".
+_MAX_SOCKET_FOLDER = 80
+
+
+def _socket_folder(parent: str | None) -> str:
+    """A new owner-only folder for one session's sockets and connection file.
+
+    In ``parent`` (or the temporary folder) unless that path is too long for a Unix socket (a deep
+    TMPDIR, a Dask worker's scratch folder), then in ``/tmp``.
+    """
+    folder = tempfile.mkdtemp(prefix="riskmodel-kernel-", dir=parent)
+    if len(os.fsencode(folder)) <= _MAX_SOCKET_FOLDER or not os.path.isdir("/tmp"):
+        return folder
+    os.rmdir(folder)
+    return tempfile.mkdtemp(prefix="riskmodel-kernel-", dir="/tmp")
+
+
 class KernelSession:
     """One kernel that runs several notebooks in turn, its namespace cleared between them.
 
@@ -314,14 +336,19 @@ class KernelSession:
     >>> #     execute(template("20_cohort_report"), out_ipynb, out_html, params, session=session)
     """
 
-    def __init__(self, kernel_name: str = "python3", *, reset_timeout: float = 30.0, folder: str | None = None) -> None:
+    def __init__(self, kernel_name: str = "python3", *, reset_timeout: float = 30.0, folder: str | None = None,
+                 max_notebooks: int = 0) -> None:
         self._kernel_name = kernel_name
         self.reset_timeout = reset_timeout
+        # a kernel that has run this many notebooks is replaced before the next (0: never): whatever a
+        # notebook's imports leak (matplotlib's caches, pandas' interned strings) is bounded per kernel
+        self.max_notebooks = max_notebooks
         # sockets and connection file live here (in ``folder`` when given: the pool removes it even
-        # when its workers are terminated before they can clean up)
-        self._folder = tempfile.mkdtemp(prefix="riskmodel-kernel-", dir=folder)
+        # when its workers are terminated before they can clean up); owner-only (mkdtemp: 0700)
+        self._folder = _socket_folder(folder)
         self.used = 0
-        self.restarts = 0  # kernels replaced after a notebook killed one
+        self.restarts = 0  # kernels replaced after a notebook killed one, or after max_notebooks
+        self._runs = 0  # notebooks run in the current kernel
         self.km = self._manager()
 
     def _manager(self):
@@ -329,10 +356,13 @@ class KernelSession:
         return manager(kernel_name=self._kernel_name, transport="ipc", ip=os.path.join(self._folder, f"k{self.restarts}"),
                        connection_file=os.path.join(self._folder, f"k{self.restarts}.json"), client_factory=client)
 
-    def reset(self) -> None:
+    def reset(self, cwd: str | None = None) -> None:
         """Before a notebook: clear the namespace and figures, or replace a kernel that is gone or stuck.
 
         A no-op before the first notebook (papermill starts the kernel, in that notebook's folder).
+        With ``cwd``, the kernel also moves there (the next notebook's folder: a kernel kept by a Dask
+        worker from one run to the next must not resolve ``run_dir=".."`` against an earlier run's).
+        A kernel that has run ``max_notebooks`` notebooks is replaced.
         A kernel that died (a crash, killed for memory) or does not answer the reset within
         ``reset_timeout`` seconds (a timed-out cell still running) is shut down, and the next
         notebook starts a new one: one report's failure never fails the reports after it.
@@ -341,22 +371,27 @@ class KernelSession:
 
         if not self.km.has_kernel:
             return
+        if self.max_notebooks and self._runs >= self.max_notebooks:
+            self._replace(f"a report kernel ran {self._runs} notebooks (reports.kernel_max_notebooks)", quiet=True)
+            return
         if not run_sync(self.km.is_alive)():
             self._replace("a report kernel stopped while running a notebook")
             return
         try:
-            self._clear()
+            self._clear(cwd)
         except Exception as exc:  # noqa: BLE001 - stuck or broken: a new kernel for the next notebook
             self._replace(f"a report kernel did not answer the reset ({type(exc).__name__})")
 
-    def _clear(self) -> None:
+    def _clear(self, cwd: str | None = None) -> None:
         from jupyter_core.utils import run_sync
 
         client = self.km.client()
         client.start_channels()
         run_sync(client.wait_for_ready)(timeout=self.reset_timeout)
-        msg_id = client.execute("%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt",
-                                silent=True, store_history=False)
+        code = "%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt"
+        if cwd is not None:  # the kernel runs one notebook at a time in one thread: its chdir is safe
+            code += f"\nimport os as _os\n_os.chdir({str(cwd)!r})\ndel _os"
+        msg_id = client.execute(code, silent=True, store_history=False)
         deadline = time.monotonic() + self.reset_timeout
         while True:  # wait for this request's reply: the next notebook must start clean
             reply = run_sync(client.get_shell_msg)(timeout=max(deadline - time.monotonic(), 0.01))
@@ -365,10 +400,11 @@ class KernelSession:
                     raise RuntimeError(f"reset failed: {reply['content'].get('ename')}")
                 return
 
-    def _replace(self, why: str) -> None:
-        log.warning("%s; the next notebook gets a new kernel", why)
+    def _replace(self, why: str, *, quiet: bool = False) -> None:
+        (log.info if quiet else log.warning)("%s; the next notebook gets a new kernel", why)
         self._shutdown()
         self.restarts += 1
+        self._runs = 0
         self.km = self._manager()
 
     def _shutdown(self) -> None:
@@ -427,7 +463,10 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
     returned outcome says what failed. Unknown parameters raise before anything runs.
 
     With ``session``, the notebook runs in that session's kernel (started on first use, in the
-    folder of ``output_ipynb``); without, papermill starts and stops a kernel of its own.
+    folder of ``output_ipynb``, and moved there before each later notebook); without, a session of
+    its own is started and stopped around it. Either way the kernel talks over IPC sockets in a
+    private folder (no TCP port to race for, papermill #511) and this process's working directory
+    is never changed (papermill's ``cwd`` would ``chdir`` every thread of a Dask worker).
 
     Returns
     -------
@@ -440,15 +479,19 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
     check_parameters(path, parameters)
     started = time.perf_counter()
     outcome: dict = {"notebook": str(output_ipynb), "html": None, "error": None}
+    own = session is None  # a session of its own for this notebook: IPC sockets, never TCP ports
+    if own:
+        session = KernelSession(kernel_name)
     try:
-        engine = {}
-        if session is not None:
-            session.reset()
-            session.used += 1
-            engine["km"] = session.km
+        session.reset(cwd=str(output_ipynb.parent))
+        session.used += 1
+        session._runs += 1
+        # The kernel starts in the notebook's folder through nbclient's resources path, not papermill's
+        # `cwd`, which chdir()s the whole process: wrong for every other thread (a Dask worker's)
         pm.execute_notebook(str(path), str(output_ipynb), parameters=parameters, kernel_name=kernel_name,
                             progress_bar=False, log_output=False, execution_timeout=timeout,
-                            cwd=str(output_ipynb.parent), request_save_on_cell_execute=False, **engine)
+                            request_save_on_cell_execute=False, km=session.km,
+                            resources={"metadata": {"path": str(output_ipynb.parent)}})
         if output_html is not None:
             export_html(output_ipynb, output_html, title=title)
             outcome["html"] = str(output_html)
@@ -461,6 +504,8 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
         if not output_ipynb.exists():  # the kernel died (or never started): papermill wrote nothing
             _write_unfinished(path, output_ipynb, parameters, outcome["error"])
     finally:
+        if own:
+            session.close()
         if output_ipynb.exists():
             output_ipynb.chmod(FILE_MODE)
     outcome["seconds"] = round(time.perf_counter() - started, 3)

@@ -27,14 +27,14 @@ __all__ = ["execute_all"]
 _SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
 
 
-def _init_worker(reuse_kernel: bool, folder: str) -> None:
+def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> None:
     global _SESSION
     os.umask(0o077)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
     if reuse_kernel:
         from multiprocessing.util import Finalize
 
-        _SESSION = KernelSession(folder=folder)
+        _SESSION = KernelSession(folder=folder, max_notebooks=max_notebooks)
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
@@ -46,7 +46,7 @@ def _run_job(job: dict) -> tuple[str, dict]:
 
 
 def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
-                on_done: Callable[[str, dict], None]) -> dict[str, dict]:
+                on_done: Callable[[str, dict], None], max_notebooks: int = 0) -> dict[str, dict]:
     """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
 
     Nothing else runs in this process meanwhile: on a two-core machine the spreadsheet exports
@@ -59,7 +59,7 @@ def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
     # the kernels' sockets and connection files, removed here whatever happens to the workers
     folder = tempfile.mkdtemp(prefix="riskmodel-kernels-")
     pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
-                                                     initargs=(reuse_kernels, folder))
+                                                     initargs=(reuse_kernels, folder, max_notebooks))
     try:
         results = pool.imap_unordered(_run_job, jobs)
         for key, outcome in results:

@@ -451,7 +451,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done)
+                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
+                                           max_notebooks=rs.kernel_max_notebooks)
                 timings["reports"] = time.perf_counter() - t0
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
                 write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},

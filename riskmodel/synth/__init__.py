@@ -59,6 +59,7 @@ True
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -74,7 +75,8 @@ from riskmodel.synth.reviews import simulate_reviews
 from riskmodel.synth.simulate import simulate
 from riskmodel.synth.writer import FILES, write_table, write_truth
 
-__all__ = ["SynthCohort", "generate", "write", "group_mask", "parse_under_recorded", "DEFAULT_START", "STAGES"]
+__all__ = ["SynthCohort", "generate", "write", "group_mask", "parse_under_recorded", "DEFAULT_START", "STAGES",
+           "generate_schools", "write_schools", "school_seed"]
 
 log = logging.getLogger(__name__)
 DEFAULT_START = date(2022, 9, 1)
@@ -352,3 +354,92 @@ def write(cohort: SynthCohort, out_dir: str | Path) -> None:
             write_table(frame, folder, name, seed=cohort.seed)
         write_truth(cohort.truth, folder)
     log.info("wrote %d tables and the truth", len(FILES))
+
+
+def school_seed(seed: int, school: int) -> int:
+    """The seed of school ``school`` (1-based) of a multi-school district generated with ``seed``."""
+    return int(np.random.SeedSequence([seed, school]).generate_state(1, dtype=np.uint32)[0])
+
+
+def _renamed(cohort: SynthCohort, school: int) -> SynthCohort:
+    """``cohort`` as school ``school`` of a district: its school names and student IDs made unique."""
+    prefix = f"{school:05d}"
+
+    def rename(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        if "student_id" in frame.columns:
+            frame["student_id"] = prefix + frame["student_id"].astype(str)
+        if "school" in frame.columns:
+            named = frame["school"].notna()
+            frame.loc[named, "school"] = frame.loc[named, "school"].astype(str) + f"{school:05d}"
+        return frame
+
+    return SynthCohort(tables={k: rename(v) for k, v in cohort.tables.items()},
+                       truth={k: rename(v) for k, v in cohort.truth.items()}, stage=cohort.stage,
+                       seed=cohort.seed, start=cohort.start, end=cohort.end)
+
+
+def generate_schools(*, schools: int, students: int = 20000, years: int = 4, stage: str = "university",
+                     seed: int = 0, start: date | None = None,
+                     under_recorded: tuple[str, float] | None = None) -> Iterator[SynthCohort]:
+    """The schools of a synthetic district one at a time (memory: one school's), each a :func:`generate`
+    cohort of about ``students`` students with its own seed (:func:`school_seed`).
+
+    School ``k`` (1-based) has its school name(s) suffixed with ``k`` in five digits (青溪大学00003) and
+    its student IDs prefixed with it (00003 + the school's own 学号), so IDs are unique in the district.
+    A ``k12`` part is a small district itself (the generator's six schools), so it adds six schools.
+    With ``schools=1`` this is ``generate(...)`` unchanged.
+    """
+    if not 1 <= schools <= 100_000:
+        raise ConfigError(f"schools={schools}: give between 1 and 100,000 schools.")
+    if schools == 1:
+        yield generate(students=students, years=years, stage=stage, seed=seed, start=start,
+                       under_recorded=under_recorded)
+        return
+    for k in range(1, schools + 1):
+        cohort = generate(students=students, years=years, stage=stage, seed=school_seed(seed, k), start=start,
+                          under_recorded=under_recorded)
+        yield _renamed(cohort, k)
+
+
+def write_schools(cohorts: Iterable[SynthCohort], out_dir: str | Path) -> dict[str, int]:
+    """Write a multi-school district school by school into the new folder ``out_dir``; rows per table.
+
+    Each table is one file as :func:`write` makes it (same formats and encodings), appended school by
+    school: CSV text after one header, Parquet one row group per school, so memory holds one school at a
+    time. The calendar (small: one row per term and exam) is gathered and written once at the end;
+    ``_truth/`` holds one Parquet file per truth table and school (``_truth/<name>/<k>.parquet``).
+    Every optional column is written, even when empty in a school, so that all schools' parts agree.
+    The folder is built aside and renamed into place when complete, as :func:`write` does.
+    """
+    from riskmodel.i18n import text
+    from riskmodel.outputs import atomic_dir
+    from riskmodel.synth.writer import TableAppender, write_table
+
+    target = Path(out_dir)
+    if target.exists():
+        if not target.is_dir() or any(target.iterdir()):
+            raise ConfigError(text("synth.not_empty", "en", out=target))
+        target.rmdir()
+    rows: dict[str, int] = {}
+    with atomic_dir(target) as folder:
+        appenders = {name: TableAppender(folder, name) for name in FILES if name != "calendar"}
+        calendars = []
+        try:
+            for k, cohort in enumerate(cohorts, start=1):
+                for name, frame in cohort.tables.items():
+                    rows[name] = rows.get(name, 0) + len(frame)
+                    if name == "calendar":
+                        calendars.append(frame)
+                    else:
+                        appenders[name].append(frame, seed=school_seed(cohort.seed, k))
+                write_truth(cohort.truth, folder, part=k)
+                log.info("school %d written: %d students", k, len(cohort.tables["students"]))
+        finally:
+            for appender in appenders.values():
+                appender.close()
+        calendar = pd.concat(calendars, ignore_index=True).drop_duplicates(ignore_index=True)
+        calendar = calendar.sort_values(["start", "end", "kind"], kind="stable").reset_index(drop=True)
+        rows["calendar"] = len(calendar)
+        write_table(calendar, folder, "calendar")
+    return rows

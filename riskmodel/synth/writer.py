@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 
 from riskmodel.outputs import private_dir, write_bytes
 
-__all__ = ["FILES", "write_table", "write_truth", "xlsx_bytes", "parquet_bytes", "csv_bytes", "invented_names"]
+__all__ = ["FILES", "write_table", "write_truth", "xlsx_bytes", "parquet_bytes", "csv_bytes", "invented_names",
+           "TableAppender"]
 
 # table -> (file name, format, encoding)
 FILES: dict[str, tuple[str, str, str | None]] = {
@@ -128,9 +129,11 @@ def invented_names(n: int, seed: int) -> np.ndarray:
     return surname + given[:, 0] + np.where(rng.random(n) < 0.7, given[:, 1], "")
 
 
-def _as_exported(frame: pd.DataFrame, table: str, seed: int) -> pd.DataFrame:
-    """What the centre's export holds: no all-empty optional column; names; integer item answers."""
-    frame = frame.loc[:, frame.notna().any(axis=0) | (len(frame) == 0)]
+def _as_exported(frame: pd.DataFrame, table: str, seed: int, *, keep_empty: bool = False) -> pd.DataFrame:
+    """What the centre's export holds: no all-empty optional column (unless ``keep_empty``: a district
+    written school by school keeps every column, so that its parts agree); names; integer item answers."""
+    if not keep_empty:
+        frame = frame.loc[:, frame.notna().any(axis=0) | (len(frame) == 0)]
     if table == "students":
         frame = frame.copy()
         frame.insert(1, "name", invented_names(len(frame), seed))
@@ -162,8 +165,80 @@ def write_table(frame: pd.DataFrame, folder: Path, table: str, *, seed: int = 0)
     return write_bytes(Path(folder) / name, data)
 
 
-def write_truth(truth: dict[str, pd.DataFrame], folder: Path) -> None:
-    """Each truth table as ``_truth/<name>.parquet``."""
+def write_truth(truth: dict[str, pd.DataFrame], folder: Path, *, part: int | None = None) -> None:
+    """Each truth table as ``_truth/<name>.parquet`` (or, for school ``part`` of a district written school by
+    school, ``_truth/<name>/<part>.parquet``: a folder of parts pandas and pyarrow read as one table)."""
     target = private_dir(Path(folder) / "_truth")
     for name, frame in truth.items():
-        write_bytes(target / f"{name}.parquet", parquet_bytes(frame))
+        if part is None:
+            write_bytes(target / f"{name}.parquet", parquet_bytes(frame))
+        else:
+            write_bytes(private_dir(target / name) / f"{part:05d}.parquet", parquet_bytes(frame))
+
+
+def _null_free(schema: pa.Schema, frame: pd.DataFrame) -> pa.Schema:
+    """``schema`` with each all-empty (null-typed) column given the type its pandas dtype means."""
+    fields = []
+    for field in schema:
+        if pa.types.is_null(field.type):
+            dtype = frame[field.name].dtype
+            kind = (pa.date32() if pd.api.types.is_datetime64_any_dtype(dtype)
+                    else pa.bool_() if isinstance(dtype, pd.BooleanDtype)
+                    else pa.int64() if pd.api.types.is_integer_dtype(dtype)
+                    else pa.float64() if pd.api.types.is_float_dtype(dtype) else pa.string())
+            field = pa.field(field.name, kind)
+        fields.append(field)
+    return pa.schema(fields)
+
+
+class TableAppender:
+    """One table's file written part by part (a district school by school): the same format and encoding
+    as :func:`write_table`, every column kept. CSV parts are appended after one header (and one BOM);
+    Parquet parts are row groups of one file whose schema the first part fixes. Call :meth:`close`."""
+
+    def __init__(self, folder: Path, table: str):
+        self.table = table
+        self.name, self.kind, self.encoding = FILES[table]
+        if self.kind == "xlsx":
+            raise ValueError(f"{table}: an XLSX table is written whole (write_table), not appended")
+        self.path = Path(folder) / self.name
+        self._handle = None
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._columns: list[str] | None = None
+
+    def append(self, frame: pd.DataFrame, *, seed: int = 0) -> None:
+        """Append one part (a school's rows of the table, canonical form as ``generate`` gives it)."""
+        frame = _as_exported(frame, self.table, seed, keep_empty=True)
+        if self._columns is None:
+            self._columns = list(frame.columns)
+        frame = frame.reindex(columns=self._columns)
+        if self.kind == "csv":
+            first = self._handle is None
+            if first:
+                self._handle = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+                self.path.chmod(0o600)
+            text = csv_bytes(frame, "utf-8").decode("utf-8")
+            if not first:
+                text = text.split("\n", 1)[1]  # the header once
+            encoding = self.encoding or "utf-8"
+            self._handle.write(text.encode(encoding if first or encoding != "utf-8-sig" else "utf-8"))
+            return
+        out = frame.copy()
+        for column in _date_columns(out):
+            out[column] = out[column].dt.date
+        if self._schema is None:
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            self._schema = _null_free(table.schema, frame)
+            self._writer = pq.ParquetWriter(self.path, self._schema, compression="zstd")
+            self.path.chmod(0o600)
+        self._writer.write_table(pa.Table.from_pandas(out, schema=self._schema, preserve_index=False))
+
+    def close(self) -> None:
+        """Finish the file (a table with no part at all is not written)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

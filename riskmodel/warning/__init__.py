@@ -15,10 +15,15 @@ from riskmodel.warning.warning_list import (
     EXTRA_COLUMNS,
     LIST_COLUMNS,
     ScoreResult,
+    combine_results,
     compare_with_previous,
     make_warning_list,
+    previous_by_school,
+    schools_of,
     score_as_of,
     score_features,
+    score_school,
+    split_by_school,
 )
 
 make_list = make_warning_list  # the names docs/architecture.md uses
@@ -26,4 +31,5 @@ export = write_warning_list
 
 __all__ = ["load_hard_rules", "evaluate_hard_rules", "HardRule", "assign_levels", "capacities", "explain",
            "score_as_of", "score_features", "make_warning_list", "make_list", "write_warning_list", "export",
-           "neutralise", "compare_with_previous", "ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS"]
+           "neutralise", "compare_with_previous", "ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS",
+           "score_school", "split_by_school", "schools_of", "previous_by_school", "combine_results"]

@@ -17,6 +17,7 @@ from riskmodel.models.registry import load
 from riskmodel.outputs import atomic_dir
 from riskmodel.warning.export import write_warning_list
 from riskmodel.warning.scores_file import write_scores
+from riskmodel.warning.stream import is_store, score_store
 from riskmodel.warning.warning_list import score_as_of
 
 __all__ = ["score_command", "read_previous_list"]
@@ -51,6 +52,10 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
                   run_id: str | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Score every student on ``as_of`` and write the list (CSV, XLSX, Parquet) into the new folder ``out``.
 
+    ``data`` is a data folder (loaded and validated whole) or a store written by ``riskmodel validate
+    --store`` (scored school by school with the memory of one school: :func:`score_store`); both give the
+    same list.
+
     The folder is built aside and renamed into place when complete: never half-written, never
     overwriting an earlier list. ``run_id`` defaults to ``<as_of>-<model version>``.
     """
@@ -63,12 +68,21 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
     settings = settings.model_copy(update={"reports": settings.reports.model_copy(update={"lang": lang})})
     model = load(model_dir)
     prev = read_previous_list(previous) if previous is not None else None
-    dataset = open_data(data, settings=settings)
     as_of = pd.Timestamp(as_of)
     run_id = run_id or f"{as_of:%Y-%m-%d}-{model.version[:8]}"
-    result = score_as_of(dataset, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
+    if is_store(data):  # school by school, the memory of one school (riskmodel.warning.stream)
+        from riskmodel.data.store import Store
+
+        result = score_store(data, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
+        with Store(data, lang=lang) as store:
+            students = store.table("students", ["student_id", "pseudonym", "school", "college", "class_id"])
+    else:
+        dataset = open_data(data, settings=settings)
+        result = score_as_of(dataset, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
+        students = dataset.table("students")
+        del dataset
     with atomic_dir(out) as work:
         paths = write_warning_list(result.warning_list, work, lang=lang, horizon_days=model.meta.get("horizon_days"))
-        paths["scores"] = write_scores(result.scores, work, students=dataset.table("students"),
+        paths["scores"] = write_scores(result.scores, work, students=students,
                                        model_version=result.model_version, run_id=run_id)
     return result.warning_list, {kind: out / p.name for kind, p in paths.items()}

@@ -76,7 +76,8 @@ def scores_frame(scores: pd.DataFrame, students: pd.DataFrame | None = None, *, 
     out["rank"] = pd.to_numeric(out["rank"], errors="coerce").astype("Int64")
     for column in ("student_id", *_STUDENT_COLUMNS, "level"):
         out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
-    return out.sort_values(["rank", "student_id"], kind="mergesort").reset_index(drop=True)
+    # by school, then rank within it (issue 17: rank is per school); one school: by rank as before
+    return out.sort_values(["school", "rank", "student_id"], kind="mergesort").reset_index(drop=True)
 
 
 def write_scores(frame: pd.DataFrame, out_dir: str | Path, *, students: pd.DataFrame | None = None,

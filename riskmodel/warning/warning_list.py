@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -44,7 +45,8 @@ from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
 from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
-           "score_features", "make_warning_list", "compare_with_previous"]
+           "score_features", "make_warning_list", "compare_with_previous", "score_school", "split_by_school",
+           "schools_of", "previous_by_school", "combine_results"]
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +186,52 @@ def case_inputs(features: pd.DataFrame, as_of, *, settings: Settings, tables: di
     return states.loc[states["student_id"].isin(features["student_id"].astype(str))].reset_index(drop=True)
 
 
+def school_key(student_ids: pd.Series, students: pd.DataFrame, previous: pd.DataFrame | None = None) -> np.ndarray:
+    """The school each row belongs to in the list: the register's school of the student; for a student
+    no longer in it, the school ``previous`` (the previous list) names when it is still a school of the
+    register, else the first school (:func:`schools_of`). All ``""`` when the register has no school."""
+    ids = pd.Series(np.asarray(student_ids, dtype=object)).astype(str)
+    if "school" not in students.columns or students.empty:
+        return np.full(len(ids), "", dtype=object)
+    now = pd.Series(students["school"].astype(str).to_numpy(), index=students["student_id"].astype(str).to_numpy())
+    now = now[~now.index.duplicated()]
+    schools = sorted(pd.unique(now).tolist())
+    key = ids.map(now)
+    if key.isna().any() and previous is not None and "school" in previous.columns:
+        before = previous.loc[previous["school"].notna()].drop_duplicates("student_id")
+        key = key.fillna(ids.map(pd.Series(before["school"].astype(str).to_numpy(),
+                                           index=before["student_id"].astype(str).to_numpy())))
+    key = key.where(key.isin(schools), schools[0])
+    return key.to_numpy(dtype=object)
+
+
+def _by_school(frame: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (with ``student_id``) reordered school by school, keeping the order within each school."""
+    key = school_key(frame["student_id"], students)
+    if len(frame) == 0 or (key == key[0]).all():
+        return frame.reset_index(drop=True)
+    return frame.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+
+def _levels_by_school(predicted: pd.DataFrame, fired: pd.DataFrame, schools: np.ndarray, *, as_of,
+                      settings: Settings, cases: pd.DataFrame | None) -> pd.DataFrame:
+    """:func:`assign_levels` among each school's students apart (capacity and rank per school)."""
+    groups = pd.Series(schools).groupby(schools, sort=True).indices
+    if len(groups) <= 1:
+        return assign_levels(predicted, fired, as_of=as_of, settings=settings, cases=cases)
+    parts = [assign_levels(predicted.iloc[rows], fired.iloc[rows], as_of=as_of, settings=settings, cases=cases)
+             for _, rows in groups.items()]
+    return pd.concat(parts).loc[predicted.index]
+
+
 def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students: pd.DataFrame,
                    settings: Settings, lang: str = "zh", previous: pd.DataFrame | None = None, run_id: str = "",
-                   feature_catalogue: pd.DataFrame | None = None, tables: dict | None = None) -> ScoreResult:
+                   feature_catalogue: pd.DataFrame | None = None, tables: dict | None = None,
+                   rules: list | None = None) -> ScoreResult:
     """Score a feature frame of one as-of date and make the list (no feature building here).
+
+    ``rules`` are the hard rules (:func:`load_hard_rules` of ``settings``, read here when None; a caller
+    scoring many schools reads them once).
 
     ``tables`` (the dataset's canonical tables) dates the hard rules' triggers by their records and
     gives the reviews (the review loop, ``warning.case_mode`` ``reviews``); without it the triggers
@@ -207,13 +251,14 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
                             "exit_date before it): there is nothing to score. Check --as-of against the "
                             "students table's enrollment and exit dates.")
     model.check(features, source=f"the features of {as_of:%Y-%m-%d}")
-    rules = load_hard_rules(settings=settings)
+    rules = rules if rules is not None else load_hard_rules(settings=settings)
     fired = evaluate_hard_rules(features, rules)
     cases = case_inputs(features, as_of, settings=settings, tables=tables, rules=rules)
     predicted = model.predict(features)
     low, high = model.calibrator.predict_interval(predicted["raw"].to_numpy())
     predicted = predicted.assign(score_low=low, score_high=high)
-    scored = assign_levels(predicted, fired, as_of=as_of, settings=settings, cases=cases)
+    scored = _levels_by_school(predicted, fired, school_key(predicted["student_id"], students), as_of=as_of,
+                               settings=settings, cases=cases)
     listed = scored["level"] != "none"
     if feature_catalogue is None:
         from riskmodel.features import catalogue as feature_catalogue_fn
@@ -255,14 +300,19 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     table["model_version"] = model.version
     table["run_id"] = run_id
     table["_level_order"] = -table["level"].map(LEVEL_ORDER)
-    table = table.sort_values(["_level_order", "rank", "student_id"], kind="mergesort").reset_index(drop=True)
+    # school by school (names sorted), then by level and rank within the school: one school's rows are
+    # its own list whole, and a list of many schools is their lists one after the other
+    table["_school"] = school_key(table["student_id"], students, previous)
+    table = table.sort_values(["_school", "_level_order", "rank", "student_id"], kind="mergesort").reset_index(drop=True)
     warning_list = table[LIST_COLUMNS + EXTRA_COLUMNS + (CASE_EXTRA_COLUMNS if cases is not None else [])]
     reasons_out = reasons.assign(student_id=features.loc[reasons["row"], "student_id"].to_numpy(), as_of=as_of)
     reasons_out = reasons_out[["student_id", "as_of", "direction", "order", "family", "feature", "contribution",
                                "value", "text"]]
+    reasons_out = _by_school(reasons_out, students)
     all_scores = scored.assign(as_of=as_of)[["student_id", "as_of", "score", "score_low", "score_high", "raw",
                                             "rank", "level", "path", "rule_codes"]
                                            + (["model_level", "state"] if cases is not None else [])]
+    all_scores = _by_school(all_scores, students)
     n_cleared = int((cleared["change"] == "cleared").sum())
     if cases is not None:
         log.info("list of %s: %d listed (%d awaiting interview, %d under review), %d cleared", f"{as_of:%Y-%m-%d}",
@@ -278,22 +328,144 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
                        cases=cases)
 
 
-def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
-                run_id: str = "", lang: str = "zh") -> ScoreResult:
-    """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
-    build its features and score them (see :func:`score_features`)."""
+def schools_of(students: pd.DataFrame) -> list[str]:
+    """The register's schools in the order a multi-school list is made in: sorted by name (``str``)."""
+    return sorted(pd.unique(students["school"].astype(str)).tolist())
+
+
+def split_by_school(dataset) -> Iterator[tuple[str, object]]:
+    """``(school, dataset of that school alone)`` for each school of the register, in :func:`schools_of` order.
+
+    Every table holding ``student_id`` keeps the rows of the school's students; the calendar keeps the
+    rows of every school (``school`` empty) and of this one; ``checksum``, ``files``, ``rejected``,
+    ``summary`` and ``skipped`` are the whole dataset's. Each table is grouped once (not filtered once
+    per school), so splitting costs about one pass over the data however many schools there are.
+    """
+    from riskmodel.data.dataset import Dataset
+
+    students = dataset.table("students")
+    schools = schools_of(students)
+    if len(schools) <= 1:
+        for school in schools:
+            yield school, dataset
+        return
+    school_of = pd.Series(students["school"].astype(str).to_numpy(), index=students["student_id"].astype(str))
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, frame in dataset.tables.items():
+        if name == "calendar" or "student_id" not in frame.columns:
+            continue
+        codes = frame["student_id"].astype(str).map(school_of)
+        groups[name] = codes.groupby(codes.to_numpy(), sort=False).indices  # school -> row positions
+    for school in schools:
+        tables = {}
+        for name, frame in dataset.tables.items():
+            if name in groups:
+                rows = groups[name].get(school, np.zeros(0, dtype=np.intp))
+                tables[name] = frame.iloc[rows]
+            elif name == "calendar" and "school" in frame.columns:
+                tables[name] = frame.loc[frame["school"].isna() | (frame["school"].astype(str) == school)]
+            else:
+                tables[name] = frame
+        yield school, Dataset(tables=tables, checksum=dataset.checksum, files=dataset.files,
+                              rejected=dataset.rejected, summary=dataset.summary, skipped=dataset.skipped)
+
+
+def previous_by_school(previous: pd.DataFrame | None, students: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The previous list's rows by the school each now belongs to (:func:`score_school`'s ``previous``).
+
+    A student in this register belongs to their school in it (a student who changed school is compared
+    in the new one, not reported gone from the old); a student no longer in it to the school the
+    previous list names, or, when that school is not in this register either (or the list names none),
+    to the first school of :func:`schools_of`, so that nobody previously listed is lost: the row still
+    shows the school the previous list gave (:func:`school_key`).
+    """
+    schools = schools_of(students)
+    if previous is None or not schools:
+        return {}
+    if len(schools) == 1:  # one school: the previous list as it is
+        return {schools[0]: previous}
+    key = school_key(previous["student_id"], students, previous)
+    return {name: rows for name, rows in previous.groupby(key, sort=False)}
+
+
+def score_school(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
+                 run_id: str = "", lang: str = "zh", check: bool = True,
+                 feature_catalogue: pd.DataFrame | None = None, rules: list | None = None) -> ScoreResult:
+    """Score the students of one school (or of a batch of schools) on ``as_of``: features, model, hard rules,
+    levels, reasons, list.
+
+    This is the one scoring sequence: :func:`score_as_of` (``riskmodel score`` and ``riskmodel run`` on a
+    data folder), :func:`riskmodel.warning.stream.score_store` (a store, batch by batch) and a distributed
+    run (one task per school) all call it. Levels are assigned among each school's students apart
+    (:func:`score_features`): a capacity per 1,000 is per 1,000 of the school's scored students (each
+    school's counsellors), an absolute capacity is each school's, and ``rank`` is the rank within the
+    school. The list holds the schools one after the other (:func:`schools_of` order), each school's
+    rows exactly as that school scored alone would give them: features are per student and class,
+    never across schools, so scoring a batch of schools at once or each school alone gives the same rows.
+
+    Parameters
+    ----------
+    dataset
+        A :class:`~riskmodel.data.Dataset` holding one school's students and their records
+        (:func:`split_by_school`, or ``riskmodel.data.store.Store(path).school(name)`` from a store),
+        or several schools' (``Store.schools_between``, or the whole data).
+    model, as_of, settings, run_id, lang
+        As for :func:`score_features`.
+    previous
+        The previous list's rows of these schools (:func:`previous_by_school`), or None.
+    check
+        Run :func:`riskmodel.warning.checks.check_scoring_data` on ``dataset`` first. A caller that
+        checked the whole data already passes False (a small school may lack a table the district has).
+    feature_catalogue, rules
+        :func:`riskmodel.features.catalogue` and the hard rules (:func:`load_hard_rules`), read once by a
+        caller scoring many schools (read here when None).
+
+    Returns
+    -------
+    ScoreResult
+        With ``features`` and ``timings`` (seconds: ``features``, ``score``).
+    """
     from riskmodel.features import build_features
     from riskmodel.warning.checks import check_scoring_data
 
-    check_scoring_data(dataset, model, as_of, settings=settings)
+    if check:
+        check_scoring_data(dataset, model, as_of, settings=settings)
     started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)
     built = time.perf_counter() - started
     started = time.perf_counter()
     result = score_features(features, model, as_of, students=dataset.table("students"), settings=settings, lang=lang,
-                            previous=previous, run_id=run_id, tables=dataset.tables)
+                            previous=previous, run_id=run_id, tables=dataset.tables,
+                            feature_catalogue=feature_catalogue, rules=rules)
     return replace(result, features=features,
                    timings={"features": built, "score": time.perf_counter() - started})
+
+
+def combine_results(results: list[ScoreResult]) -> ScoreResult:
+    """The schools' results as one, in the order given (each school's list whole, one after the other)."""
+    if len(results) == 1:
+        return results[0]
+
+    def concat(frames):
+        frames = [f for f in frames if f is not None]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    timings: dict[str, float] = {}
+    for result in results:
+        for key, value in (result.timings or {}).items():
+            timings[key] = timings.get(key, 0.0) + value
+    return ScoreResult(warning_list=concat([r.warning_list for r in results]),
+                       reasons=concat([r.reasons for r in results]), scores=concat([r.scores for r in results]),
+                       model_version=results[0].model_version, features=concat([r.features for r in results]),
+                       cases=concat([r.cases for r in results]), timings=timings)
+
+
+def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
+                run_id: str = "", lang: str = "zh") -> ScoreResult:
+    """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
+    then score every school of it with :func:`score_school` (levels, capacity and rank per school; the
+    list school by school, in :func:`schools_of` order). With one school: the list as it always was."""
+    return score_school(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
 
 
 def make_warning_list(dataset, model: RiskModel, as_of, *, settings: Settings, lang: str = "zh",

@@ -1,0 +1,126 @@
+"""Benchmark of a multi-school register on one machine (issue 17): synth, validate into the store, score.
+
+Each step is the real command in a fresh process; the figures are its wall time, CPU time and peak
+resident memory (the child's maximum RSS from ``wait4``). Steps:
+
+1. ``riskmodel synth --schools N --students M`` (cached in ``--work``: a second benchmark of the same
+   size reuses it);
+2. a model: ``riskmodel train`` on one school of the same generator (cached; training at scale is
+   benchmarked by benchmarks/bench_models.py, not here);
+3. ``riskmodel validate --store`` (first validation), then again with nothing changed (the store's
+   per-file checksums: no file is parsed again);
+4. ``riskmodel score --data STORE`` (school by school from the store), and with ``--folder`` also
+   ``riskmodel score --data FOLDER`` (the whole data in memory) for comparison; the lists must be the same.
+
+It prints the machine (CPUs, load average before each step) and the time per enrolled student. The
+machine may be shared: read the CPU seconds beside the wall time.
+
+    .venv/bin/python benchmarks/bench_scale.py --schools 20 --students 1000 [--years 4] [--work /tmp/bench_scale]
+        [--as-of 2026-03-01] [--folder]
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def _run(step: str, command: list[str]) -> dict:
+    """Run ``command`` in a child process: wall seconds, CPU seconds, peak RSS (MiB)."""
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # child: exec the command so its own peak RSS is what wait4 reports
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.execv(command[0], command)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{step}: {' '.join(command)} failed with status {os.waitstatus_to_exitcode(status)}")
+    figures = {"step": step, "wall": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+               "rss_mib": usage.ru_maxrss / 1024, "load": load}
+    print(f"  {step:<28} {seconds:7.1f} s wall {figures['cpu']:7.1f} s CPU  peak RSS {figures['rss_mib']:7.0f} MiB"
+          f"  (load average before: {load:.1f})", flush=True)
+    return figures
+
+
+def _enrolled(store: Path, as_of: str) -> tuple[int, int, int]:
+    """Students in the register, enrolled on ``as_of``, schools (from the store)."""
+    from riskmodel.data.store import Store
+
+    with Store(store) as opened:
+        row = opened.query('SELECT count(*) AS n, count(*) FILTER (WHERE enrollment_date <= ?::DATE AND '
+                           '(exit_date IS NULL OR exit_date >= ?::DATE)) AS enrolled, count(DISTINCT school) AS '
+                           'schools FROM students', [as_of, as_of]).iloc[0]
+    return int(row["n"]), int(row["enrolled"]), int(row["schools"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schools", type=int, default=20)
+    parser.add_argument("--students", type=int, default=1000, help="students per school (register, all years)")
+    parser.add_argument("--years", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--as-of", default="2026-03-01")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
+    parser.add_argument("--folder", action="store_true", help="also score the data folder (whole, in memory)")
+    args = parser.parse_args()
+    riskmodel = str(Path(sys.executable).with_name("riskmodel"))
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    name = f"s{args.schools}x{args.students}y{args.years}seed{args.seed}"
+    data, store, model = work / name, work / f"{name}.duckdb", work / f"model-y{args.years}seed{args.seed}"
+    print(f"bench_scale: {args.schools} schools x {args.students} students, {args.years} years, as of {args.as_of}; "
+          f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    figures = []
+    if not data.exists():
+        figures.append(_run("synth", [riskmodel, "synth", "--out", str(data), "--schools", str(args.schools),
+                                      "--students", str(args.students), "--years", str(args.years),
+                                      "--seed", str(args.seed)]))
+    else:
+        print(f"  synth: cached in {data}")
+    size = sum(p.stat().st_size for p in data.glob("*") if p.is_file()) / 2**20
+    if not model.exists():
+        one = work / f"train-y{args.years}seed{args.seed}"
+        if not one.exists():
+            _run("synth (model's school)", [riskmodel, "synth", "--out", str(one), "--students", "5000",
+                                            "--years", str(args.years), "--seed", str(args.seed + 1)])
+        _run("train (one school)", [riskmodel, "train", "--data", str(one), "--until", args.as_of, "--out",
+                                    str(model)])
+    store.unlink(missing_ok=True)
+    rejected = work / f"{name}_rejected.csv"
+    figures.append(_run("validate --store (first)", [riskmodel, "validate", str(data), "--store", str(store),
+                                                     "--rejected", str(rejected)]))
+    figures.append(_run("validate --store (unchanged)", [riskmodel, "validate", str(data), "--store", str(store),
+                                                         "--rejected", str(rejected)]))
+    out_store = work / f"{name}-list-store"
+    shutil.rmtree(out_store, ignore_errors=True)
+    figures.append(_run("score --data STORE", [riskmodel, "score", "--data", str(store), "--model", str(model),
+                                               "--as-of", args.as_of, "--out", str(out_store)]))
+    if args.folder:
+        out_folder = work / f"{name}-list-folder"
+        shutil.rmtree(out_folder, ignore_errors=True)
+        figures.append(_run("score --data FOLDER", [riskmodel, "score", "--data", str(data), "--model", str(model),
+                                                    "--as-of", args.as_of, "--out", str(out_folder)]))
+        same = filecmp.cmp(out_store / "warning_list.csv", out_folder / "warning_list.csv", shallow=False)
+        print(f"  lists from the store and from the folder identical: {same}")
+        if not same:
+            raise SystemExit("the lists differ")
+    students, enrolled, schools = _enrolled(store, args.as_of)
+    print(f"register {students:,} students in {schools} schools, {enrolled:,} enrolled on {args.as_of}; "
+          f"files {size:,.0f} MiB, store {store.stat().st_size / 2**20:,.0f} MiB")
+    for row in figures:
+        if row["step"].startswith("score"):
+            print(f"  {row['step']}: {1000 * row['wall'] / enrolled:.3f} ms wall and {1000 * row['cpu'] / enrolled:.3f} "
+                  f"ms CPU per enrolled student; x{2_000_000 / enrolled:,.0f} to 2,000,000 enrolled: "
+                  f"{row['wall'] * 2_000_000 / enrolled / 60:.1f} min if linear")
+
+
+if __name__ == "__main__":
+    main()
