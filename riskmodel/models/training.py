@@ -226,13 +226,12 @@ class _Window:
     enrolled_rows: int
 
     def build(self, chosen: list[np.ndarray] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The rows ``chosen`` (per date; None: all) as ``student_id, as_of, label`` and their float32 features.
+        """The rows ``chosen`` (per date; None: all) as ``student_id, as_of, label``, and their float32 features
+        (a frame around one C-ordered matrix: its runs of rows are views, never copies).
 
         One matrix is allocated for all of them and each date's features written into its slice
         (riskmodel.features.build.FeatureSource.fill): no per-date frames, no concatenation.
         """
-        from riskmodel.features.build import feature_frame
-
         chosen = chosen if chosen is not None else [np.arange(len(p)) for p in self.positions]
         sizes = [len(c) for c in chosen]
         names = self.source.names
@@ -248,7 +247,7 @@ class _Window:
                              "as_of": np.repeat(np.array([d.to_datetime64() for d in self.as_of], dtype="datetime64[ns]"),
                                                 sizes),
                              "label": np.concatenate([y[c] for y, c in zip(self.labels, chosen)]).astype(int)})
-        return rows, feature_frame(matrix, names, rows["student_id"].to_numpy(), rows["as_of"].to_numpy())
+        return rows, pd.DataFrame(matrix, columns=list(names), copy=False)
 
 
 def _window(dataset, dates, *, settings: Settings, until) -> _Window:
@@ -276,7 +275,11 @@ def _window(dataset, dates, *, settings: Settings, until) -> _Window:
 def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
     """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
     window = _window(dataset, dates, settings=settings, until=until)
+    from riskmodel.features.build import feature_frame
+
     rows, features = window.build()
+    features = feature_frame(features.to_numpy(), list(features.columns), rows["student_id"].to_numpy(),
+                             rows["as_of"].to_numpy())
     features["label"] = rows["label"].to_numpy()
     usable = int(len(rows))
     return features, {"rows": window.enrolled_rows, "unusable_censored": window.enrolled_rows - usable}
@@ -356,8 +359,7 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
                                    n_register=len(window.source.register))
         frame, features = window.build(chosen)
         spec = FeatureSpec(names=tuple(window.source.names))
-        matrix = (spec, features.drop(columns=["student_id", "as_of"]))
-        del features
+        matrix = (spec, features)
         ids = window.source.register["student_id"].to_numpy()
         student_ids = ids[np.unique(np.concatenate(window.positions))] if window.positions else ids[:0]
         counts = {"rows": window.enrolled_rows,
