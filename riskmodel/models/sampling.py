@@ -13,12 +13,13 @@ share:
   feature is computed, which rows are built at all: a fit-fold negative whose number is above every
   share that could keep it is never materialised (this alone changes nothing in the model), and when
   the estimated matrix still passes the budget the negatives of the fit-only months get a lower share
-  (weighted back by 1/share in the same way). The calibration and held-out months are kept whole; only
-  when they alone would take more than half of the budget is a seeded share of *students* kept in
-  them (all their rows, positives and negatives alike: a uniform sample of students leaves the
-  calibration and the held-out figures unbiased, needs no weights in the calibrator or the metrics,
-  and keeps the calibrator's count of students honest). Where those months are also fit months (the
-  refit learns on the evaluation's calibration months), their rows weigh 1/share of students.
+  (weighted back by 1/share in the same way). The calibration and held-out months are kept whole
+  unless they would take more than the fit months' rows leave (and more than half of the budget);
+  then a seeded share of their *students* is kept (all their rows, positives and negatives alike: a
+  uniform sample of students leaves the calibration and the held-out figures unbiased, needs no
+  weights in the calibrator or the metrics, and keeps the calibrator's count of students honest).
+  Where those months are also fit months (the refit learns on the evaluation's calibration months),
+  their rows weigh 1/share of students.
 
 Estimate: rows x features x 4 bytes (float32) x :data:`MEMORY_FACTOR` (the working copies: the fit
 fold's own array and LightGBM's binned data sets; measured in docs/benchmarks.md).
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 
 # peak working memory of training over the size of its float32 matrix (benchmarks/bench_train_memory.py)
 MEMORY_FACTOR = 1.5
-# most of the memory budget the calibration and held-out months may take before their students are sampled
+# the share of the memory budget the calibration and held-out months keep at least (more when the fit
+# months need less) before their students are sampled
 EVALUATION_SHARE = 0.5
 # the least share of a fit fold's negatives the row budget keeps (the memory budget may go below it)
 MIN_FIT_SHARE = 0.05
@@ -170,9 +172,11 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
     if max_memory_gb and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9:
         capacity = int(max_memory_gb * 1e9 / estimate_bytes(1, n_features))
         evaluation_rows = int(row_eval.sum())
+        # the evaluation months may take what the fit months' rows leave, and at least half the budget
+        allowed = max(EVALUATION_SHARE * capacity, capacity - int((built & fit_only).sum()))
         student_share = 1.0
-        if evaluation_rows > EVALUATION_SHARE * capacity:
-            student_share = EVALUATION_SHARE * capacity / evaluation_rows
+        if evaluation_rows > allowed:
+            student_share = allowed / evaluation_rows
             drawn = np.random.default_rng([seed, 17]).random(n_register)
             positions_all = np.concatenate(positions) if positions else np.zeros(0, np.int64)
             kept_eval = row_eval & (drawn[positions_all] < student_share)
