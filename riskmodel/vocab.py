@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 __all__ = ["LEVELS", "NO_LEVEL", "ALL_LEVELS", "LEVEL_ORDER", "MODEL_KINDS", "STAGES", "K12_STAGES",  # noqa: F822
-           "FAMILY_FLAGS", "DATED_BY", "capacity_for", "wilson_interval"]  # STAGES etc.: __getattr__ below
+           "FAMILY_FLAGS", "DATED_BY", "contract_enum", "capacity_for", "wilson_interval"]  # STAGES etc.: __getattr__ below
 
 # Warning levels, highest first: I (see now), II (interview), III (attention); a student on no level
 # is "none". LEVEL_ORDER ranks them for sorting and for "raised/lowered since last month".
@@ -60,6 +60,11 @@ def _from_contract(name: str) -> Any:
         return tuple(contract["family_flags"])
     return MappingProxyType({table: spec["dated_by"] for table, spec in contract["tables"].items()
                              if "dated_by" in spec})
+
+
+def contract_enum(name: str) -> tuple[str, ...]:
+    """The codes of the data contract's enum ``name`` (``review_status``, ``reviewer_role``, ...), in order."""
+    return tuple(_contract()["enums"][name])
 
 
 def __getattr__(name: str) -> Any:

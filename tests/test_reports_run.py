@@ -262,6 +262,18 @@ def test_student_file_notebook_runs(first, tmp_path):
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert pseudonym in page and "一生一档" in page and "<img" in page
     assert "SECRET-NOTE-TEXT" not in page
+    # every figure cell shows its figure: shap's waterfall once switched matplotlib's interactive mode
+    # off, and the waterfall and every later figure silently disappeared from the page
+    import nbformat
+
+    executed = nbformat.read(tmp_path / "s.ipynb", as_version=4)
+    screened = (pd.read_parquet(result.run_dir / "report_data" / "screenings.parquet")["pseudonym"] == pseudonym).any()
+    for cell in executed.cells:
+        if cell.cell_type == "code" and ("plot_" in cell.source or "waterfall(" in cell.source):
+            if "plot_scores" in cell.source and not screened:
+                continue
+            images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert len(images) == 1, cell.source
 
 
 def test_model_development_notebook_runs(first, tmp_path):

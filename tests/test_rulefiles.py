@@ -15,7 +15,7 @@ from riskmodel.instruments.specs import load_specs
 from riskmodel.models.rules import load_rules
 from riskmodel.rulefiles import StrictModel, check, problems
 from riskmodel.warning.hard_rules import load_hard_rules
-from tests.test_data import EN, minimal
+from test_data import EN, minimal
 
 catalogue_module = importlib.import_module("riskmodel.features.catalogue")  # the package exports a function of that name
 

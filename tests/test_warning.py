@@ -512,6 +512,25 @@ def test_every_column_and_code_of_the_list_has_words(model, lang):
         localise(lst.assign(new_column=1), lang)
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_review_codes_have_words_and_ranks_stay_whole_numbers(lang):
+    """Every code the reviews table may hold reads as words in the list (a Chinese list showed
+    'meeting' as the reviewer), and a list with an unscored row (a student who left: no rank)
+    still shows ranks as 4, not 4.0."""
+    from riskmodel.vocab import contract_enum
+
+    for column, enum in (("review_status", "review_status"), ("reviewer_role", "reviewer_role")):
+        assert column in coded_columns()
+        words = {code: text(f"warning.value.{column}.{code}", lang) for code in contract_enum(enum)}
+        assert len(set(words.values())) == len(words)
+        if lang == "zh":
+            assert not any(w.isascii() for w in words.values()), words
+    lst = pd.DataFrame({"rank": pd.array([4, None], dtype="Int64"), "reviewer_role": ["meeting", None]})
+    shown = localise(lst, lang)
+    csv = shown.to_csv(index=False)
+    assert text("warning.value.reviewer_role.meeting", lang) in csv and "4.0" not in csv and "\n4," in csv
+
+
 def test_a_previous_list_is_read_back_from_its_localised_csv(model, tmp_path):
     frame = feature_frame(600)
     lst = score_features(frame, model, AS_OF, students=students_table(frame), settings=Settings(), lang="zh",

@@ -134,10 +134,17 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
     row = contrib.loc[contrib["pseudonym"] == pseudonym].drop(columns="pseudonym").iloc[[0]]
     explained = explanation(row, lang=lang, base_values=base_value(model_dir))[0]
     shap = _shap()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        shap.plots.waterfall(explained, max_display=top + 1, show=False)
+    interactive = plt.isinteractive()
+    plt.figure()  # made while interactive, so a notebook shows it; shap draws into the current figure
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            shap.plots.waterfall(explained, max_display=top + 1, show=False)
+    finally:
+        # shap's waterfall turns matplotlib's interactive mode off (plt.ioff()) for good: in a notebook
+        # this figure and every later one were then never shown. Restore it.
+        plt.interactive(interactive)
     fig = plt.gcf()
     fig.set_size_inches(9.0, 0.6 * (top + 1) + 1.5)
     _localise_rest(fig.axes[0], lang)

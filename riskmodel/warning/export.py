@@ -30,6 +30,7 @@ from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from riskmodel import vocab
 from riskmodel.i18n import text
 from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
 from riskmodel.vocab import LEVELS
@@ -130,11 +131,11 @@ DECISION_INPUTS = ["date", "level", "status", "next_review", "reviewer_role", "r
 DECISION_CHOICES = {
     "level": {"zh": {"一级": "I", "二级": "II", "三级": "III", "无": "none"},
               "en": {"I": "I", "II": "II", "III": "III", "none": "none"}},
-    "status": {"zh": {"随访关注": "monitoring", "转介": "referred", "住院": "hospital", "休学": "leave", "解除": "released"},
-               "en": {v: v for v in ("monitoring", "referred", "hospital", "leave", "released")}},
-    "reviewer_role": {"zh": {"辅导员": "counsellor", "心理老师": "psych_teacher", "班主任": "class_teacher",
-                             "心理中心": "centre", "研判会": "meeting"},
-                      "en": {v: v for v in ("counsellor", "psych_teacher", "class_teacher", "centre", "meeting")}},
+    # status and reviewer: the catalogue's words for the codes (warning.value.<column>.<code>), one source
+    "status": {"zh": {text(f"warning.value.review_status.{v}", "zh"): v for v in vocab.contract_enum("review_status")},
+               "en": {v: v for v in vocab.contract_enum("review_status")}},
+    "reviewer_role": {"zh": {text(f"warning.value.reviewer_role.{v}", "zh"): v for v in vocab.contract_enum("reviewer_role")},
+                      "en": {v: v for v in vocab.contract_enum("reviewer_role")}},
 }
 DECISION_BLANK_ROWS = 100  # empty rows with drop-downs for students the meeting adds by pseudonym
 

@@ -109,7 +109,7 @@ def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
             values = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
         else:
             values = frame[column]
-        out[header(column, lang)] = values.to_numpy()
+        out[header(column, lang)] = values.array  # keeps nullable integers (a rank of 4, not 4.0)
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
 
