@@ -123,6 +123,9 @@ class ModelSettings(_Section):
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)  # overrides of riskmodel.models.gbm.DEFAULT_PARAMS
     n_estimators: int = 400  # most LightGBM rounds; early stopping on the later fold usually stops sooner
     max_fit_rows: int = 250_000  # above this, negatives of the fit fold are subsampled (seeded) and weighted back
+    # memory the training matrix may take (GB, estimated before it is built); above it, a share of the students of
+    # the calibration/held-out months and of the fit months' negatives (weighted back) is built (docs/models.md); 0: no limit
+    max_memory_gb: float = Field(default=4.0, ge=0)
     early_stopping_rounds: int = 50  # stop when the later fold's loss has not improved for this many rounds
     # fixed, for determinism; 1 because OpenMP threads on a busy 2-core machine ran 18x slower (docs/models.md)
     num_threads: int = 1

@@ -56,7 +56,7 @@ from riskmodel.features.context import Context
 from riskmodel.features.timeline import Timeline, day_number
 from riskmodel.vocab import DATED_BY
 
-__all__ = ["build_features", "prepare", "FeatureSource", "as_of_list", "EVENT_TABLES"]
+__all__ = ["build_features", "prepare", "FeatureSource", "as_of_list", "EVENT_TABLES", "feature_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,8 @@ class FeatureSource:
         with np.errstate(invalid="ignore"):
             return (self.enrolled_day <= day) & (np.isnan(self.exit_day) | (self.exit_day > day))
 
-    def at(self, as_of: pd.Timestamp) -> pd.DataFrame:
-        """The feature rows of students enrolled on ``as_of``, computed from records up to it."""
+    def _computed(self, as_of: pd.Timestamp) -> tuple[Context, np.ndarray]:
+        """Every feature family computed for ``as_of`` (register-length arrays) and the enrolled mask."""
         as_of = pd.Timestamp(as_of).normalize()
         day = int(np.datetime64(as_of, "D").astype(np.int64))
         enrolled = self.enrolled_on(as_of)
@@ -177,15 +177,47 @@ class FeatureSource:
                                    f"missing {sorted(set(expected) - set(values))}, "
                                    f"extra {sorted(set(values) - set(expected))}")
             ctx.features.update(values)
-        rows = np.flatnonzero(enrolled)
-        # one float32 block: cheap to build and to concatenate over many dates
-        matrix = np.empty((len(rows), len(cat)), dtype=np.float32)
-        for j, name in enumerate(cat.index):
-            matrix[:, j] = np.asarray(ctx.features[name], dtype=np.float64)[rows]
-        frame = pd.DataFrame(matrix, columns=cat.index.tolist())
-        frame.insert(0, "student_id", self.register["student_id"].to_numpy()[rows])
-        frame.insert(1, "as_of", np.full(len(rows), as_of.to_datetime64()).astype("datetime64[ns]"))
-        return frame
+        return ctx, enrolled
+
+    @property
+    def names(self) -> list[str]:
+        """The feature columns, in catalogue order."""
+        return catalogue(self.settings).index.tolist()
+
+    def fill(self, as_of: pd.Timestamp, positions: np.ndarray, out: np.ndarray) -> None:
+        """Write the features on ``as_of`` of the register rows ``positions`` into ``out`` (rows x features).
+
+        ``out`` is usually a slice of one preallocated float32 matrix, so that many dates, or a chosen
+        part of their rows, are built without per-date frames or a concatenation (riskmodel.models.training).
+        Values are those of :meth:`at`: each feature is cast straight to ``out``'s dtype.
+        """
+        ctx, _ = self._computed(as_of)
+        positions = np.asarray(positions, dtype=np.int64)
+        if out.shape != (len(positions), len(ctx.features)):
+            raise ValueError(f"fill: out has shape {out.shape}, expected {(len(positions), len(ctx.features))}")
+        for j, name in enumerate(catalogue(self.settings).index):
+            values = np.asarray(ctx.features[name])
+            if values.dtype.kind not in "biuf":
+                values = values.astype(np.float64)
+            out[:, j] = values[positions]
+
+    def at(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The feature rows of students enrolled on ``as_of``, computed from records up to it."""
+        as_of = pd.Timestamp(as_of).normalize()
+        rows = np.flatnonzero(self.enrolled_on(as_of))
+        # one float32 block: cheap to build and to gather over many dates
+        matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
+        self.fill(as_of, rows, matrix)
+        return feature_frame(matrix, self.names, self.register["student_id"].to_numpy()[rows],
+                             np.full(len(rows), as_of.to_datetime64()))
+
+
+def feature_frame(matrix: np.ndarray, names: list[str], student_ids: np.ndarray, as_of: np.ndarray) -> pd.DataFrame:
+    """``student_id, as_of`` and the feature columns around ``matrix``, without copying it."""
+    frame = pd.DataFrame(matrix, columns=list(names), copy=False)
+    frame.insert(0, "student_id", student_ids)
+    frame.insert(1, "as_of", np.asarray(as_of).astype("datetime64[ns]"))
+    return frame
 
 
 def prepare(dataset, *, settings: Settings) -> FeatureSource:
@@ -263,8 +295,19 @@ def build_features(dataset, as_of_dates, *, settings: Settings) -> pd.DataFrame:
     started = time.perf_counter()
     source = prepare(dataset, settings=settings)
     prepared = time.perf_counter()
-    frames = [source.at(d) for d in dates]
-    out = pd.concat(frames, ignore_index=True) if frames else source.at(pd.Timestamp("1970-01-01")).iloc[:0]
+    if not dates:
+        return source.at(pd.Timestamp("1970-01-01")).iloc[:0]
+    # the rows of every date are known before any feature is computed: one float32 matrix is
+    # allocated once and each date written into its slice (no per-date frames, no concatenation copy)
+    rows = [np.flatnonzero(source.enrolled_on(d)) for d in dates]
+    matrix = np.empty((sum(len(r) for r in rows), len(source.names)), dtype=np.float32)
+    start = 0
+    for d, r in zip(dates, rows):
+        source.fill(d, r, matrix[start:start + len(r)])
+        start += len(r)
+    ids = source.register["student_id"].to_numpy()
+    out = feature_frame(matrix, source.names, ids[np.concatenate(rows)],
+                        np.repeat(np.array([d.to_datetime64() for d in dates]), [len(r) for r in rows]))
     log.info("features: %d rows x %d features for %d as-of dates (prepare %.1f s, build %.1f s)",
              len(out), out.shape[1] - 2, len(dates), prepared - started, time.perf_counter() - prepared)
     return out

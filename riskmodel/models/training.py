@@ -45,6 +45,7 @@ from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.metrics import evaluate
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.models.rules import RulesBaseline
+from riskmodel.models.sampling import RowSample, plan_rows
 from riskmodel.validation import later_fold, temporal_split
 
 __all__ = ["monthly_as_of_dates", "time_folds", "Folds", "make_estimator", "fit_on_folds", "train_model",
@@ -118,32 +119,17 @@ def make_estimator(kind: str, *, settings: Settings):
     raise ValueError(f"model kind {kind!r}: use lightgbm, logistic or rules")
 
 
-def _subsample_negatives(rows: np.ndarray, y: np.ndarray, *, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Keep every positive and a seeded share of negatives so that at most ``max_rows`` remain.
-
-    Kept negatives get weight 1/share, so the weighted data have the original class balance: the
-    fitted log-odds are not shifted (unlike class reweighting), and calibration on the untouched
-    later fold corrects what is left. Returns the new row mask and the weights (None: no subsampling).
-    """
-    n = int(rows.sum())
-    positives = int(y[rows].sum())
-    if n <= max_rows or n - positives <= 0:
-        return rows, None
-    share = max((max_rows - positives) / (n - positives), 0.05)
-    keep = rows & ((y == 1) | (np.random.default_rng(seed).random(len(rows)) < share))
-    weight = np.where(y[keep] == 1, 1.0, 1.0 / share)
-    log.info("fit fold: %d rows; negatives subsampled to %.0f%% and weighted back (%d rows)", n, 100 * share, keep.sum())
-    return keep, weight
-
-
 def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates, settings: Settings,
-                 matrix: tuple[FeatureSpec, pd.DataFrame] | None = None) -> RiskModel:
+                 matrix: tuple[FeatureSpec, pd.DataFrame] | None = None, sample: RowSample | None = None) -> RiskModel:
     """Fit ``kind`` on the rows of ``fit_dates``; stop early and calibrate on ``calibration_dates``.
 
-    ``frame`` holds ``student_id, as_of, label`` and the features (usable rows only); ``matrix`` is
-    its ``(spec, spec.frame(frame))`` when already computed (the conversion is costly at 700,000 rows).
+    ``frame`` holds ``student_id, as_of, label`` (and the features unless ``matrix`` is given);
+    ``matrix`` is ``(spec, X)`` with X the float32 feature rows of ``frame`` when already built (the
+    conversion is costly at 700,000 rows); ``sample`` says how the rows were drawn
+    (riskmodel.models.sampling; None: ``frame`` holds every usable row).
     """
     spec, X = matrix if matrix is not None else _matrix(frame)
+    sample = sample if sample is not None else RowSample.everything(frame, seed=settings.model.seed)
     fit_rows = frame["as_of"].isin(fit_dates).to_numpy()
     cal_rows = frame["as_of"].isin(calibration_dates).to_numpy()
     y = frame["label"].to_numpy(dtype=int)
@@ -152,14 +138,15 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
             continue  # the rules are written, not learned; only their calibration needs outcomes
         _require_both_classes(name, y[rows], dates, settings=settings)
     max_rows = settings.model.max_fit_rows if kind != "logistic" else settings.model.logistic_max_fit_rows
-    fit_rows, weight = _subsample_negatives(fit_rows, y, max_rows=max_rows, seed=settings.model.seed)
+    fit_rows, weight = sample.fit_rows(fit_rows, y, dates=fit_dates, max_rows=max_rows)
     estimator = make_estimator(kind, settings=settings)
     start = time.perf_counter()
     extra = {} if kind == "rules" else {"sample_weight": weight}
+    X_cal = _rows(X, cal_rows)  # the calibration months are one run of rows: a view, not a copy
     if kind == "lightgbm":
-        extra["eval_set"] = (X[cal_rows], y[cal_rows])
-    estimator.fit(X[fit_rows], y[fit_rows], **extra)
-    raw_cal = estimator.decision_function(X[cal_rows])
+        extra["eval_set"] = (X_cal, y[cal_rows])
+    estimator.fit(_rows(X, fit_rows), y[fit_rows], **extra)
+    raw_cal = estimator.decision_function(X_cal)
     calibrator = ProbabilityCalibrator(settings.model.calibration,
                                        isotonic_min_positives=settings.model.isotonic_min_positives)
     # one count per student: a student sits at several monthly dates of the fold and their label
@@ -169,6 +156,14 @@ def fit_on_folds(frame: pd.DataFrame, *, kind: str, fit_dates, calibration_dates
              fit_rows.sum(), y[fit_rows].sum(), time.perf_counter() - start, calibrator.method_, cal_rows.sum(),
              y[cal_rows].sum())
     return RiskModel(kind=kind, spec=spec, estimator=estimator, calibrator=calibrator)
+
+
+def _rows(X: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``X`` where ``mask``: a view when they are one contiguous run, else one copy."""
+    index = np.flatnonzero(mask)
+    if len(index) and index[-1] - index[0] + 1 == len(index):
+        return X.iloc[index[0]:index[-1] + 1]
+    return X.iloc[index]
 
 
 def _require_both_classes(fold: str, y: np.ndarray, dates, *, settings: Settings) -> None:
@@ -207,10 +202,8 @@ def _matrix(frame: pd.DataFrame) -> tuple[FeatureSpec, pd.DataFrame]:
     return spec, spec.frame(frame, dtype=np.float32)  # features are float32 already; half the memory
 
 
-def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
-    """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
-    from riskmodel.features import build_features
-    from riskmodel.labels import build_labels, records_end
+def _data_end(dataset, until) -> pd.Timestamp:
+    from riskmodel.labels import records_end
 
     # a label window is complete only where the records reach: past the last record, "no outcome"
     # means "not exported yet", and counting it as a negative would teach the model false calm
@@ -219,12 +212,77 @@ def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.Dat
     if data_end < pd.Timestamp(until):
         log.warning("--until %s is after the last record in the data (%s): label windows count as complete only "
                     "up to %s", f"{pd.Timestamp(until):%Y-%m-%d}", f"{end:%Y-%m-%d}", f"{end:%Y-%m-%d}")
-    features = build_features(dataset, dates, settings=settings)
-    labels = build_labels(dataset, features[["student_id", "as_of"]], settings=settings, data_end=data_end)
-    usable = labels["usable"].to_numpy(dtype=bool)
-    frame = features.loc[usable].reset_index(drop=True)
-    frame["label"] = labels.loc[usable, "label"].to_numpy(dtype=int)
-    return frame, {"rows": int(len(features)), "unusable_censored": int((~usable).sum())}
+    return data_end
+
+
+@dataclass
+class _Window:
+    """The usable rows of each as-of date, found before any feature is computed."""
+
+    source: object  # riskmodel.features.build.FeatureSource
+    as_of: list[pd.Timestamp]
+    positions: list[np.ndarray]  # register positions of the usable rows, register order
+    labels: list[np.ndarray]
+    enrolled_rows: int
+
+    def build(self, chosen: list[np.ndarray] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The rows ``chosen`` (per date; None: all) as ``student_id, as_of, label``, and their float32 features
+        (a frame around one C-ordered matrix: its runs of rows are views, never copies).
+
+        One matrix is allocated for all of them and each date's features written into its slice
+        (riskmodel.features.build.FeatureSource.fill): no per-date frames, no concatenation.
+        """
+        chosen = chosen if chosen is not None else [np.arange(len(p)) for p in self.positions]
+        sizes = [len(c) for c in chosen]
+        names = self.source.names
+        matrix = np.empty((sum(sizes), len(names)), dtype=np.float32)
+        start = 0
+        for d, pos, c in zip(self.as_of, self.positions, chosen):
+            if len(c):  # a date without any row to build is not computed at all
+                self.source.fill(d, pos[c], matrix[start:start + len(c)])
+            start += len(c)
+        ids = self.source.register["student_id"].to_numpy()
+        positions = np.concatenate([p[c] for p, c in zip(self.positions, chosen)]) if chosen else np.zeros(0, int)
+        rows = pd.DataFrame({"student_id": ids[positions],
+                             "as_of": np.repeat(np.array([d.to_datetime64() for d in self.as_of], dtype="datetime64[ns]"),
+                                                sizes),
+                             "label": np.concatenate([y[c] for y, c in zip(self.labels, chosen)]).astype(int)})
+        return rows, pd.DataFrame(matrix, columns=list(names), copy=False)
+
+
+def _window(dataset, dates, *, settings: Settings, until) -> _Window:
+    """Enrolled students and their labels per as-of date (usable rows only), before any feature."""
+    from riskmodel.features.build import as_of_list, prepare
+    from riskmodel.labels import build_labels
+
+    data_end = _data_end(dataset, until)
+    source = prepare(dataset, settings=settings)
+    ids = source.register["student_id"].to_numpy()
+    as_of, positions, labels, enrolled_rows = [], [], [], 0
+    for d in as_of_list(dates):
+        enrolled = np.flatnonzero(source.enrolled_on(d))
+        enrolled_rows += len(enrolled)
+        index = pd.DataFrame({"student_id": ids[enrolled], "as_of": np.full(len(enrolled), d.to_datetime64())})
+        lab = build_labels(dataset, index, settings=settings, data_end=data_end)
+        usable = lab["usable"].to_numpy(dtype=bool)
+        if usable.any():
+            as_of.append(d)
+            positions.append(enrolled[usable])
+            labels.append(lab["label"].to_numpy(dtype=np.int64)[usable])
+    return _Window(source=source, as_of=as_of, positions=positions, labels=labels, enrolled_rows=enrolled_rows)
+
+
+def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
+    """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
+    window = _window(dataset, dates, settings=settings, until=until)
+    from riskmodel.features.build import feature_frame
+
+    rows, features = window.build()
+    features = feature_frame(features.to_numpy(), list(features.columns), rows["student_id"].to_numpy(),
+                             rows["as_of"].to_numpy())
+    features["label"] = rows["label"].to_numpy()
+    usable = int(len(rows))
+    return features, {"rows": window.enrolled_rows, "unusable_censored": window.enrolled_rows - usable}
 
 
 def _versions() -> dict[str, str]:
@@ -237,9 +295,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _fold_counts(frame: pd.DataFrame, dates) -> dict:
-    rows = frame["as_of"].isin(dates)
-    return {"rows": int(rows.sum()), "positives": int(frame.loc[rows, "label"].sum())}
+def _fold_counts(sample: RowSample, dates) -> dict:
+    rows, positives = sample.population(dates)
+    return {"rows": rows, "positives": positives}
+
+
+def _refit_folds(present, folds: Folds, *, settings: Settings) -> Folds | None:
+    """The folds of the refit (one block later), or None when there is no refit."""
+    ms = settings.model
+    if not (ms.refit and folds.holdout):
+        return None
+    return time_folds(present, horizon_days=settings.labels.horizon_days, calibration_months=ms.holdout_months,
+                      holdout_months=0)
 
 
 def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
@@ -274,28 +341,53 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
     if dataset is not None and frame is None:
         dates = _from_first_screening(dataset, dates)
     start = time.perf_counter()
-    counts = {}
+    counts, info = {}, None
     if frame is None:
-        frame, counts = training_frame(dataset, dates, settings=settings, until=until)
-    log.info("training frame: %d usable rows in %.1fs", len(frame), time.perf_counter() - start)
-    frame = frame.loc[frame["as_of"].isin(dates)].reset_index(drop=True)
-    present = sorted(frame["as_of"].unique())
-    folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
-                       holdout_months=ms.holdout_months)
-    matrix = _matrix(frame)
+        # the labels of every date first (cheap), then only the rows the fits and the evaluation use are
+        # built, into one float32 matrix; under model.max_memory_gb fewer (riskmodel.models.sampling)
+        window = _window(dataset, dates, settings=settings, until=until)
+        present = list(window.as_of)
+        folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
+                           holdout_months=ms.holdout_months)
+        refit_folds = _refit_folds(present, folds, settings=settings)
+        steps = [folds] + ([refit_folds] if refit_folds is not None else [])
+        max_rows = ms.max_fit_rows if kind != "logistic" else ms.logistic_max_fit_rows
+        chosen, sample = plan_rows(present, window.labels, window.positions, fit_steps=[f.fit for f in steps],
+                                   evaluation=sorted({d for f in steps for d in f.calibration + f.holdout}),
+                                   max_rows=max_rows, n_features=len(window.source.names),
+                                   max_memory_gb=ms.max_memory_gb, seed=ms.seed,
+                                   n_register=len(window.source.register))
+        frame, features = window.build(chosen)
+        spec = FeatureSpec(names=tuple(window.source.names))
+        matrix = (spec, features)
+        ids = window.source.register["student_id"].to_numpy()
+        student_ids = ids[np.unique(np.concatenate(window.positions))] if window.positions else ids[:0]
+        counts = {"rows": window.enrolled_rows,
+                  "unusable_censored": window.enrolled_rows - int(sample.counts["rows"].sum())}
+        info = sample.info
+        del window
+    else:
+        frame = frame.loc[frame["as_of"].isin(dates)].reset_index(drop=True)
+        present = sorted(frame["as_of"].unique())
+        folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
+                           holdout_months=ms.holdout_months)
+        refit_folds = _refit_folds(present, folds, settings=settings)
+        matrix = _matrix(frame)
+        sample = RowSample.everything(frame, seed=ms.seed)
+        student_ids = frame["student_id"]
+    log.info("training matrix: %d rows built in %.1fs", len(frame), time.perf_counter() - start)
     model = fit_on_folds(frame, kind=kind, fit_dates=folds.fit, calibration_dates=folds.calibration, settings=settings,
-                         matrix=matrix)
+                         matrix=matrix, sample=sample)
     metrics = {}
     if folds.holdout:
         test = frame["as_of"].isin(folds.holdout).to_numpy()
-        raw = model.estimator.decision_function(matrix[1][test])
+        raw = model.estimator.decision_function(_rows(matrix[1], test))
         metrics = evaluate(frame.loc[test, "label"], model.calibrator.predict(raw), raw, frame.loc[test, "as_of"],
                            capacity_per_1000=settings.warning.capacity_per_1000)
     windows = {"evaluation": folds.describe()}
-    if ms.refit and folds.holdout:
-        refit_folds = time_folds(present, horizon_days=horizon, calibration_months=ms.holdout_months, holdout_months=0)
+    if refit_folds is not None:
         model = fit_on_folds(frame, kind=kind, fit_dates=refit_folds.fit, calibration_dates=refit_folds.calibration,
-                             settings=settings, matrix=matrix)
+                             settings=settings, matrix=matrix, sample=sample)
         windows["model"] = refit_folds.describe()
     else:
         windows["model"] = folds.describe()
@@ -306,21 +398,26 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         "outcome_events": list(settings.labels.outcome_events),
         "as_of_dates": [f"{d:%Y-%m-%d}" for d in present],
         "windows": windows,
-        "folds": {name: _fold_counts(frame, getattr(folds, name)) for name in ("fit", "calibration", "holdout")},
+        "folds": {name: _fold_counts(sample, getattr(folds, name)) for name in ("fit", "calibration", "holdout")},
         "data_checksum": getattr(dataset, "checksum", ""),
         # the feature sources and stages it learned from: scoring data without them is refused
-        "training_data": training_sources(dataset, frame["student_id"]) if dataset is not None else {},
-        "rows": {"usable": int(len(frame)), **counts},
+        "training_data": training_sources(dataset, student_ids) if dataset is not None else {},
+        "rows": {"usable": int(sample.counts["rows"].sum()), **counts},
         "seed": ms.seed,
         "parameters": model.estimator.get_params(),
         "best_iteration": getattr(model.estimator, "best_iteration_", None),
         "calibration": {"requested": ms.calibration, "chosen": model.calibrator.method_,
                         "positives": model.calibrator.n_positives_, "rows": model.calibrator.n_},
-        "settings": {"model": settings.model.model_dump(mode="json"), "labels": settings.labels.model_dump(mode="json"),
+        # the memory budget is a property of the machine, not of the model: recorded (under "sampling")
+        # only when it changed which rows the model learned from, so a model is the same wherever it fits
+        "settings": {"model": settings.model.model_dump(mode="json", exclude={"max_memory_gb"}),
+                     "labels": settings.labels.model_dump(mode="json"),
                      "features": settings.features.model_dump(mode="json")},
         "metrics_holdout": metrics,
         "package_versions": _versions(),
     }
+    if info is not None:
+        model.meta["sampling"] = info
     if kind == "rules":
         model.meta["unused_rules"] = list(model.estimator.unused_rules_)
     return model
