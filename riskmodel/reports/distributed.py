@@ -73,9 +73,11 @@ from riskmodel.reports.runner import (
     QUALITY_NOTEBOOK,
     REJECTED_FILE,
     RunResult,
+    _absolute,
     _cohort_mask,
     _everyone,
     _register_check,
+    _relative,
     _run_id,
     _skipped_notes,
     _versions,
@@ -169,14 +171,6 @@ def _cohort_jobs(job: SchoolJob, cohorts: pd.DataFrame, work: Path, timeout: int
         jobs.append({"key": cohort.key, "template": cohort_template, "parameters": parameters,
                      "ipynb": work / "notebooks" / f"{cohort.key}.ipynb", "html": work / "reports" / f"{cohort.key}.html"})
     return jobs
-
-
-def _relative(work: Path, outcome: dict) -> dict:
-    fixed = dict(outcome)
-    for key in ("notebook", "html"):
-        if fixed.get(key):
-            fixed[key] = Path(fixed[key]).relative_to(work).as_posix()
-    return fixed
 
 
 def school_task(job: SchoolJob) -> dict:
@@ -681,12 +675,3 @@ def _finish(work: Path, results: dict[str, dict], schools: list[str], slugs: dic
     log.info("run %s complete: %d schools (%d failed), %d reports, %d failed", run_id, len(schools),
              len(failed_schools), len(outcomes), len(failed))
     return manifest, outcomes
-
-
-def _absolute(work: Path, outcome: dict) -> dict:
-    fixed = dict(outcome)
-    for key in ("notebook", "html"):
-        if fixed.get(key):
-            fixed[key] = work / fixed[key]
-    return fixed
-
