@@ -61,9 +61,18 @@ def test_frame(dataset, dates, settings) -> pd.DataFrame:
 
 
 def ceiling(truth: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    """The generator's risk of each row: ``risk_90d_state`` from the state of the month that *begins* on the
+    as-of date (that month's distress innovation, life events and acute onsets are drawn after the as-of
+    date: no record can show them), ``risk_90d`` on the realised path (an oracle), and
+    ``risk_90d_state_before``, the same risk from the state of the month before the as-of date (the
+    latest month wholly in the past; docs/models.md, "the ceiling and the as-of date")."""
     months = truth["student_months"][["student_id", "month", "risk_90d", "risk_90d_state"]]
-    return frame[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
-                                                right_on=["student_id", "month"], how="left")
+    out = frame[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
+                                               right_on=["student_id", "month"], how="left")
+    before = months[["student_id", "month", "risk_90d_state"]].rename(columns={"risk_90d_state": "risk_90d_state_before"})
+    before = before.assign(month=pd.to_datetime(before["month"]) + pd.DateOffset(months=1))
+    return out.drop(columns="month").merge(before, left_on=["student_id", "as_of"], right_on=["student_id", "month"],
+                                           how="left")
 
 
 def main() -> None:
@@ -143,7 +152,8 @@ def main() -> None:
         pred = model.predict(test)
         rows[kind] = evaluate(test["label"], pred["score"], pred["raw"], test["as_of"], capacity_per_1000=cap)
     truth = ceiling(synth.truth, test)
-    for name, column in (("ceiling (state)", "risk_90d_state"), ("ceiling (oracle)", "risk_90d")):
+    for name, column in (("ceiling (state)", "risk_90d_state"), ("ceiling (oracle)", "risk_90d"),
+                         ("state, month before", "risk_90d_state_before")):
         risk = truth[column].fillna(truth[column].mean()).to_numpy(dtype=float)
         rows[name] = evaluate(test["label"], np.clip(risk, 0, 1), risk, test["as_of"], capacity_per_1000=cap)
     table = pd.DataFrame(rows).T[["average_precision", "roc_auc", "recall_at_I", "recall_at_I_II",
