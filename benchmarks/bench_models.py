@@ -5,7 +5,7 @@ university (riskmodel.synth), then scores the following twelve monthly as-of dat
 model: average precision, ROC AUC, recall at the level I and I+II capacities (5 and 20 per 1,000 per
 month), Brier score and expected calibration error; and the same ranking figures for the generator's
 true 90-day risk (the ceiling; read from ``_truth``, never by the models). Then times training
-(20,000 enrolled students x 36 monthly as-of dates) and scoring 30,000 enrolled students with
+(20,000 enrolled students x ``model.history_months`` monthly as-of dates, 48 by default) and scoring 30,000 enrolled students with
 reasons for everyone listed.
 
 Run: ``.venv/bin/python benchmarks/bench_models.py`` (about 5 minutes on 2 cores);
@@ -101,7 +101,7 @@ def main() -> None:
     synth, dataset = cohort(args.students, args.years, args.seed, args.generator)
     print(f"cohort: {args.students} students over {args.years} years, generated in {time.perf_counter() - t0:.1f}s")
 
-    # -- training time: features + labels of 36 monthly dates, then each model ------------------------
+    # -- training time: features + labels of the monthly dates, then each model ------------------------
     dates = monthly_as_of_dates(until, horizon_days=settings.labels.horizon_days,
                                 months=settings.model.history_months, day=settings.model.as_of_day)
     frame_seconds, fit_seconds, models = [], {k: [] for k in args.models.split(",")}, {}

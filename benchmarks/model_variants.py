@@ -14,6 +14,7 @@ Variants (``--variants``, comma-separated; default all):
   their ranks (0.7), recalibrated on the calibration fold.
 * ``history36``, ``history48``: 36 or 48 monthly as-of dates.
 * ``leaves``: LightGBM with other tree sizes (num_leaves / min_data_in_leaf), at 36 and 48 dates.
+* ``rows``: LightGBM fitted on twice ``model.max_fit_rows`` (fewer of the fit fold's negatives subsampled).
 * ``semimonthly``: the 15th of each month added to the fit fold (calibration and held-out folds unchanged).
 * ``latent``: the records' features plus the generator's latent state of the three months *before* each
   as-of date (never the month that begins on it): an estimate of the best a model could do knowing
@@ -52,7 +53,7 @@ from riskmodel.models.training import (  # noqa: E402
     training_frame,
 )
 
-VARIANTS = ("default", "logistic", "blend", "history36", "history48", "leaves", "semimonthly", "latent")
+VARIANTS = ("default", "logistic", "blend", "history36", "history48", "leaves", "rows", "semimonthly", "latent")
 METRICS = ("average_precision", "roc_auc", "recall_at_I_II", "ece_quantile")
 
 
@@ -97,15 +98,16 @@ class Bench:
                            calibration_months=ms.calibration_months, holdout_months=ms.holdout_months)
         return folds, _refit_folds(monthly, folds, settings=self.settings), monthly
 
-    def fit(self, frame, test, kind="lightgbm", months=None, lightgbm=None, extra_fit=()):
+    def fit(self, frame, test, kind="lightgbm", months=None, lightgbm=None, extra_fit=(), model=None):
         """The evaluation-step model (for the held-out fold) and the refit model (for the test year), with
         the rows each is judged on and its calibration rows (for blends)."""
         months = months or self.settings.model.history_months
         folds, refit, monthly = self.folds(frame, months)
         frame = frame.loc[frame["as_of"] >= monthly[0]].reset_index(drop=True)
         settings = self.settings
-        if lightgbm is not None:
-            settings = settings.model_copy(update={"model": settings.model.model_copy(update={"lightgbm": lightgbm})})
+        changes = {**({"lightgbm": lightgbm} if lightgbm is not None else {}), **(model or {})}
+        if changes:
+            settings = settings.model_copy(update={"model": settings.model.model_copy(update=changes)})
         spec, X = _matrix(frame)
         X_test = spec.frame(test, dtype=np.float32)
         out = {}
@@ -216,6 +218,9 @@ def main() -> None:
                            {"num_leaves": 7, "min_data_in_leaf": 200}, {"num_leaves": 4, "min_data_in_leaf": 100}):
                 bench.show(f"LightGBM {params}, {months} dates",
                            bench.figures(bench.fit(frame, test, months=months, lightgbm=params)))
+    if "rows" in wanted:
+        rows = 2 * bench.settings.model.max_fit_rows
+        bench.show(f"LightGBM, max_fit_rows {rows:,}", bench.figures(bench.fit(frame, test, model={"max_fit_rows": rows})))
     if "semimonthly" in wanted:
         semi, _, _ = bench.frames(semimonthly=True)
         extra = sorted(d for d in semi["as_of"].unique() if pd.Timestamp(d).day == 15)
