@@ -218,7 +218,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
         calls.append(1)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "execute_all", lambda *args, **kwargs: interrupted())  # Ctrl-C while reports run
+    monkeypatch.setattr(runner.ReportPool, "run", lambda *args, **kwargs: interrupted())  # Ctrl-C while reports run
     with pytest.raises(KeyboardInterrupt):
         publish(make_scored(students=30), tmp_path, settings=SETTINGS, jobs=1)
     assert calls

@@ -318,6 +318,13 @@ def _socket_folder(parent: str | None) -> str:
     return tempfile.mkdtemp(prefix="riskmodel-kernel-", dir="/tmp")
 
 
+# what a kernel started ahead imports while it waits for its first notebook (modules stay loaded
+# across the ``%reset -f`` before each notebook; no name is left in the notebook's namespace)
+_WARM_UP = ("import matplotlib.pyplot, riskmodel.reports, riskmodel.i18n",
+            "riskmodel.i18n.catalogue()",
+            "del matplotlib, riskmodel")
+
+
 class KernelSession:
     """One kernel that runs several notebooks in turn, its namespace cleared between them.
 
@@ -356,6 +363,22 @@ class KernelSession:
         return manager(kernel_name=self._kernel_name, transport="ipc", ip=os.path.join(self._folder, f"k{self.restarts}"),
                        connection_file=os.path.join(self._folder, f"k{self.restarts}.json"), client_factory=client)
 
+    def start(self) -> None:
+        """Start the kernel now, before its first notebook, and let it import the report modules.
+
+        Returns as soon as the kernel process is launched: it boots and imports (``_WARM_UP``, about
+        a second of a report's start) while the caller does other work, the pool's workers their
+        share of the warning lists (riskmodel.reports.pool). The first notebook then finds a kernel
+        that is ready, clears it and moves it to its folder like any later one.
+        """
+        from jupyter_core.utils import run_sync
+
+        if self.km.has_kernel:
+            return
+        run_sync(self.km.start_kernel)(cwd=self._folder, extra_arguments=[
+            "--HistoryManager.hist_file=:memory:",  # as nbclient starts it: no history database
+            *(f"--IPKernelApp.exec_lines={line}" for line in _WARM_UP)])
+
     def reset(self, cwd: str | None = None) -> None:
         """Before a notebook: clear the namespace and figures, or replace a kernel that is gone or stuck.
 
@@ -387,7 +410,9 @@ class KernelSession:
 
         client = self.km.client()
         client.start_channels()
-        run_sync(client.wait_for_ready)(timeout=self.reset_timeout)
+        # a kernel started ahead (start()) may still be booting on a loaded machine: nbclient's own
+        # start-up allowance (60 s) before its first notebook, the reset's after
+        run_sync(client.wait_for_ready)(timeout=self.reset_timeout if self.used else max(self.reset_timeout, 60.0))
         code = "%reset -f\nimport matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt"
         if cwd is not None:  # the kernel runs one notebook at a time in one thread: its chdir is safe
             code += f"\nimport os as _os\n_os.chdir({str(cwd)!r})\ndel _os"

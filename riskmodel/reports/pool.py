@@ -24,7 +24,7 @@ from pathlib import Path
 
 from riskmodel.reports.notebooks import KernelSession, execute
 
-__all__ = ["execute_all"]
+__all__ = ["ReportPool", "execute_all"]
 
 _SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
 
@@ -37,6 +37,7 @@ def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> Non
         from multiprocessing.util import Finalize
 
         _SESSION = KernelSession(folder=folder, max_notebooks=max_notebooks)
+        _SESSION.start()  # boots and imports while this worker writes its share of the lists
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
@@ -52,34 +53,64 @@ def _run_job(job: dict) -> tuple[str, dict]:
     return job["key"], outcome
 
 
-def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
-                on_done: Callable[[str, dict], None], max_notebooks: int = 0) -> dict[str, dict]:
-    """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
+class ReportPool:
+    """The run's process pool, started ahead of its jobs: the workers spawn and their kernels boot and
+    import (:meth:`KernelSession.start`) while the parent still writes the report data.
 
     A job with ``call: (module, function)`` and ``args``/``kwargs`` is not a notebook: the worker calls
     the function (the run's warning lists, put first so that both cores write them), its return value
-    is the outcome's ``result``, and an exception it raises is raised here (the pool terminated).
+    is the outcome's ``result``, and an exception it raises is raised by :meth:`run`. Leaving the
+    ``with`` block on an exception (or an interrupt) terminates the workers; their kernels exit with
+    them (ipykernel watches its parent) and the sockets' folder is removed whatever happens.
+
+    Example
+    -------
+    >>> # with ReportPool(workers=2, reuse_kernels=True) as pool:
+    >>> #     ...  # the parent's own work meanwhile
+    >>> #     outcomes = pool.run(jobs, on_done=lambda key, outcome: None)
+    """
+
+    def __init__(self, *, workers: int, reuse_kernels: bool, max_notebooks: int = 0) -> None:
+        # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
+        # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
+        # spawn, not fork: the parent may hold threads (the progress bar).
+        # the kernels' sockets and connection files, removed on leaving whatever happens to the workers
+        self._folder = tempfile.mkdtemp(prefix="riskmodel-kernels-")
+        try:
+            self._pool = multiprocessing.get_context("spawn").Pool(
+                workers, initializer=_init_worker, initargs=(reuse_kernels, self._folder, max_notebooks))
+        except BaseException:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
+
+    def run(self, jobs: list[dict], on_done: Callable[[str, dict], None]) -> dict[str, dict]:
+        """Run ``jobs`` (notebooks, or calls), as many at a time as there are workers."""
+        outcomes: dict[str, dict] = {}
+        for key, outcome in self._pool.imap_unordered(_run_job, jobs):
+            outcomes[key] = outcome
+            on_done(key, outcome)
+        return outcomes
+
+    def __enter__(self) -> ReportPool:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
+                on_done: Callable[[str, dict], None], max_notebooks: int = 0) -> dict[str, dict]:
+    """Run the jobs, ``workers`` at a time, in a :class:`ReportPool` of their own.
+
     Nothing else runs in this process meanwhile: on a two-core machine a third process writing
     spreadsheets competed with the notebooks and slowed both (docs/reports.md).
     """
-    outcomes: dict[str, dict] = {}
-    # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in
-    # the process that runs a notebook, which would undo the parent's; the parent keeps its own.
-    # spawn, not fork: the parent may hold threads (the progress bar).
-    # the kernels' sockets and connection files, removed here whatever happens to the workers
-    folder = tempfile.mkdtemp(prefix="riskmodel-kernels-")
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
-                                                     initargs=(reuse_kernels, folder, max_notebooks))
-    try:
-        results = pool.imap_unordered(_run_job, jobs)
-        for key, outcome in results:
-            outcomes[key] = outcome
-            on_done(key, outcome)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-        shutil.rmtree(folder, ignore_errors=True)
-    return outcomes
+    with ReportPool(workers=workers, reuse_kernels=reuse_kernels, max_notebooks=max_notebooks) as pool:
+        return pool.run(jobs, on_done)

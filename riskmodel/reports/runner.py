@@ -52,7 +52,7 @@ from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
 from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
-from riskmodel.reports.pool import execute_all
+from riskmodel.reports.pool import ReportPool
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
 from riskmodel.reports.runlog import (
     hold_run_lock,
@@ -414,7 +414,10 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
     try:
         with terminate_as_interrupt(), atomic_dir(out / run_id) as work:
             work.chmod(DIR_MODE)
-            with log_to(work / "run.log"):
+            # the pool first: its workers spawn and their kernels boot and import while this process
+            # writes the report data and the scores (riskmodel.reports.pool.ReportPool)
+            with log_to(work / "run.log"), ReportPool(workers=workers, reuse_kernels=rs.reuse_kernels,
+                                                      max_notebooks=rs.kernel_max_notebooks) as pool:
                 log.info("run %s of %s: %d students scored", run_id, scored.as_of, len(scored.everyone))
                 t0 = time.perf_counter()
                 run_info = {"as_of": scored.as_of.isoformat(), "run_id": run_id, "lang": lang,
@@ -459,8 +462,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = execute_all(list_jobs + job_list, workers=workers, reuse_kernels=rs.reuse_kernels,
-                                           on_done=done, max_notebooks=rs.kernel_max_notebooks)
+                    outcomes = pool.run(list_jobs + job_list, on_done=done)
                 timings["reports"] = time.perf_counter() - t0  # the lists' jobs included
                 written = {key[len(_LIST_JOB):]: outcomes.pop(key) for key in [k for k in outcomes if k.startswith(_LIST_JOB)]}
                 timings["lists"] = sum(o["seconds"] for o in written.values())  # worker seconds, within "reports"
