@@ -80,6 +80,15 @@ class Ingested:
     screenings: int  # screenings accepted
     reused: list[str] = field(default_factory=list)
     up_to_date: bool = False  # nothing changed: the store was not rewritten
+    written: bool = True  # False: no student or no screening accepted, so no store was written
+
+
+class _Unusable(Exception):
+    """No student or no screening accepted: the store is not written (riskmodel validate says why)."""
+
+    def __init__(self, ingested: Ingested):
+        super().__init__("unusable")
+        self.ingested = ingested
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -559,8 +568,11 @@ def validate_into_store(
             return _up_to_date(previous, order, files, lang)
         if previous is not None:
             previous.close()
-        return _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerprint, settings, mapping,
-                      rows, key, unchanged, previous, STORE_VERSION)
+        try:
+            return _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerprint, settings, mapping,
+                          rows, key, unchanged, previous, STORE_VERSION)
+        except _Unusable as unusable:
+            return unusable.ingested
     finally:
         if previous is not None:
             previous.close()
@@ -641,6 +653,10 @@ def _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerp
                 rejected = _rejected_frame(con.sql('SELECT * FROM "_rejected"').to_df())
                 n_students = con.execute("SELECT count(*) FROM students").fetchall()[0][0]
                 n_screenings = con.execute("SELECT count(*) FROM screenings").fetchall()[0][0]
+                if not n_students or not n_screenings:  # unusable: riskmodel validate says why; no store
+                    raise _Unusable(Ingested(Dataset(tables={}, checksum=checksum, files=builder.files,
+                                                     rejected=rejected, summary=summary, skipped=tuple(skipped)),
+                                             int(n_students), int(n_screenings), reused=reused, written=False))
                 unscored = con.execute("SELECT count(*) FROM _reference_rejected r ANTI JOIN _reference a "
                                        "ON r.student_id = a.student_id").fetchall()[0][0]
                 con.execute("DETACH stage")
