@@ -48,8 +48,8 @@ class DataSettings(_Section):
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
     pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
     # validate --store reads each table file in chunks of this many rows (memory: one chunk, not the register)
-    chunk_rows: int = Field(100_000, ge=1)
-    store_memory: str = "1GB"  # DuckDB's memory limit while building the store (it spills beside the store)
+    chunk_rows: int = Field(50_000, ge=1)
+    store_memory: str = "512MB"  # DuckDB's memory limit while building the store (it spills beside the store)
 
 
 class InstrumentSettings(_Section):
