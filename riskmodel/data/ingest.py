@@ -34,8 +34,10 @@ all the store is not rewritten (as :func:`riskmodel.data.load.load_validated` wi
 from __future__ import annotations
 
 import codecs
+import glob
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -175,7 +177,7 @@ def _csv_chunks(path: Path, table: str, settings: Settings, mapping: ColumnMappi
     if codecs.lookup(encoding).name.replace("-", "_") not in _ASCII_SAFE:
         yield read.read_raw(path, encoding=encoding, excel_sheet=0, is_header=is_header, lang=lang)
         return
-    header = b""
+    header, pieces = b"", 0
     for number, piece in _line_pieces(path, read._HEADER_SEARCH + rows, rows):
         if b"\x00" in piece:
             at = number + piece[:piece.index(b"\x00")].count(b"\n")
@@ -197,8 +199,11 @@ def _csv_chunks(path: Path, table: str, settings: Settings, mapping: ColumnMappi
                 raise
             message = _LINE.sub(lambda m, by=shift: f"line {int(m.group(1)) + by}", str(exc))
             raise ContractError(message) from None
+        pieces += 1
         yield replace(raw, rows=raw.rows + shift,
                       truncated_row=None if raw.truncated_row is None else raw.truncated_row + shift)
+    if not pieces:  # an empty file: the reader's own error
+        yield read.read_raw(path, encoding=encoding, excel_sheet=0, is_header=is_header, lang=lang)
 
 
 def _parquet_chunks(path: Path, lang: str, rows: int) -> Iterator[RawFile]:
@@ -301,6 +306,10 @@ def _duck_type(values: pd.Series) -> str:
     if dtype == np.float32:
         return "FLOAT"
     return "DOUBLE"
+
+
+def _literal(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _q(name: str) -> str:
@@ -593,7 +602,15 @@ def _up_to_date(previous, order: list[str], files: dict[str, Path], lang: str) -
 
 def _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerprint, settings, mapping, rows, key,
            unchanged, previous, store_version) -> Ingested:
-    stage_dir = Path(tempfile.mkdtemp(prefix=f".{store_path.name}.stage-", dir=store_path.parent))
+    from riskmodel.outputs import _flock, remove_stale
+
+    # the staging folder is locked while it is used: one left by a killed process is removed by the next
+    # validation of this store (atomic_path's stale-file sweep, `.<store>.*.tmp`)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(store_path.parent, glob.escape(f".{store_path.name}.stage-") + "*.tmp")
+    stage_dir = Path(tempfile.mkdtemp(prefix=f".{store_path.name}.stage-", suffix=".tmp", dir=store_path.parent))
+    lock = os.open(stage_dir, os.O_RDONLY)
+    _flock(lock)
     reused: list[str] = []
     try:
         with atomic_path(store_path) as tmp:
@@ -602,9 +619,9 @@ def _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerp
                                                    "temp_directory": str(stage_dir / "spill"),
                                                    "preserve_insertion_order": True})
             try:
-                con.execute(f"ATTACH '{stage_dir / 'stage.duckdb'}' AS stage")
+                con.execute(f"ATTACH '{_literal(stage_dir / 'stage.duckdb')}' AS stage")
                 if previous is not None:
-                    con.execute(f"ATTACH '{previous.path}' AS old (READ_ONLY)")
+                    con.execute(f"ATTACH '{_literal(previous.path)}' AS old (READ_ONLY)")
                 old_meta = previous.meta if previous is not None else {}
                 builder = _Builder(con, settings, mapping, rows, key)
                 by_school: list[str] = []
@@ -668,6 +685,7 @@ def _build(data_dir, store_path, files, skipped, parts, order, checksum, fingerp
             Path(f"{tmp}.wal").unlink(missing_ok=True)
     finally:
         shutil.rmtree(stage_dir, ignore_errors=True)
+        os.close(lock)
     if unscored:
         log.warning("%d students are not scored: their rows in the students table were rejected (see the "
                     "rejected rows); none of their records are read until the rows are fixed", unscored)
