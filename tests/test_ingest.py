@@ -184,3 +184,13 @@ def test_cli_store_is_chunked_reused_and_atomic(messy, tmp_path, monkeypatch):
     result = validate()
     assert result.exit_code == 0 and read == [] and store.stat().st_mtime_ns == mtime
     assert rejected.read_bytes() == written
+
+
+def test_a_stage_left_by_a_killed_validation_is_removed(messy, tmp_path):
+    from riskmodel.data.ingest import validate_into_store
+
+    stale = tmp_path / ".s.duckdb.stage-abc123.tmp"
+    stale.mkdir()
+    (stale / "stage.duckdb").write_bytes(b"half")
+    validate_into_store(messy, tmp_path / "s.duckdb", settings=Settings(), chunk_rows=10_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]
