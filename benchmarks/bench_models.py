@@ -5,7 +5,7 @@ university (riskmodel.synth), then scores the following twelve monthly as-of dat
 model: average precision, ROC AUC, recall at the level I and I+II capacities (5 and 20 per 1,000 per
 month), Brier score and expected calibration error; and the same ranking figures for the generator's
 true 90-day risk (the ceiling; read from ``_truth``, never by the models). Then times training
-(20,000 enrolled students x 36 monthly as-of dates) and scoring 30,000 enrolled students with
+(20,000 enrolled students x ``model.history_months`` monthly as-of dates, 48 by default) and scoring 30,000 enrolled students with
 reasons for everyone listed.
 
 Run: ``.venv/bin/python benchmarks/bench_models.py`` (about 5 minutes on 2 cores);
@@ -61,9 +61,18 @@ def test_frame(dataset, dates, settings) -> pd.DataFrame:
 
 
 def ceiling(truth: dict, frame: pd.DataFrame) -> pd.DataFrame:
+    """The generator's risk of each row: ``risk_90d_state`` from the state of the month that *begins* on the
+    as-of date (that month's distress innovation, life events and acute onsets are drawn after the as-of
+    date: no record can show them), ``risk_90d`` on the realised path (an oracle), and
+    ``risk_90d_state_before``, the same risk from the state of the month before the as-of date (the
+    latest month wholly in the past; docs/models.md, "the ceiling and the as-of date")."""
     months = truth["student_months"][["student_id", "month", "risk_90d", "risk_90d_state"]]
-    return frame[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
-                                                right_on=["student_id", "month"], how="left")
+    out = frame[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
+                                               right_on=["student_id", "month"], how="left")
+    before = months[["student_id", "month", "risk_90d_state"]].rename(columns={"risk_90d_state": "risk_90d_state_before"})
+    before = before.assign(month=pd.to_datetime(before["month"]) + pd.DateOffset(months=1))
+    return out.drop(columns="month").merge(before, left_on=["student_id", "as_of"], right_on=["student_id", "month"],
+                                           how="left")
 
 
 def main() -> None:
@@ -92,7 +101,7 @@ def main() -> None:
     synth, dataset = cohort(args.students, args.years, args.seed, args.generator)
     print(f"cohort: {args.students} students over {args.years} years, generated in {time.perf_counter() - t0:.1f}s")
 
-    # -- training time: features + labels of 36 monthly dates, then each model ------------------------
+    # -- training time: features + labels of the monthly dates, then each model ------------------------
     dates = monthly_as_of_dates(until, horizon_days=settings.labels.horizon_days,
                                 months=settings.model.history_months, day=settings.model.as_of_day)
     frame_seconds, fit_seconds, models = [], {k: [] for k in args.models.split(",")}, {}
@@ -143,7 +152,8 @@ def main() -> None:
         pred = model.predict(test)
         rows[kind] = evaluate(test["label"], pred["score"], pred["raw"], test["as_of"], capacity_per_1000=cap)
     truth = ceiling(synth.truth, test)
-    for name, column in (("ceiling (state)", "risk_90d_state"), ("ceiling (oracle)", "risk_90d")):
+    for name, column in (("ceiling (state)", "risk_90d_state"), ("ceiling (oracle)", "risk_90d"),
+                         ("state, month before", "risk_90d_state_before")):
         risk = truth[column].fillna(truth[column].mean()).to_numpy(dtype=float)
         rows[name] = evaluate(test["label"], np.clip(risk, 0, 1), risk, test["as_of"], capacity_per_1000=cap)
     table = pd.DataFrame(rows).T[["average_precision", "roc_auc", "recall_at_I", "recall_at_I_II",

@@ -13,7 +13,8 @@ and reused. Each repeat makes one real run
 (one parameter, one cell) through the same process pool, once with a fresh papermill kernel per
 notebook (papermill's default) and once with the reused kernels the run uses. With --fresh-kernels,
 each repeat also makes the run with a fresh kernel per notebook. Prints medians.
-The warning lists (spreadsheets) are written before the notebooks and timed apart (``stage_lists``).
+The warning lists (spreadsheets) are written by the report pool's workers ahead of the notebooks: ``stage_lists``
+is their worker seconds, inside the report stage's wall time.
 The machine may be shared: read the figures with the load average printed beside them.
 """
 
@@ -144,8 +145,8 @@ def main() -> None:
           f"{med['students']:.0f} students scored, {med['earlier_runs']:.0f} earlier runs in the history, "
           f"load average {med['load_avg_1min']:.1f} on {os.cpu_count()} cores)")
     print(f"monthly run, every stage:           {med['total']:7.1f} s   (target < 90 s)")
-    print(f"lists (xlsx/csv/parquet, before the pool): {med['stage_lists']:7.1f} s")
-    print(f"report stage (notebooks + HTML):    {med['reports']:7.1f} s")
+    print(f"lists (xlsx/csv/parquet), worker seconds in the pool: {med['stage_lists']:7.1f} s")
+    print(f"report stage (lists, notebooks + HTML): {med['reports']:7.1f} s")
     if "reports_fresh_kernels" in med:
         print(f"report stage, fresh kernel per notebook: {med['reports_fresh_kernels']:7.1f} s   ratio to the fresh floor "
               f"{med['reports_fresh_kernels'] / med['floor_fresh']:.2f}")

@@ -331,6 +331,9 @@ def audit(
     out: Annotated[Path, typer.Option("--out", help="New folder for the audit tables and model card; never overwritten.")],
     lang: LangOption = "",
     config: ConfigOption = None,
+    scores: Annotated[list[Path] | None, typer.Option(
+        "--scores", help="A run folder or scores.parquet the model issued in an audited month (repeatable): those "
+                         "months are judged as issued, not re-scored.")] = None,
 ) -> None:
     """Audit a model on a later period: ranking, calibration, groups, stability, drift, model card (docs/audit.md)."""
     from riskmodel.audit.commands import audit_command
@@ -340,7 +343,7 @@ def audit(
     _guard({"--out": out}, data_folder=data, model_folder=model, configuration_file=config)
     with console.status(f"auditing {model} from {date_from} to {date_to}"):
         result = audit_command(data, model, _as_of(date_from), _as_of(date_to), out, settings=_settings(config),
-                               lang=lang or None)
+                               lang=lang or None, scores=scores or ())
     flagged = result.summary["flagged_gaps"]
     console.print(f"{out}: {result.summary['period']['dates']} months audited; {len(flagged)} group gap(s) flagged, "
                   f"{len(result.summary['drifted_variables'])} variable(s) drifted; model_card.md", highlight=False)

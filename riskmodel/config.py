@@ -135,7 +135,7 @@ class ModelSettings(_Section):
     logistic_c: float = 0.1  # inverse L2 strength of the logistic model
     logistic_max_fit_rows: int = 80_000  # the logistic model's subsampling budget (lbfgs is slower than LightGBM)
     rules: Path | None = None  # baseline rules YAML; None: riskmodel/models/rules_baseline.yaml
-    history_months: int = 36  # monthly as-of dates used for training, ending at the last whose label window closes by --until
+    history_months: int = 48  # monthly as-of dates used for training, ending at the last whose label window closes by --until
     as_of_day: int = 1  # day of the month of the monthly as-of dates
     calibration_months: int = 6  # the later fold: early stopping and calibration
     holdout_months: int = 6  # the latest fold: held-out evaluation recorded in model.json

@@ -352,11 +352,20 @@ def neutralise(values):
     >>> neutralise(pd.Series(["=HYPERLINK(1)", "ok", "-3", None])).tolist()
     ["'=HYPERLINK(1)", 'ok', "'-3", None]
     """
-    text_values = values.astype("string")
-    risky = text_values.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
-    out = values.astype(object).copy()
-    out[risky] = "'" + text_values[risky].astype(str)
-    return out
+    import pandas as pd
+
+    # a plain loop: pandas' string methods cost more than the test on the few thousand cells of a list
+    out = []
+    for value in values.astype(object).tolist():
+        if isinstance(value, str):
+            if value.startswith(FORMULA_START):
+                value = "'" + value
+        elif not (value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)):
+            value_text = str(value)  # a number or date kept as text in an object column
+            if value_text.startswith(FORMULA_START):
+                value = "'" + value_text
+        out.append(value)
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
 def neutralise_frame(frame):

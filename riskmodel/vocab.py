@@ -27,7 +27,8 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import yaml
+
+from riskmodel.yamltext import safe_load as yaml_safe_load
 
 __all__ = ["LEVELS", "NO_LEVEL", "ALL_LEVELS", "LEVEL_ORDER", "MODEL_KINDS", "STAGES", "K12_STAGES",  # noqa: F822
            "FAMILY_FLAGS", "DATED_BY", "contract_enum", "capacity_for", "wilson_interval"]  # STAGES etc.: __getattr__ below
@@ -49,7 +50,7 @@ K12_STAGES: frozenset[str] = frozenset({"primary", "junior", "senior", "vocation
 @lru_cache(maxsize=1)
 def _contract() -> dict:
     # read by path, not through riskmodel.data (which imports pandas and pandera): vocab stays a leaf
-    return yaml.safe_load((Path(__file__).parent / "data" / "contract.yaml").read_text(encoding="utf-8"))
+    return yaml_safe_load((Path(__file__).parent / "data" / "contract.yaml").read_text(encoding="utf-8"))
 
 
 def _from_contract(name: str) -> Any:

@@ -289,3 +289,101 @@ def test_review_loop_is_left_out_without_a_reviews_table(cohort):
                        settings=cohort["settings"]) == {}
     summary = {"review_loop": {}, "settings": {"labels": {"horizon_days": 90}}}
     assert "no reviews table" in _loop_section(summary, "en")[1]
+
+
+# ------------------------------------------------------------------------ the issued scores (scores.parquet)
+ISSUED = "2024-10-01"  # one audited month with a scores file written by `riskmodel score`
+
+
+@pytest.fixture(scope="module")
+def issued(cohort):
+    """The scores file `riskmodel score` wrote for ISSUED (the real CLI, the real file)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    root = cohort["root"]
+    (root / "settings.yaml").write_text(yaml.safe_dump(cohort["settings"].as_dict()), encoding="utf-8")
+    result = CliRunner().invoke(app, ["score", "--data", str(root / "data"), "--model", str(root / "model"),
+                                      "--as-of", ISSUED, "--out", str(root / "issued"), "--config",
+                                      str(root / "settings.yaml"), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    return root / "issued"
+
+
+def _audit_two_months(cohort, out, scores=()):
+    return run_audit(cohort["dataset"], cohort["model"], date_from="2024-09-01", date_to=ISSUED,
+                     settings=cohort["settings"], out_dir=out, lang="en", scores=scores)
+
+
+def test_audit_reads_the_issued_scores_file_and_says_it_reproduces_it(cohort, issued, tmp_path):
+    """The audit re-scores every enrolled student itself; given the run's scores file, the month is judged
+    as issued, and the summary says the re-scoring reproduces every issued score and level."""
+    plain = _audit_two_months(cohort, tmp_path / "plain")
+    audit = _audit_two_months(cohort, tmp_path / "issued", scores=[issued])
+    sources = json.loads((audit.out_dir / "audit_summary.json").read_text())["scores"]
+    rows = len(pd.read_parquet(issued / "scores.parquet"))
+    assert sources["2024-09-01"] == {"scores": "re-scored by the audit"}
+    month = sources[ISSUED]
+    assert month["scores"] == "issued" and month["source"] == [str(issued / "scores.parquet")]
+    assert month["rows"] == rows == month["scores_reproduced"] == month["levels_reproduced"]
+    assert month["largest_score_difference"] <= 5e-5
+    # the same levels give the same level counts; the same scores to the file's 4 decimals give the same
+    # figures up to the ties that rounding makes (a monthly ROC AUC moved by 0.002 in one of 96)
+    perf, base = (t.set_index(["scorer", "period", "metric"])["estimate"] for t in
+                  (audit.tables["performance"], plain.tables["performance"]))
+    pd.testing.assert_frame_equal(audit.tables["levels"], plain.tables["levels"])
+    np.testing.assert_allclose(perf.to_numpy(dtype=float), base.loc[perf.index].to_numpy(dtype=float), atol=1e-2)
+
+
+def test_audit_judges_the_levels_as_issued_not_as_re_scored(cohort, issued, tmp_path):
+    scores = pd.read_parquet(issued / "scores.parquet")
+    unlisted = scores.index[scores["level"] == "none"][:7]
+    scores.loc[unlisted, "level"] = "III"  # issued with 7 more students at level III than the model gives
+    changed = tmp_path / "changed.parquet"
+    scores.to_parquet(changed)
+    audit = _audit_two_months(cohort, tmp_path / "audit", scores=[changed])
+    plain = _score_months(build_features_of(cohort, ISSUED), cohort["model"], [pd.Timestamp(ISSUED)],
+                          settings=cohort["settings"], tables=cohort["dataset"].tables)
+    levels = audit.tables["levels"].set_index("as_of").loc[ISSUED]
+    assert int(levels["listed_III"]) == int((plain["level"] == "III").sum()) + 7
+    month = audit.summary["scores"][ISSUED]
+    assert month["levels_reproduced"] == len(scores) - 7 and month["scores_reproduced"] == len(scores)
+
+
+def build_features_of(cohort, as_of):
+    from riskmodel.features import build_features
+
+    return build_features(cohort["dataset"], [pd.Timestamp(as_of)], settings=cohort["settings"])
+
+
+def test_a_scores_file_of_another_register_model_or_month_is_refused(cohort, issued, tmp_path):
+    from riskmodel.errors import ContractError, ModelMismatchError
+
+    scores = pd.read_parquet(issued / "scores.parquet")
+    cases = {"missing.parquet": (scores.iloc[1:], ContractError, r"enrolled student\(s\) are missing"),
+             "model.parquet": (scores.assign(model_version="0123456789abcdef"), ModelMismatchError, "written by model"),
+             "month.parquet": (scores.assign(as_of=pd.Timestamp("2024-12-01")), ConfigError, "not an audited month"),
+             "twice.parquet": (pd.concat([scores, scores.iloc[:1]]), ContractError, "twice")}
+    for name, (frame, error, words) in cases.items():
+        frame.to_parquet(tmp_path / name)
+        with pytest.raises(error, match=words):
+            _audit_two_months(cohort, tmp_path / f"out-{name}", scores=[tmp_path / name])
+        assert not (tmp_path / f"out-{name}").exists()
+    with pytest.raises(ConfigError, match="no scores file"):
+        _audit_two_months(cohort, tmp_path / "out-none", scores=[tmp_path])
+
+
+def test_cli_audit_reads_a_run_folder_given_with_scores(cohort, issued, tmp_path):
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+
+    root = cohort["root"]
+    result = CliRunner().invoke(app, ["audit", "--data", str(root / "data"), "--model", str(root / "model"),
+                                      "--from", "2024-09-01", "--to", ISSUED, "--out", str(tmp_path / "audit"),
+                                      "--config", str(root / "settings.yaml"), "--scores", str(issued)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "audit" / "audit_summary.json").read_text())
+    assert summary["scores"][ISSUED]["scores"] == "issued"

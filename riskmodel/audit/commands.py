@@ -18,8 +18,11 @@ __all__ = ["audit_command"]
 
 
 def audit_command(data: str | Path, model_dir: str | Path, date_from, date_to, out: str | Path, *,
-                  settings: Settings, lang: str | None = None) -> AuditResult:
+                  settings: Settings, lang: str | None = None, scores=()) -> AuditResult:
     """Load the data (folder or DuckDB store) and the model, audit, write the new folder ``out``.
+
+    ``scores``: the scores files (or run folders) the model issued in audited months; the audit judges
+    those as issued (riskmodel.audit.issued).
 
     Raises
     ------
@@ -37,4 +40,4 @@ def audit_command(data: str | Path, model_dir: str | Path, date_from, date_to, o
     model = load(model_dir)
     dataset = open_data(data, settings=settings)
     return run_audit(dataset, model, date_from=date_from, date_to=date_to, settings=settings, out_dir=out,
-                     lang=lang or settings.reports.lang)
+                     lang=lang or settings.reports.lang, scores=scores)

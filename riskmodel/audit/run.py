@@ -226,7 +226,7 @@ def build_audit_frame(dataset, model, dates, *, settings: Settings, lang: str = 
 
 
 def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir: str | Path, lang: str = "zh",
-              baseline=None) -> AuditResult:
+              baseline=None, scores=()) -> AuditResult:
     """Audit ``model`` on ``dataset`` over the monthly as-of dates from ``date_from`` to ``date_to``.
 
     Parameters
@@ -246,6 +246,10 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
         Language of the model card.
     baseline
         A fitted rules baseline; default: fitted on the model's training dates (step 3).
+    scores
+        Scores files (or run folders holding ``scores.parquet``) the model issued in audited months:
+        for those months the tables judge the issued scores and levels instead of the audit's own
+        re-scoring, and ``audit_summary.json`` says how far the two are apart (riskmodel.audit.issued).
 
     Returns
     -------
@@ -254,13 +258,16 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
     Raises
     ------
     ConfigError
-        A period before the model's training end or without any as-of date.
+        A period before the model's training end or without any as-of date; a scores file outside it.
     ContractError
-        No usable (student, date) pair in the period.
+        No usable (student, date) pair in the period; a scores file whose students are not the enrolled.
+    ModelMismatchError
+        A scores file written by another model.
     PreflightError
         ``out_dir`` exists already.
     """
     from riskmodel.audit.card import model_card
+    from riskmodel.audit.issued import apply_issued, read_issued
 
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -268,12 +275,14 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
     timings: dict[str, float] = {}
     dates = audit_dates(date_from, date_to, day=settings.model.as_of_day)
     _check_period(model, dates)
+    issued = read_issued(scores)  # before the long work: a wrong file fails in a second
     start = time.perf_counter()
     training = _training_period(dataset, model, settings)
     baseline = baseline if baseline is not None else _baseline(dataset, model, settings, training)
     timings["training_period"] = time.perf_counter() - start
     start = time.perf_counter()
     features, frame, counts = build_audit_frame(dataset, model, dates, settings=settings, lang=lang, baseline=baseline)
+    frame, sources = apply_issued(frame, issued, model_version=model.version, dates=dates)
     timings["score"] = time.perf_counter() - start
     # one BLAS thread: the bootstrap's many small matrix products wait on each other's threads on a busy
     # machine (measured 100x slower under load with OpenBLAS's 2 threads); results do not depend on it
@@ -286,6 +295,7 @@ def run_audit(dataset, model, *, date_from, date_to, settings: Settings, out_dir
     tables.update(loop)
     timings["review_loop"] = time.perf_counter() - start
     summary = _summary(model, dates, counts, tables, settings)
+    summary["scores"] = sources
     card = model_card(summary, tables, lang=lang)
     with atomic_dir(out_dir) as work:
         for name, table in tables.items():

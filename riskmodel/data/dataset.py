@@ -25,7 +25,8 @@ from functools import lru_cache
 from importlib import resources
 
 import pandas as pd
-import yaml
+
+from riskmodel.yamltext import safe_load as yaml_safe_load
 
 __all__ = ["Dataset", "contract"]
 
@@ -33,7 +34,7 @@ __all__ = ["Dataset", "contract"]
 @lru_cache(maxsize=1)
 def contract() -> dict:
     """The data contract as data (riskmodel/data/contract.yaml)."""
-    return yaml.safe_load(resources.files(__package__).joinpath("contract.yaml").read_text(encoding="utf-8"))
+    return yaml_safe_load(resources.files(__package__).joinpath("contract.yaml").read_text(encoding="utf-8"))
 
 
 def _empty_table(name: str) -> pd.DataFrame:

@@ -22,13 +22,13 @@ from importlib import resources
 from typing import Literal
 
 import pandas as pd
-import yaml
 from pydantic import Field
 
 from riskmodel import vocab
 from riskmodel.config import FeatureSettings, Settings
 from riskmodel.errors import ContractError
 from riskmodel.rulefiles import StrictModel, check
+from riskmodel.yamltext import safe_load as yaml_safe_load
 
 __all__ = ["catalogue", "feature_names", "raw_catalogue", "windows_for", "KINDS", "FAMILIES"]
 
@@ -66,7 +66,7 @@ class _CatalogueFile(StrictModel):
 @lru_cache(maxsize=1)
 def raw_catalogue() -> dict:
     """``catalogue.yaml`` as read, its keys checked (an unknown key is a ContractError naming it)."""
-    raw = yaml.safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
+    raw = yaml_safe_load(resources.files(__package__).joinpath("catalogue.yaml").read_text(encoding="utf-8"))
     check(_CatalogueFile, raw, origin="riskmodel/features/catalogue.yaml", error=ContractError)
     # the words of stages and family flags live here; which ones exist is the contract's (riskmodel.vocab)
     for name, facts in (("stage", vocab.STAGES), ("flag", vocab.FAMILY_FLAGS)):

@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
+from riskmodel.yamltext import safe_load as yaml_safe_load
 
 __all__ = ["LANGUAGES", "Lang", "catalogue", "text"]
 
@@ -35,7 +35,7 @@ def catalogue() -> dict[str, dict[str, str]]:
     for entry in sorted(resources.files(__package__).iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml"):
             continue
-        for key, value in (yaml.safe_load(entry.read_text(encoding="utf-8")) or {}).items():
+        for key, value in (yaml_safe_load(entry.read_text(encoding="utf-8")) or {}).items():
             if key in merged:
                 raise ValueError(f"i18n key {key!r} is in both {origin[key]} and {entry.name}")
             missing = [lang for lang in LANGUAGES if not isinstance(value, dict) or lang not in value]

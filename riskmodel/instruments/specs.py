@@ -25,10 +25,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from riskmodel.errors import ContractError
 from riskmodel.rulefiles import StrictModel, check
+from riskmodel.yamltext import safe_load as yaml_safe_load
 
 __all__ = ["InstrumentSpec", "Bands", "get", "all_specs", "load_specs", "INSTRUMENT_CODES", "MAX_ITEMS"]
 
@@ -386,7 +385,7 @@ def load_specs(text: str, *, origin: str = "specs.yaml") -> dict[str, Instrument
     >>> load_specs(text)["GAD7"].response_max
     3
     """
-    raw = yaml.safe_load(text)
+    raw = yaml_safe_load(text)
     if not isinstance(raw, dict):
         raise ValueError(f"{origin}: expected instrument codes at the top level")
     for code, entry in raw.items():

@@ -12,11 +12,13 @@ Example
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +41,11 @@ def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> Non
 
 
 def _run_job(job: dict) -> tuple[str, dict]:
+    if "call" in job:  # a task that is not a notebook (a cohort's warning lists): its error stops the run
+        started = time.perf_counter()
+        module, name = job["call"]
+        result = getattr(importlib.import_module(module), name)(*job.get("args", ()), **job.get("kwargs", {}))
+        return job["key"], {"status": "ok", "seconds": round(time.perf_counter() - started, 3), "result": result}
     outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]) if job["html"] else None,
                       job["parameters"],
                       title=job["title"], timeout=job["timeout"], session=_SESSION)
@@ -49,8 +56,11 @@ def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
                 on_done: Callable[[str, dict], None], max_notebooks: int = 0) -> dict[str, dict]:
     """Run the notebook jobs, ``workers`` at a time; the pool is terminated on an interrupt.
 
-    Nothing else runs in this process meanwhile: on a two-core machine the spreadsheet exports
-    competed with the notebooks and slowed both, so the run writes them before (docs/reports.md).
+    A job with ``call: (module, function)`` and ``args``/``kwargs`` is not a notebook: the worker calls
+    the function (the run's warning lists, put first so that both cores write them), its return value
+    is the outcome's ``result``, and an exception it raises is raised here (the pool terminated).
+    Nothing else runs in this process meanwhile: on a two-core machine a third process writing
+    spreadsheets competed with the notebooks and slowed both (docs/reports.md).
     """
     outcomes: dict[str, dict] = {}
     # Always a pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -425,6 +425,7 @@ class RunData:
     warning_list: pd.DataFrame
     cohorts: pd.DataFrame
     levels: pd.DataFrame
+    _tables: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # read by table()
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -442,9 +443,14 @@ class RunData:
         return pd.read_parquet(self.run_dir / "report_data" / "history.parquet")
 
     def table(self, name: str) -> pd.DataFrame:
-        """Another ``report_data`` table by name (``screenings``, ``coverage``, ``contributions`` ...)."""
-        path = self.run_dir / "report_data" / f"{name}.parquet"
-        return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+        """Another ``report_data`` table by name (``screenings``, ``coverage``, ``contributions`` ...).
+
+        Read once per RunData (a report's sections share it); each call returns a copy of its own.
+        """
+        if name not in self._tables:
+            path = self.run_dir / "report_data" / f"{name}.parquet"
+            self._tables[name] = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+        return self._tables[name].copy()
 
     def cohort(self, level: str, cohort_id: str) -> pd.Series:
         """The cohort row for ``cohort_id`` (empty id at level ``school``: the first school)."""

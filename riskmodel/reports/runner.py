@@ -313,18 +313,23 @@ def _cohort_mask(frame: pd.DataFrame, cohort: pd.Series) -> pd.Series:
     return mask
 
 
-def _write_lists(run_dir: Path, scored: Scored, cohorts: pd.DataFrame, *, lang: str,
-                 horizon_days: int) -> dict[str, list[Path]]:
-    """The whole run's list at the top, and each cohort's (its students only) under ``lists/<key>/``."""
-    from riskmodel.warning.export import write_warning_list
+_LIST_JOB = "list:"  # key prefix of the pool jobs that write the lists
 
-    write_parquet(scored.warning_list, run_dir / "warning_list.parquet")  # what the next run compares with
-    lists: dict[str, list[Path]] = {}
+
+def _list_jobs(run_dir: Path, scored: Scored, cohorts: pd.DataFrame, *, lang: str, horizon_days: int) -> list[dict]:
+    """Pool jobs that write each cohort's list (its students only) under ``lists/<key>/``.
+
+    They run in the report pool ahead of the notebooks (riskmodel.reports.pool), so that the lists of
+    twenty colleges are written on both cores instead of one; the notebooks read ``report_data/``,
+    never these files.
+    """
+    jobs = []
     for _, cohort in cohorts.iterrows():
         rows = scored.warning_list.loc[_cohort_mask(scored.warning_list, cohort)]
-        paths = write_warning_list(rows, run_dir / "lists" / cohort["key"], lang=lang, horizon_days=horizon_days)
-        lists[cohort["key"]] = [paths[k] for k in ("xlsx", "csv", "parquet") if k in paths]
-    return lists
+        jobs.append({"key": f"{_LIST_JOB}{cohort['key']}", "call": ("riskmodel.warning.export", "write_warning_list"),
+                     "args": (rows, run_dir / "lists" / cohort["key"]),
+                     "kwargs": {"lang": lang, "horizon_days": horizon_days}})
+    return jobs
 
 
 def _jobs(run_dir: Path, cohorts: pd.DataFrame, *, as_of: date, lang: str, templates: Path | None,
@@ -437,9 +442,10 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 # The lists before the pool, not meanwhile: on two cores the spreadsheet export competed with
                 # the notebooks for the CPU and slowed both (docs/reports.md, Performance). Timed apart.
                 t0 = time.perf_counter()
-                lists = _write_lists(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
+                write_parquet(scored.warning_list, work / "warning_list.parquet")  # what the next run compares with
                 write_scores(scored.everyone, work, run_id=run_id)  # every scored student (contract v2)
-                timings["lists"] = time.perf_counter() - t0
+                timings["scores"] = time.perf_counter() - t0
+                list_jobs = _list_jobs(work, scored, cohorts, lang=lang, horizon_days=settings.labels.horizon_days)
                 job_list = _jobs(work, cohorts, as_of=scored.as_of, lang=lang, templates=templates,
                                  timeout=rs.notebook_timeout)
                 t0 = time.perf_counter()
@@ -447,13 +453,19 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                     task = bar.add_task("reports", total=len(job_list)) if bar is not None else None
 
                     def done(key: str, outcome: dict) -> None:
+                        if key.startswith(_LIST_JOB):
+                            return
                         log.info("report %s: %s in %.1fs", key, outcome["status"], outcome["seconds"])
                         if bar is not None:
                             bar.advance(task)
 
-                    outcomes = execute_all(job_list, workers=workers, reuse_kernels=rs.reuse_kernels, on_done=done,
-                                           max_notebooks=rs.kernel_max_notebooks)
-                timings["reports"] = time.perf_counter() - t0
+                    outcomes = execute_all(list_jobs + job_list, workers=workers, reuse_kernels=rs.reuse_kernels,
+                                           on_done=done, max_notebooks=rs.kernel_max_notebooks)
+                timings["reports"] = time.perf_counter() - t0  # the lists' jobs included
+                written = {key[len(_LIST_JOB):]: outcomes.pop(key) for key in [k for k in outcomes if k.startswith(_LIST_JOB)]}
+                timings["lists"] = sum(o["seconds"] for o in written.values())  # worker seconds, within "reports"
+                lists = {key: [o["result"][k] for k in ("xlsx", "csv", "parquet") if k in o["result"]]
+                         for key, o in written.items()}
                 outcomes = {key: _relative(work, outcome) for key, outcome in outcomes.items()}
                 write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()},
                             lists=lists, info=run_info, lang=lang)

@@ -1,5 +1,9 @@
 """riskmodel.warning: hard rules, warning levels, reasons, the warning list and its exports.
 
+The names below are imported when first used (PEP 562), not when the package is: a report kernel
+that needs only :mod:`riskmodel.warning.localise` does not pay for scikit-learn and openpyxl (0.9 s
+of every kernel's first ``import riskmodel.reports``).
+
 Example
 -------
 >>> from riskmodel.warning import score_as_of, write_warning_list
@@ -7,29 +11,65 @@ Example
 >>> # paths = write_warning_list(result.warning_list, "runs/2026-03", lang="zh")
 """
 
-from riskmodel.warning.export import neutralise, write_warning_list
-from riskmodel.warning.hard_rules import HardRule, evaluate_hard_rules, load_hard_rules
-from riskmodel.warning.levels import assign_levels, capacities
-from riskmodel.warning.reasons import explain
-from riskmodel.warning.warning_list import (
-    EXTRA_COLUMNS,
-    LIST_COLUMNS,
-    ScoreResult,
-    combine_results,
-    compare_with_previous,
-    make_warning_list,
-    previous_by_school,
-    schools_of,
-    score_as_of,
-    score_features,
-    score_school,
-    split_by_school,
-)
+from __future__ import annotations
 
-make_list = make_warning_list  # the names docs/architecture.md uses
-export = write_warning_list
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> (module, attribute)
+_EXPORTS = {
+    "neutralise": ("export", "neutralise"),
+    "write_warning_list": ("export", "write_warning_list"),
+    "HardRule": ("hard_rules", "HardRule"),
+    "evaluate_hard_rules": ("hard_rules", "evaluate_hard_rules"),
+    "load_hard_rules": ("hard_rules", "load_hard_rules"),
+    "assign_levels": ("levels", "assign_levels"),
+    "capacities": ("levels", "capacities"),
+    "explain": ("reasons", "explain"),
+    **{name: ("warning_list", name) for name in (
+        "EXTRA_COLUMNS", "LIST_COLUMNS", "ScoreResult", "combine_results", "compare_with_previous",
+        "make_warning_list", "previous_by_school", "schools_of", "score_as_of", "score_features",
+        "score_school", "split_by_school")},
+    "make_list": ("warning_list", "make_warning_list"),  # the name docs/architecture.md uses
+}
+# (``export`` is the submodule riskmodel.warning.export; the function is ``write_warning_list``)
 
 __all__ = ["load_hard_rules", "evaluate_hard_rules", "HardRule", "assign_levels", "capacities", "explain",
-           "score_as_of", "score_features", "make_warning_list", "make_list", "write_warning_list", "export",
+           "score_as_of", "score_features", "make_warning_list", "make_list", "write_warning_list",
            "neutralise", "compare_with_previous", "ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS",
            "score_school", "split_by_school", "schools_of", "previous_by_school", "combine_results"]
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from riskmodel.warning.export import neutralise, write_warning_list  # noqa: F401
+    from riskmodel.warning.hard_rules import HardRule, evaluate_hard_rules, load_hard_rules  # noqa: F401
+    from riskmodel.warning.levels import assign_levels, capacities  # noqa: F401
+    from riskmodel.warning.reasons import explain  # noqa: F401
+    from riskmodel.warning.warning_list import (  # noqa: F401
+        EXTRA_COLUMNS,
+        LIST_COLUMNS,
+        ScoreResult,
+        combine_results,
+        compare_with_previous,
+        make_warning_list,
+        previous_by_school,
+        schools_of,
+        score_as_of,
+        score_features,
+        score_school,
+        split_by_school,
+    )
