@@ -12,11 +12,17 @@ resident memory (the child's maximum RSS from ``wait4``). Steps:
 4. ``riskmodel score --data STORE`` (school by school from the store), and with ``--folder`` also
    ``riskmodel score --data FOLDER`` (the whole data in memory) for comparison; the lists must be the same.
 
-It prints the machine (CPUs, load average before each step) and the time per enrolled student. The
-machine may be shared: read the CPU seconds beside the wall time.
+It prints the machine (CPUs, load average before and after each step) and the time per register and
+enrolled student. The machine may be shared: read the CPU seconds beside the wall time.
+
+``--enrolled N`` picks the number of schools for about N students enrolled on the as-of date (a school
+of 1,000 register students over 4 years has ~555 enrolled): ``--enrolled 2000000`` is the issue's 2M
+case (~3,600 schools, ~3.6 million register students; the generator alone takes about 45 minutes and
+~2.5 GB of files on a 2-core machine). ``--validate-only`` stops after the two validations (the
+bounded-memory part of issue 17; scoring is measured separately).
 
     .venv/bin/python benchmarks/bench_scale.py --schools 20 --students 1000 [--years 4] [--work /tmp/bench_scale]
-        [--as-of 2026-03-01] [--folder]
+        [--as-of 2026-03-01] [--folder] [--enrolled N] [--validate-only]
 """
 
 from __future__ import annotations
@@ -43,10 +49,11 @@ def _run(step: str, command: list[str]) -> dict:
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{step}: {' '.join(command)} failed with status {os.waitstatus_to_exitcode(status)}")
+    after = os.getloadavg()[0]
     figures = {"step": step, "wall": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-               "rss_mib": usage.ru_maxrss / 1024, "load": load}
+               "rss_mib": usage.ru_maxrss / 1024, "load": load, "load_after": after}
     print(f"  {step:<28} {seconds:7.1f} s wall {figures['cpu']:7.1f} s CPU  peak RSS {figures['rss_mib']:7.0f} MiB"
-          f"  (load average before: {load:.1f})", flush=True)
+          f"  (load average before {load:.1f}, after {after:.1f})", flush=True)
     return figures
 
 
@@ -70,7 +77,12 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-03-01")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_scale"))
     parser.add_argument("--folder", action="store_true", help="also score the data folder (whole, in memory)")
+    parser.add_argument("--enrolled", type=int, default=0,
+                        help="about this many students enrolled on the as-of date (sets --schools; 555 per 1,000)")
+    parser.add_argument("--validate-only", action="store_true", help="stop after validating into the store")
     args = parser.parse_args()
+    if args.enrolled:
+        args.schools = max(1, round(args.enrolled / (0.555 * args.students)))
     riskmodel = str(Path(sys.executable).with_name("riskmodel"))
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -86,7 +98,7 @@ def main() -> None:
     else:
         print(f"  synth: cached in {data}")
     size = sum(p.stat().st_size for p in data.glob("*") if p.is_file()) / 2**20
-    if not model.exists():
+    if not model.exists() and not args.validate_only:
         one = work / f"train-y{args.years}seed{args.seed}"
         if not one.exists():
             _run("synth (model's school)", [riskmodel, "synth", "--out", str(one), "--students", "5000",
@@ -99,6 +111,9 @@ def main() -> None:
                                                      "--rejected", str(rejected)]))
     figures.append(_run("validate --store (unchanged)", [riskmodel, "validate", str(data), "--store", str(store),
                                                          "--rejected", str(rejected)]))
+    if args.validate_only:
+        _report(store, args, size, figures)
+        return
     out_store = work / f"{name}-list-store"
     shutil.rmtree(out_store, ignore_errors=True)
     figures.append(_run("score --data STORE", [riskmodel, "score", "--data", str(store), "--model", str(model),
@@ -112,10 +127,17 @@ def main() -> None:
         print(f"  lists from the store and from the folder identical: {same}")
         if not same:
             raise SystemExit("the lists differ")
+    _report(store, args, size, figures)
+
+
+def _report(store: Path, args: argparse.Namespace, size: float, figures: list[dict]) -> None:
     students, enrolled, schools = _enrolled(store, args.as_of)
     print(f"register {students:,} students in {schools} schools, {enrolled:,} enrolled on {args.as_of}; "
           f"files {size:,.0f} MiB, store {store.stat().st_size / 2**20:,.0f} MiB")
     for row in figures:
+        if row["step"].startswith("validate"):
+            print(f"  {row['step']}: {1000 * row['cpu'] / students:.3f} ms CPU per register student, peak RSS "
+                  f"{row['rss_mib']:,.0f} MiB")
         if row["step"].startswith("score"):
             print(f"  {row['step']}: {1000 * row['wall'] / enrolled:.3f} ms wall and {1000 * row['cpu'] / enrolled:.3f} "
                   f"ms CPU per enrolled student; x{2_000_000 / enrolled:,.0f} to 2,000,000 enrolled: "

@@ -47,6 +47,9 @@ class DataSettings(_Section):
     gpa_scale: Literal[4, 5] = 4  # the academics table's GPA is out of 4 or out of 5
     enrolment_grace_days: int = 0  # records this many days outside enrolment are still accepted
     pseudonym_key_file: Path | None = None  # None: env RISKMODEL_PSEUDONYM_KEY, else ~/.config/riskmodel/pseudonym.key
+    # validate --store reads each table file in chunks of this many rows (memory: one chunk, not the register)
+    chunk_rows: int = Field(50_000, ge=1)
+    store_memory: str = "512MB"  # DuckDB's memory limit while building the store (it spills beside the store)
 
 
 class InstrumentSettings(_Section):

@@ -166,6 +166,7 @@ def test_store_keeps_schools_apart_and_reads_one(district, tmp_path):
 def test_unchanged_files_are_not_read_again(district, tmp_path, monkeypatch):
     import shutil
 
+    import riskmodel.data.ingest as ingest
     import riskmodel.data.load as load
     from riskmodel.data.store import open_store
 
@@ -173,13 +174,13 @@ def test_unchanged_files_are_not_read_again(district, tmp_path, monkeypatch):
     shutil.copytree(district["folder"] / "data", data)
     store, rejected = tmp_path / "s.duckdb", tmp_path / "rejected.csv"
     read: list[str] = []
-    original = load._check_file
+    original = ingest._chunks  # validate --store reads each file in chunks (riskmodel.data.ingest)
 
     def spy(path, table, *args, **kwargs):
         read.append(table)
         return original(path, table, *args, **kwargs)
 
-    monkeypatch.setattr(load, "_check_file", spy)
+    monkeypatch.setattr(ingest, "_chunks", spy)
     _validate(data, store, rejected)
     assert "screenings" in read and "students" in read
     first = store.stat().st_mtime_ns

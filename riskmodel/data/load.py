@@ -284,19 +284,31 @@ def excel_sheet_for(setting: str | int | dict, table: str, lang: str = "en") -> 
     return setting, isinstance(setting, str)
 
 
-def _id_notes(raw: RawFile, cells: pd.DataFrame, lang: str) -> list[str]:
-    """Notes on identifier cells that were cleaned (invisible characters) or may have lost digits."""
-    notes = []
+def _id_counts(raw: RawFile, cells: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """Per identifier column, cells cleaned of invisible characters and cells that may have lost digits."""
+    counts: dict[tuple[str, str], int] = {}
     for column in (c for c in _ID_COLUMNS if c in cells):
         values = cells[column]
-        n = parse.invisible_cells(values)
-        if n:
-            notes.append(text("data.skip.invisible", lang, file=raw.path.name, column=column, n=n))
+        counts[(column, "invisible")] = parse.invisible_cells(values)
         if pd.api.types.is_float_dtype(values):  # 2**53: beyond it a float64 no longer holds every integer
-            lost = int((values.abs() >= 2.0 ** 53).sum())
-            if lost:
-                notes.append(text("data.skip.float_ids", lang, file=raw.path.name, column=column, n=lost))
+            counts[(column, "float_ids")] = int((values.abs() >= 2.0 ** 53).sum())
+    return counts
+
+
+def _id_notes_text(file: str, counts: dict[tuple[str, str], int], lang: str) -> list[str]:
+    """The notes of :func:`_id_counts` (of one file, or summed over its chunks)."""
+    notes = []
+    for column in _ID_COLUMNS:
+        for kind in ("invisible", "float_ids"):
+            n = counts.get((column, kind), 0)
+            if n:
+                notes.append(text(f"data.skip.{kind}", lang, file=file, column=column, n=n))
     return notes
+
+
+def _id_notes(raw: RawFile, cells: pd.DataFrame, lang: str) -> list[str]:
+    """Notes on identifier cells that were cleaned (invisible characters) or may have lost digits."""
+    return _id_notes_text(raw.path.name, _id_counts(raw, cells), lang)
 
 
 def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMapping) -> _Checked:
@@ -304,11 +316,25 @@ def _check_file(path: Path, table: str, settings: Settings, mapping: ColumnMappi
     sheet, fallback = excel_sheet_for(settings.data.excel_sheet, table, lang)
     raw = read_raw(path, encoding=settings.data.encoding, excel_sheet=sheet,
                    is_header=lambda cells: _required_found(cells, table, mapping), lang=lang, sheet_fallback=fallback)
+    return _check_raw(raw, table, settings, mapping)
+
+
+def _check_raw(raw: RawFile, table: str, settings: Settings, mapping: ColumnMapping, *,
+               id_counts: dict | None = None) -> _Checked:
+    """Steps 2-4 of one file as read (or of one chunk of it: ``id_counts`` then collects the identifier
+    counts instead of turning them into notes, and an empty chunk is no error)."""
+    lang = settings.reports.lang
+    path = raw.path
     raw, header_notes = _header_row(raw, table, mapping, lang)
     cells, notes = _map_headers(raw, table, mapping, lang)
-    notes = list(raw.notes) + header_notes + notes + _id_notes(raw, cells, lang)
-    if table == "students" and cells.empty:
-        raise ContractError(text("data.error.students_empty", lang, file=path.name))
+    if id_counts is None:
+        notes = list(raw.notes) + header_notes + notes + _id_notes(raw, cells, lang)
+        if table == "students" and cells.empty:
+            raise ContractError(text("data.error.students_empty", lang, file=path.name))
+    else:
+        notes = list(raw.notes) + header_notes + notes
+        for k, n in _id_counts(raw, cells).items():
+            id_counts[k] = id_counts.get(k, 0) + n
     frame, parse_problems = _parse(cells, table, mapping)
     # a 4-point GPA above 4 is as wrong as a mean score above 100 (contract: 0-5, scale a setting)
     schema_problems = validate_frame(frame, table, limits=(("gpa", 0, settings.data.gpa_scale),))
@@ -538,7 +564,8 @@ def validation_fingerprint(settings: Settings, mapping: ColumnMapping, key: byte
 
     from riskmodel import __version__
 
-    payload = {"data": settings.data.model_dump(mode="json"), "instruments": settings.instruments.model_dump(mode="json"),
+    data = settings.data.model_dump(mode="json", exclude={"chunk_rows", "store_memory"})  # speed, not result
+    payload = {"data": data, "instruments": settings.instruments.model_dump(mode="json"),
                "lang": settings.reports.lang, "mapping": asdict(mapping), "contract": contract()["version"],
                "riskmodel": __version__, "key": hashlib.sha256(key).hexdigest()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()

@@ -293,13 +293,15 @@ def _read_parquet(path: Path, lang: str) -> pd.DataFrame:
 
 def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
              is_header: Callable[[list[str]], bool] | None = None, lang: str = "en",
-             sheet_fallback: bool = False) -> RawFile:
+             sheet_fallback: bool = False, data: bytes | None = None) -> RawFile:
     """Read one table file as it is (no mapping, no parsing); see the module docstring.
 
     ``is_header`` (CSV only) tells whether a line's cells are the header; title lines above the
     first such line (among the first ten) are not read; the separator is the one under which that
     header is found. Excel title rows are handled by the loader. ``sheet_fallback``: a workbook
     without the sheet named ``excel_sheet`` is read from its first sheet (noted) instead of refused.
+    ``data`` (CSV only): these bytes instead of the file's (a chunk of it with the header line:
+    riskmodel.data.ingest); the row numbers are then the chunk's.
 
     Raises
     ------
@@ -311,7 +313,7 @@ def read_raw(path: Path, *, encoding: str | None, excel_sheet: str | int,
     if fmt is None:
         raise ContractError(text("data.error.unknown_format", lang, file=path.name))
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None or fmt != "csv" else data
     except OSError as exc:
         raise ContractError(text("data.error.unreadable", lang, file=path.name, detail=exc.strerror)) from None
     used_encoding, lines, truncated, notes = None, None, None, []

@@ -26,7 +26,6 @@ from rich.table import Table
 from riskmodel.config import Settings
 from riskmodel.data.dataset import Dataset
 from riskmodel.data.load import REJECTED_COLUMNS, load_validated
-from riskmodel.data.store import write_store
 from riskmodel.errors import ContractError, PreflightError
 from riskmodel.i18n import text
 from riskmodel.outputs import neutralise, write_bytes
@@ -76,7 +75,8 @@ def summary_table(dataset: Dataset, lang: str) -> Table:
     return table
 
 
-def check_usable(dataset: Dataset, *, lang: str, rejected: str | Path = "") -> None:
+def check_usable(dataset: Dataset, *, lang: str, rejected: str | Path = "",
+                 counts: tuple[int, int] | None = None) -> None:
     """Refuse data that cannot make a list: no student accepted, or no screening accepted.
 
     Both tables are required by the contract; a run scoring every student without a single
@@ -88,10 +88,12 @@ def check_usable(dataset: Dataset, *, lang: str, rejected: str | Path = "") -> N
         Naming the file and where the reasons are (exit status 2).
     """
     summary = dataset.summary.set_index("table") if len(dataset.summary) else None
-    if dataset.table("students").empty:
+    if counts is None:  # students and screenings accepted (given when the tables are in a store, not here)
+        counts = (len(dataset.table("students")), len(dataset.table("screenings")))
+    if not counts[0]:
         file = summary.loc["students", "file"] if summary is not None and "students" in summary.index else "students"
         raise ContractError(text("data.error.all_rejected", lang, file=file, rejected=rejected))
-    if dataset.table("screenings").empty:
+    if not counts[1]:
         has = summary is not None and "screenings" in summary.index
         raise ContractError(text("data.error.no_screenings", lang, file=summary.loc["screenings", "file"] if has
                                  else "screenings", n=int(summary.loc["screenings", "rows_read"]) if has else 0,
@@ -114,22 +116,19 @@ def run_validate(
     """
     console = console or Console()
     lang = settings.reports.lang
-    store = None
-    if store_path is not None and Path(store_path).is_file():
-        from riskmodel.data.store import Store
+    if store_path is not None:  # chunk by chunk into the store, in bounded memory (riskmodel.data.ingest)
+        from riskmodel.data.ingest import validate_into_store
 
         try:
-            store = Store(store_path, lang=lang)
-        except ContractError:  # an older or foreign store: everything is read, then it is replaced
-            log.info("%s: not a store this version can reuse; every file is read", store_path)
-    try:
-        validated = load_validated(data_dir, settings=settings, mapping=mapping, store=store)
-        up_to_date = (store is not None and validated.dataset.checksum == store.checksum
-                      and set(validated.reused) == set(validated.dataset.tables))
-    finally:
-        if store is not None:
-            store.close()
-    dataset = validated.dataset
+            ingested = validate_into_store(data_dir, store_path, settings=settings, mapping=mapping)
+        except OSError as exc:
+            raise PreflightError(text("data.error.store_unwritable", lang, path=store_path, detail=exc)) from None
+        dataset, reused = ingested.dataset, ingested.reused
+        n_students, n_screenings = ingested.students, ingested.screenings
+    else:
+        validated = load_validated(data_dir, settings=settings, mapping=mapping)
+        dataset, reused = validated.dataset, []
+        n_students, n_screenings = len(dataset.table("students")), len(dataset.table("screenings"))
     target = Path(rejected_path) if rejected_path is not None else default_rejected_path(Path(data_dir))
     write_rejected(dataset.rejected, target, lang=lang)
     console.print(summary_table(dataset, lang))
@@ -138,7 +137,6 @@ def run_validate(
         for note in dataset.skipped:
             console.print(f"  - {note}", highlight=False, markup=False)
     console.print(text("data.summary.rejected_file", lang, path=target, n=len(dataset.rejected)), highlight=False)
-    students = dataset.table("students")
     rejected_students = int(dataset.summary.set_index("table").loc["students", "rejected"])
     if rejected_students:
         console.print(f"[bold yellow]{text('data.summary.students_rejected', lang, n=rejected_students)}[/]",
@@ -147,18 +145,13 @@ def run_validate(
     for row in dataset.summary.itertuples(index=False):  # an export that stopped half way: say it loudly
         if cut_off in (row.by_reason or {}):
             console.print(f"[bold yellow]{text('data.summary.truncated', lang, file=row.file)}[/]", highlight=False)
-    check_usable(dataset, lang=lang, rejected=target)  # after the rejected rows are written: they say why
+    # after the rejected rows are written: they say why
+    check_usable(dataset, lang=lang, rejected=target, counts=(n_students, n_screenings))
     if store_path is not None:
-        if validated.reused:
-            console.print(text("data.summary.store_reused", lang, path=store_path,
-                               tables=", ".join(validated.reused)), highlight=False)
-        if not up_to_date:
-            try:
-                write_store(dataset, store_path, reference=validated.reference, fingerprint=validated.fingerprint,
-                            notes=validated.notes)
-            except OSError as exc:
-                raise PreflightError(text("data.error.store_unwritable", lang, path=store_path, detail=exc)) from None
+        if reused:
+            console.print(text("data.summary.store_reused", lang, path=store_path, tables=", ".join(reused)),
+                          highlight=False)
         console.print(text("data.summary.store", lang, path=store_path), highlight=False)
-    console.print(text("data.summary.usable", lang, students=len(students), checksum=dataset.checksum[:12]),
+    console.print(text("data.summary.usable", lang, students=n_students, checksum=dataset.checksum[:12]),
                   highlight=False)
     return dataset
