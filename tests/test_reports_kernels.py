@@ -199,3 +199,58 @@ def test_a_notebook_that_leaves_its_kernel_stuck_fails_alone(tmp_path):
     assert [first["status"], timed_out["status"], after["status"]] == ["ok", "failed", "ok"]
     assert "Timeout" in timed_out["error"] or "timed out" in timed_out["error"].lower(), timed_out["error"]
     assert (tmp_path / "a").read_text() != (tmp_path / "b").read_text(), "a new kernel after the stuck one"
+
+
+def _probe_book(folder: Path) -> Path:
+    book = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('lang: str = "zh"'),
+        nbformat.v4.new_code_cell("import os, sys\nprint(os.getcwd())\n"
+                                  "print(sorted(n for n in dir() if not n.startswith('_')))\n"
+                                  "print('riskmodel.reports' in sys.modules)")])
+    book.cells[0].metadata["tags"] = ["parameters"]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / "probe.ipynb"
+    nbformat.write(book, path)
+    return path
+
+
+def _printed(path: Path) -> list[str]:
+    node = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for o in node.cells[-1].outputs).split("\n")
+
+
+def test_a_kernel_started_ahead_runs_the_first_notebook_in_its_folder_with_a_clean_namespace(tmp_path):
+    book = _probe_book(tmp_path)
+    (tmp_path / "out").mkdir()
+    printed = {}
+    for ahead in (False, True):
+        with KernelSession(folder=str(tmp_path)) as session:
+            if ahead:
+                session.start()  # what a pool worker does before its first job: boots and imports meanwhile
+            outcome = execute(book, tmp_path / "out" / f"{ahead}.ipynb", None, {"lang": "en"}, session=session)
+        assert outcome["status"] == "ok", outcome["error"]
+        printed[ahead] = _printed(tmp_path / "out" / f"{ahead}.ipynb")[:3]
+    cwd, names, imported = printed[True]
+    assert Path(cwd) == (tmp_path / "out").resolve(), "the notebook runs in its own folder"
+    assert names == printed[False][1], "the namespace is that of a kernel papermill started: nothing of the warm-up"
+    assert imported == "True" and printed[False][2] == "False", "the report modules were imported ahead"
+
+
+def test_a_worker_whose_kernel_cannot_start_ahead_still_runs_its_notebooks(tmp_path, monkeypatch):
+    from riskmodel.reports import pool
+
+    def broken(self):
+        raise OSError("no kernel now")
+
+    monkeypatch.setattr(KernelSession, "start", broken)  # an initializer that raised would be respawned forever
+    pool._init_worker(True, str(tmp_path), 0)
+    try:
+        book = _probe_book(tmp_path)
+        (tmp_path / "out").mkdir()
+        key, outcome = pool._run_job({"key": "p", "template": str(book), "parameters": {"lang": "en"},
+                                      "ipynb": str(tmp_path / "out" / "p.ipynb"), "html": None, "title": "p",
+                                      "timeout": 120})
+        assert outcome["status"] == "ok", outcome["error"]
+    finally:
+        pool._SESSION.close()
+        pool._SESSION = None

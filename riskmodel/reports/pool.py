@@ -13,6 +13,7 @@ Example
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
 import os
 import shutil
@@ -37,7 +38,11 @@ def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> Non
         from multiprocessing.util import Finalize
 
         _SESSION = KernelSession(folder=folder, max_notebooks=max_notebooks)
-        _SESSION.start()  # boots and imports while this worker writes its share of the lists
+        try:
+            _SESSION.start()  # boots and imports while this worker writes its share of the lists
+        except Exception as exc:  # noqa: BLE001 - an initializer that raises is respawned by the pool forever;
+            # papermill starts the kernel with the first notebook instead, and a failure is that notebook's
+            logging.getLogger(__name__).info("report kernel not started ahead: %s", type(exc).__name__)
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
