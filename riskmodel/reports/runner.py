@@ -442,8 +442,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
 
                     write_rejected(scored.rejected, work / REJECTED_FILE, lang=lang)
                     run_info["rejected_rows"] = len(scored.rejected)
-                # The lists before the pool, not meanwhile: on two cores the spreadsheet export competed with
-                # the notebooks for the CPU and slowed both (docs/reports.md, Performance). Timed apart.
+                # The lists are the pool's first jobs, not written here meanwhile: on two cores a third process
+                # exporting spreadsheets competed with the notebooks for the CPU (docs/reports.md, Performance).
                 t0 = time.perf_counter()
                 write_parquet(scored.warning_list, work / "warning_list.parquet")  # what the next run compares with
                 write_scores(scored.everyone, work, run_id=run_id)  # every scored student (contract v2)
