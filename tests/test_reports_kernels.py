@@ -82,14 +82,8 @@ open(probe_out, "w", encoding="utf-8").write(json.dumps({"found": _found, "cache
 
 
 def _probe_notebook(folder: Path) -> Path:
-    book = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('probe_in: str = ""  # JSON list of pseudonyms\nprobe_out: str = ""  # result file'),
-        nbformat.v4.new_code_cell(PROBE)])
-    book.cells[0].metadata["tags"] = ["parameters"]
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "probe.ipynb"
-    nbformat.write(book, path)
-    return path
+    return _notebook(folder, "probe", PROBE,
+                     parameters='probe_in: str = ""  # JSON list of pseudonyms\nprobe_out: str = ""  # result file')
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +150,8 @@ def test_the_probe_sees_a_module_cache_that_holds_students(run_dir, tmp_path):
     assert "DataFrame" in found["found"], "a DataFrame outside the namespace %reset clears is found"
 
 
-def _notebook(folder: Path, name: str, code: str) -> Path:
-    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('out: str = ""  # result file'),
+def _notebook(folder: Path, name: str, code: str, parameters: str = 'out: str = ""  # result file') -> Path:
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(parameters),
                                            nbformat.v4.new_code_cell(code)])
     book.cells[0].metadata["tags"] = ["parameters"]
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -202,16 +196,9 @@ def test_a_notebook_that_leaves_its_kernel_stuck_fails_alone(tmp_path):
 
 
 def _probe_book(folder: Path) -> Path:
-    book = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('lang: str = "zh"'),
-        nbformat.v4.new_code_cell("import os, sys\nprint(os.getcwd())\n"
-                                  "print(sorted(n for n in dir() if not n.startswith('_')))\n"
-                                  "print('riskmodel.reports' in sys.modules)")])
-    book.cells[0].metadata["tags"] = ["parameters"]
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "probe.ipynb"
-    nbformat.write(book, path)
-    return path
+    return _notebook(folder, "probe", "import os, sys\nprint(os.getcwd())\n"
+                     "print(sorted(n for n in dir() if not n.startswith('_')))\n"
+                     "print('riskmodel.reports' in sys.modules)", parameters='lang: str = "zh"')
 
 
 def _printed(path: Path) -> list[str]:

@@ -56,7 +56,7 @@ from riskmodel.data.dataset import Dataset, contract
 from riskmodel.data.integrity import StudentReference, integrity_problems
 from riskmodel.data.load import REJECTED_DTYPES, file_sha256, validation_fingerprint
 from riskmodel.data.mapping import ColumnMapping
-from riskmodel.data.read import RawFile, discover, handover_parts
+from riskmodel.data.read import RawFile
 from riskmodel.data.schema import PROBLEM_COLUMNS
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
@@ -553,13 +553,7 @@ def validate_into_store(
     mapping = load._mapping(settings, mapping)
     key = load_key(settings.data.pseudonym_key_file, lang=lang)
     fingerprint = validation_fingerprint(settings, mapping, key)
-    files, skipped = discover(data_dir, mapping, lang)
-    for name, spec in contract()["tables"].items():
-        if name not in files:
-            if spec.get("required"):
-                raise ContractError(text("data.error.table_missing", lang, folder=data_dir.name, table=name))
-            skipped.append(text("data.skip.missing_table", lang, table=name))
-    parts = handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+    files, skipped, parts = load.table_files(data_dir, mapping, lang)
     handed = {name for name, _, _ in parts}
     checksum = load._checksum([*files.values(), *(path for _, _, path in parts)])
     order = ["students", *[t for t in contract()["tables"] if t in files and t != "students"]]
@@ -568,10 +562,8 @@ def validate_into_store(
         stored_files = previous.meta.get("files", {}) if previous is not None else {}
 
         def unchanged(name: str) -> bool:
-            if previous is None or name not in stored_files or name in handed or not previous.has(name):
-                return False
-            return (Path(stored_files[name]["path"]).name == files[name].name
-                    and stored_files[name]["sha256"] == file_sha256(files[name]))
+            return (previous is not None and name not in handed and previous.has(name)
+                    and load.same_file(stored_files.get(name), files[name]))
 
         if previous is not None and previous.checksum == checksum and all(unchanged(n) for n in order):
             return _up_to_date(previous, order, files, lang)

@@ -580,6 +580,25 @@ def _same_reference(a: StudentReference, b: StudentReference | None) -> bool:
             and a.rejected_rows.sort_index().to_dict() == b.rejected_rows.sort_index().to_dict())
 
 
+def table_files(data_dir: Path, mapping: ColumnMapping, lang: str) -> tuple[dict[str, Path], list[str], list]:
+    """The data folder's file for each table, the skip notes, and the handover packets' parts.
+
+    Raises ContractError when a required table has no file; a missing optional table is a skip note.
+    """
+    files, skipped = discover(data_dir, mapping, lang)
+    for name, spec in contract()["tables"].items():
+        if name not in files:
+            if spec.get("required"):
+                raise ContractError(text("data.error.table_missing", lang, folder=data_dir.name, table=name))
+            skipped.append(text("data.skip.missing_table", lang, table=name))
+    return files, skipped, handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+
+
+def same_file(stored: dict | None, path: Path) -> bool:
+    """Whether ``path`` is the file a store recorded (``stored``: its name and SHA-256), unchanged."""
+    return stored is not None and Path(stored["path"]).name == path.name and stored["sha256"] == file_sha256(path)
+
+
 def load_validated(
     data_dir: str | Path, *, settings: Settings, mapping: str | Path | ColumnMapping | None = None,
     store=None,
@@ -606,23 +625,15 @@ def load_validated(
         store = None
     stored_files = store.meta.get("files", {}) if store is not None else {}
     stored_notes = store.meta.get("notes", {}) if store is not None else {}
-    files, skipped = discover(data_dir, mapping, lang)
-    for name, spec in contract()["tables"].items():
-        if name not in files:
-            if spec.get("required"):
-                raise ContractError(text("data.error.table_missing", lang, folder=data_dir.name, table=name))
-            skipped.append(text("data.skip.missing_table", lang, table=name))
-    parts = handover_parts(data_dir, [t for t in contract()["tables"] if t != "students"])
+    files, skipped, parts = table_files(data_dir, mapping, lang)
     handed = {name for name, _, _ in parts}
     notes: dict[str, list[str]] = {}
     reused: list[str] = []
     cache: dict[str, pd.DataFrame] = {}
 
     def unchanged(name: str) -> bool:
-        if store is None or name not in stored_files or name in handed or not store.has(name):
-            return False
-        return (Path(stored_files[name]["path"]).name == files[name].name
-                and stored_files[name]["sha256"] == file_sha256(files[name]))
+        return (store is not None and name not in handed and store.has(name)
+                and same_file(stored_files.get(name), files[name]))
 
     def from_store(name: str) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
         info = stored_files[name]

@@ -14,7 +14,6 @@ Example
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 # public name -> (module, attribute)
 _EXPORTS = {
@@ -34,10 +33,7 @@ _EXPORTS = {
 }
 # (``export`` is the submodule riskmodel.warning.export; the function is ``write_warning_list``)
 
-__all__ = ["load_hard_rules", "evaluate_hard_rules", "HardRule", "assign_levels", "capacities", "explain",
-           "score_as_of", "score_features", "make_warning_list", "make_list", "write_warning_list",
-           "neutralise", "compare_with_previous", "ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS",
-           "score_school", "split_by_school", "schools_of", "previous_by_school", "combine_results"]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):
@@ -53,23 +49,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-
-if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from riskmodel.warning.export import neutralise, write_warning_list  # noqa: F401
-    from riskmodel.warning.hard_rules import HardRule, evaluate_hard_rules, load_hard_rules  # noqa: F401
-    from riskmodel.warning.levels import assign_levels, capacities  # noqa: F401
-    from riskmodel.warning.reasons import explain  # noqa: F401
-    from riskmodel.warning.warning_list import (  # noqa: F401
-        EXTRA_COLUMNS,
-        LIST_COLUMNS,
-        ScoreResult,
-        combine_results,
-        compare_with_previous,
-        make_warning_list,
-        previous_by_school,
-        schools_of,
-        score_as_of,
-        score_features,
-        score_school,
-        split_by_school,
-    )
