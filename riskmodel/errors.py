@@ -23,7 +23,8 @@ import threading
 from collections.abc import Iterator
 
 __all__ = ["RiskmodelError", "ContractError", "ConfigError", "ModelMismatchError", "PreflightError",
-           "OutputExistsError", "RunLockedError", "RunInterrupted", "terminate_as_interrupt", "EXIT_INTERRUPTED"]
+           "OutputExistsError", "RunLockedError", "WorkerLostError", "RunInterrupted", "terminate_as_interrupt",
+           "EXIT_INTERRUPTED"]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
@@ -66,6 +67,12 @@ class RunLockedError(RiskmodelError):
     """Another run of the same as-of date holds the lock of the reports folder."""
 
     exit_code = 75  # EX_TEMPFAIL (sysexits.h): a temporary condition, try again later
+
+
+class WorkerLostError(RiskmodelError):
+    """A process of the run's report pool ended abruptly (killed, out of memory, or it could not start)."""
+
+    exit_code = 75  # EX_TEMPFAIL: nothing was written; usually a condition of the machine, run again
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -229,7 +229,7 @@ def test_a_worker_whose_kernel_cannot_start_ahead_still_runs_its_notebooks(tmp_p
     def broken(self):
         raise OSError("no kernel now")
 
-    monkeypatch.setattr(KernelSession, "start", broken)  # an initializer that raised would be respawned forever
+    monkeypatch.setattr(KernelSession, "start", broken)  # an initializer that raised would break the pool
     pool._init_worker(True, str(tmp_path), 0)
     try:
         book = _probe_book(tmp_path)
@@ -241,3 +241,37 @@ def test_a_worker_whose_kernel_cannot_start_ahead_still_runs_its_notebooks(tmp_p
     finally:
         pool._SESSION.close()
         pool._SESSION = None
+
+
+def test_a_worker_that_dies_stops_the_run_instead_of_waiting_for_ever(tmp_path):
+    """A pool worker killed during a job (the OOM killer; here it exits at once): the run stops with
+    WorkerLostError (exit 75) at once; a multiprocessing.Pool would start a new worker and wait for the
+    lost job for ever."""
+    import time
+
+    from riskmodel.errors import WorkerLostError
+    from riskmodel.reports.pool import ReportPool
+
+    started = time.monotonic()
+    with pytest.raises(WorkerLostError, match="ended abruptly"), \
+            ReportPool(workers=1, reuse_kernels=False) as pool:
+        pool.run([{"key": "list:x", "call": ("os", "_exit"), "args": (9,)}], on_done=lambda key, outcome: None)
+    assert time.monotonic() - started < 60
+    assert WorkerLostError.exit_code == 75
+
+
+def test_a_script_without_a_main_guard_fails_with_one_line_instead_of_hanging(tmp_path):
+    """Spawned workers import the script that started them again; without ``if __name__ == "__main__":``
+    each would start a pool of its own. The workers cannot start, and the run says so."""
+    import subprocess
+
+    script = tmp_path / "unguarded.py"
+    script.write_text("from riskmodel.reports.pool import ReportPool\n"
+                      "with ReportPool(workers=1, reuse_kernels=False) as pool:\n"
+                      "    pool.run([{'key': 'list:x', 'call': ('os', 'getpid')}], on_done=lambda k, o: None)\n",
+                      encoding="utf-8")
+    env = {"PYTHONPATH": str(Path(__file__).parents[1]), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                          cwd=tmp_path)
+    assert done.returncode != 0
+    assert "WorkerLostError" in done.stderr and "__main__" in done.stderr

@@ -5,6 +5,13 @@ runs its share of the notebooks in it; on an interrupt the parent terminates the
 pool, even of one: nbclient installs (and on leaving removes) its own SIGTERM handler in the process
 that runs a notebook, which would undo the parent's.
 
+A :class:`concurrent.futures.ProcessPoolExecutor`, not a :class:`multiprocessing.pool.Pool`: when a
+worker dies (the kernel's OOM killer, a crash, or a script without ``if __name__ == "__main__":``
+whose spawned workers cannot start) the executor fails every waiting job at once
+(``BrokenProcessPool``), where a ``Pool`` starts a new worker and waits for the lost job forever: a
+scheduled run that never ends. The run then stops with :class:`~riskmodel.errors.WorkerLostError`
+(exit 75) and leaves nothing half-written.
+
 Example
 -------
 >>> # outcomes = execute_all(jobs, workers=2, reuse_kernels=True, on_done=lambda key, outcome: None)
@@ -21,8 +28,11 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from riskmodel.errors import WorkerLostError
 from riskmodel.reports.notebooks import KernelSession, execute
 
 __all__ = ["ReportPool", "execute_all"]
@@ -40,10 +50,15 @@ def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> Non
         _SESSION = KernelSession(folder=folder, max_notebooks=max_notebooks)
         try:
             _SESSION.start()  # boots and imports while this worker writes its share of the lists
-        except Exception as exc:  # noqa: BLE001 - an initializer that raises is respawned by the pool forever;
+        except Exception as exc:  # noqa: BLE001 - an initializer that raises breaks the whole pool;
             # papermill starts the kernel with the first notebook instead, and a failure is that notebook's
             logging.getLogger(__name__).info("report kernel not started ahead: %s", type(exc).__name__)
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
+
+
+def _ready() -> int:
+    """A first job for each worker: makes the executor spawn it now (its kernel boots meanwhile)."""
+    return os.getpid()
 
 
 def _run_job(job: dict) -> tuple[str, dict]:
@@ -82,18 +97,37 @@ class ReportPool:
         # the kernels' sockets and connection files, removed on leaving whatever happens to the workers
         self._folder = tempfile.mkdtemp(prefix="riskmodel-kernels-")
         try:
-            self._pool = multiprocessing.get_context("spawn").Pool(
-                workers, initializer=_init_worker, initargs=(reuse_kernels, self._folder, max_notebooks))
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker,
+                                             initargs=(reuse_kernels, self._folder, max_notebooks))
+            # the executor spawns a worker per job while none is idle: one trivial job each starts them all now
+            self._warm = [self._pool.submit(_ready) for _ in range(workers)]
         except BaseException:
             shutil.rmtree(self._folder, ignore_errors=True)
             raise
 
     def run(self, jobs: list[dict], on_done: Callable[[str, dict], None]) -> dict[str, dict]:
-        """Run ``jobs`` (notebooks, or calls), as many at a time as there are workers."""
+        """Run ``jobs`` (notebooks, or calls), as many at a time as there are workers, in the order given.
+
+        Raises
+        ------
+        WorkerLostError
+            A worker process ended abruptly (killed, out of memory, or unable to start).
+        """
         outcomes: dict[str, dict] = {}
-        for key, outcome in self._pool.imap_unordered(_run_job, jobs):
-            outcomes[key] = outcome
-            on_done(key, outcome)
+        try:
+            pending = {self._pool.submit(_run_job, job) for job in jobs}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key, outcome = future.result()
+                    outcomes[key] = outcome
+                    on_done(key, outcome)
+        except BrokenProcessPool:
+            raise WorkerLostError(
+                "a report worker process ended abruptly (killed, out of memory, or it could not start: a script "
+                "calling riskmodel needs `if __name__ == \"__main__\":`); nothing of this run was kept. Run it "
+                "again; if it recurs, check the machine's memory (dmesg) or lower --jobs.") from None
         return outcomes
 
     def __enter__(self) -> ReportPool:
@@ -101,11 +135,10 @@ class ReportPool:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                self._pool.close()
-            else:
-                self._pool.terminate()
-            self._pool.join()
+            if exc_type is not None:  # an interrupt or an error: the workers (and their kernels) go now
+                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    process.terminate()  # Python 3.14's ProcessPoolExecutor.terminate_workers(), by hand
+            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
         finally:
             shutil.rmtree(self._folder, ignore_errors=True)
 
