@@ -9,8 +9,10 @@ resident memory (the child's maximum RSS from ``wait4``). Steps:
    benchmarked by benchmarks/bench_models.py, not here);
 3. ``riskmodel validate --store`` (first validation), then again with nothing changed (the store's
    per-file checksums: no file is parsed again);
-4. ``riskmodel score --data STORE`` (school by school from the store), and with ``--folder`` also
-   ``riskmodel score --data FOLDER`` (the whole data in memory) for comparison; the lists must be the same.
+4. ``riskmodel score --data STORE`` (school by school from the store), with ``--cluster local:2`` also
+   ``riskmodel score --data STORE --cluster local:2`` (batches of schools on Dask workers; its peak RSS
+   is the client's and its workers' summed), and with ``--folder`` also ``riskmodel score --data
+   FOLDER`` (the whole data in memory) for comparison; the lists must be the same.
 
 It prints the machine (CPUs, load average before and after each step) and the time per register and
 enrolled student. The machine may be shared: read the CPU seconds beside the wall time.
@@ -22,22 +24,44 @@ case (~3,600 schools, ~3.6 million register students; the generator alone takes 
 bounded-memory part of issue 17; scoring is measured separately).
 
     .venv/bin/python benchmarks/bench_scale.py --schools 20 --students 1000 [--years 4] [--work /tmp/bench_scale]
-        [--as-of 2026-03-01] [--folder] [--enrolled N] [--validate-only]
+        [--as-of 2026-03-01] [--folder] [--enrolled N] [--validate-only] [--cluster local:2 [--skip-single]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import filecmp
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
 
+def _tree_rss(pid: int, done: threading.Event, peak: list[int]) -> None:
+    """Sample the summed RSS of ``pid`` and its descendants (a Dask cluster's workers) every 0.2 s into ``peak``."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    while not done.wait(0.2):
+        total = 0
+        try:
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            return
+        peak[0] = max(peak[0], total)
+
+
 def _run(step: str, command: list[str]) -> dict:
-    """Run ``command`` in a child process: wall seconds, CPU seconds, peak RSS (MiB)."""
+    """Run ``command`` in a child process: wall seconds, CPU seconds, peak RSS (MiB) of the child alone
+    (``wait4``) and of the child with every process it started, summed (sampled)."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
     pid = os.fork()
@@ -45,15 +69,21 @@ def _run(step: str, command: list[str]) -> dict:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.execv(command[0], command)
+    done, tree = threading.Event(), [0]
+    sampler = threading.Thread(target=_tree_rss, args=(pid, done, tree), daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(pid, 0)
+    done.set()
+    sampler.join()
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{step}: {' '.join(command)} failed with status {os.waitstatus_to_exitcode(status)}")
     after = os.getloadavg()[0]
     figures = {"step": step, "wall": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-               "rss_mib": usage.ru_maxrss / 1024, "load": load, "load_after": after}
+               "rss_mib": usage.ru_maxrss / 1024, "tree_mib": tree[0] / 2**20, "load": load, "load_after": after}
     print(f"  {step:<28} {seconds:7.1f} s wall {figures['cpu']:7.1f} s CPU  peak RSS {figures['rss_mib']:7.0f} MiB"
-          f"  (load average before {load:.1f}, after {after:.1f})", flush=True)
+          f" (with its processes, summed: {figures['tree_mib']:,.0f} MiB)  (load average before {load:.1f}, after "
+          f"{after:.1f})", flush=True)
     return figures
 
 
@@ -80,6 +110,9 @@ def main() -> None:
     parser.add_argument("--enrolled", type=int, default=0,
                         help="about this many students enrolled on the as-of date (sets --schools; 555 per 1,000)")
     parser.add_argument("--validate-only", action="store_true", help="stop after validating into the store")
+    parser.add_argument("--cluster", default="", help="also score the store with riskmodel score --cluster SPEC "
+                                                      "(local:2); the lists must be the same")
+    parser.add_argument("--skip-single", action="store_true", help="score only with --cluster (not in one process)")
     args = parser.parse_args()
     if args.enrolled:
         args.schools = max(1, round(args.enrolled / (0.555 * args.students)))
@@ -116,8 +149,20 @@ def main() -> None:
         return
     out_store = work / f"{name}-list-store"
     shutil.rmtree(out_store, ignore_errors=True)
-    figures.append(_run("score --data STORE", [riskmodel, "score", "--data", str(store), "--model", str(model),
-                                               "--as-of", args.as_of, "--out", str(out_store)]))
+    score = [riskmodel, "score", "--data", str(store), "--model", str(model), "--as-of", args.as_of, "--out"]
+    if not args.skip_single:
+        figures.append(_run("score --data STORE", [*score, str(out_store)]))
+    if args.cluster:
+        out_cluster = work / f"{name}-list-cluster"
+        shutil.rmtree(out_cluster, ignore_errors=True)
+        figures.append(_run(f"score --data STORE --cluster {args.cluster}",
+                            [*score, str(out_cluster), "--cluster", args.cluster]))
+        if not args.skip_single:
+            same = all(filecmp.cmp(out_store / f, out_cluster / f, shallow=False)
+                       for f in ("warning_list.csv", "scores.parquet"))
+            print(f"  lists and scores from one process and from the cluster identical: {same}")
+            if not same:
+                raise SystemExit("the lists differ")
     if args.folder:
         out_folder = work / f"{name}-list-folder"
         shutil.rmtree(out_folder, ignore_errors=True)

@@ -12,6 +12,7 @@ traceback. Output never fails for want of an encoding: on a console that cannot 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -234,6 +235,10 @@ def score(
     previous: Annotated[Path | None, typer.Option(
         "--previous", help="The previous list (warning_list.parquet) for the change column.")] = None,
     config: ConfigOption = None,
+    cluster: Annotated[str, typer.Option(
+        "--cluster", help="Score a store's schools in batches on a Dask cluster: local:N (N worker processes here) "
+                          "or a scheduler's address (tcp://host:8786); the store and the model must be on storage "
+                          "the workers share (docs/scale.md). The same list as without it.")] = "",
 ) -> None:
     """Make the warning list alone (no reports): levels, scores, hard rules, reasons, change."""
     from riskmodel.warning.commands import score_command
@@ -241,8 +246,16 @@ def score(
     if lang and lang not in ("zh", "en"):
         raise typer.BadParameter(f"--lang {lang!r}: use zh or en")
     _guard({"--out": out}, data_folder=data, model_folder=model, previous_list=previous, configuration_file=config)
-    listed, paths = score_command(data, model, _as_of(as_of), out, settings=_settings(config), lang=lang or None,
-                                  previous=previous)
+    settings = _settings(config)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if cluster:  # batches of schools as tasks on a Dask cluster (riskmodel.warning.stream, docs/scale.md)
+            from riskmodel.reports.cluster import check_versions, open_cluster
+
+            client = stack.enter_context(open_cluster(cluster, settings=settings.cluster))
+            check_versions(client)
+        listed, paths = score_command(data, model, _as_of(as_of), out, settings=settings, lang=lang or None,
+                                      previous=previous, client=client)
     counts = listed["level"].value_counts().to_dict()
     changes = listed["change"].value_counts().to_dict()
     from riskmodel.i18n import text

@@ -50,6 +50,9 @@ class DataSettings(_Section):
     # validate --store reads each table file in chunks of this many rows (memory: one chunk, not the register)
     chunk_rows: int = Field(50_000, ge=1)
     store_memory: str = "512MB"  # DuckDB's memory limit while building the store (it spills beside the store)
+    # score from a store reads its schools in batches of about this many register students (memory: one
+    # batch; a larger school alone); score --cluster makes each batch one task
+    batch_students: int = Field(20_000, ge=1)
 
 
 class InstrumentSettings(_Section):

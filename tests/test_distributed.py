@@ -217,3 +217,28 @@ def test_sigterm_during_a_distributed_run_leaves_nothing(district, tmp_path):
     assert proc.wait(timeout=120) == 130
     time.sleep(1.0)  # a local cluster's workers are gone with it: nothing may appear afterwards
     assert not out.exists() or not sorted(p.name for p in out.iterdir()), "nothing left behind"
+
+
+def test_score_on_a_cluster_is_the_single_process_list(district, tmp_path):
+    """``riskmodel score --cluster local:2``: the store's batches of schools (one school a batch here) scored
+    on two worker processes give the list, the scores file and the change against a previous list that
+    the single process gives, byte for byte."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    config = tmp_path / "settings.yaml"
+    config.write_text("data:\n  batch_students: 150\n", encoding="utf-8")  # each school ~100: three batches
+
+    def score(out: str, *extra: str) -> Path:
+        done = subprocess.run([sys.executable, "-m", "riskmodel", "score", "--data", str(district["three"]),
+                               "--model", str(district["model"]), "--as-of", AS_OF.isoformat(), "--out",
+                               str(tmp_path / out), "--config", str(config), *extra],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return tmp_path / out
+
+    first = score("first")
+    previous = ("--previous", str(first / "warning_list.parquet"))
+    alone, on_cluster = score("alone", *previous), score("cluster", *previous, "--cluster", "local:2")
+    names = ["warning_list.csv", "warning_list.parquet", "scores.parquet"]
+    assert _digests(alone, *names) == _digests(on_cluster, *names)
+    assert pd.read_parquet(on_cluster / "scores.parquet")["school"].nunique() == 3  # every batch came back

@@ -33,14 +33,21 @@ from riskmodel.data.load import REJECTED_DTYPES
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
 from riskmodel.outputs import atomic_path
+from riskmodel.vocab import DATED_BY
 
-__all__ = ["STORE_VERSION", "write_store", "open_store", "canonical_types", "Store"]
+__all__ = ["STORE_VERSION", "write_store", "open_store", "canonical_types", "is_store", "Store"]
 
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2  # 2: the _school and _pos keys, the checked students and per-file reuse (issue 17)
 _DTYPES = {"string": object, "enum": object, "date": "datetime64[ns]", "bool": "boolean", "int": "Int64",
            "number": "float64"}
+
+
+def is_store(data: str | Path) -> bool:
+    """Whether ``data`` names a store file (``.duckdb`` or ``.db``) rather than a data folder."""
+    data = Path(data)
+    return data.is_file() and data.suffix.lower() in (".duckdb", ".db")
 
 
 def canonical_types(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -271,12 +278,16 @@ class Store:
         """
         return self.schools_between(school, school)
 
-    def schools_between(self, first: str, last: str) -> Dataset:
+    def schools_between(self, first: str, last: str, tables: tuple[str, ...] | None = None) -> Dataset:
         """The :class:`Dataset` of the schools ``first`` .. ``last`` (in :meth:`schools` order, both included):
         one query per table for a batch of small schools (split it with
-        :func:`riskmodel.warning.warning_list.split_by_school`). See :meth:`school`."""
+        :func:`riskmodel.warning.warning_list.split_by_school`); only the tables ``tables`` when given. See
+        :meth:`school`."""
+        wanted = tables
         tables = {}
         for name in self.meta["tables"]:
+            if wanted is not None and name not in wanted:
+                continue
             if name in self._keyed:
                 frame = _read(self._con, name, where="WHERE _school BETWEEN ? AND ?", params=[str(first), str(last)],
                               keyed=True)
@@ -289,6 +300,41 @@ class Store:
             tables[name] = canonical_types(frame, name)
         return Dataset(tables=tables, checksum=self.meta["checksum"], files=self.meta["files"],
                        summary=_summary(self.meta), skipped=tuple(self.meta["skipped"]))
+
+    def batches(self, limit: int, sizes: pd.Series | None = None) -> list[tuple[str, str]]:
+        """Consecutive runs of schools ``(first, last)`` (in :meth:`schools` order) of at most ``limit`` register
+        students each, a larger school alone: read each with :meth:`schools_between`."""
+        batches, first, total, previous = [], None, 0, None
+        for school, n in (self.school_sizes() if sizes is None else sizes).items():
+            if first is not None and total + n > limit:
+                batches.append((first, previous))
+                first, total = None, 0
+            if first is None:
+                first = school
+            total += int(n)
+            previous = school
+        if first is not None:
+            batches.append((first, previous))
+        return batches
+
+    def digest(self) -> Dataset:
+        """A small stand-in for the whole data, enough for the checks made on it as a whole (scoring, training):
+        the register's enrolment dates and stages, and of every other table its earliest and latest dated rows
+        (or, undated, one row)."""
+        tables = {"students": self.table("students", ["student_id", "enrollment_date", "exit_date", "stage"])}
+        for name in self.meta["tables"]:
+            if name == "students":
+                continue
+            column = DATED_BY.get(name)
+            if column is None:
+                tables[name] = self.query(f'SELECT * FROM "{name}" LIMIT 1')
+                continue
+            bounds = self.query(f'SELECT min("{column}") AS lo, max("{column}") AS hi, count(*) AS n FROM "{name}"')
+            lo, hi, n = bounds.iloc[0]
+            values = [] if not n else [lo, hi]
+            tables[name] = pd.DataFrame({column: pd.to_datetime(pd.Series(values, dtype=object))
+                                         .astype("datetime64[ns]")})
+        return Dataset(tables=tables, checksum=self.checksum, files=self.meta.get("files", {}))
 
     def school_sizes(self) -> pd.Series:
         """Students in the register per school, in :meth:`schools` order."""

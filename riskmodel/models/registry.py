@@ -42,7 +42,7 @@ from riskmodel.models.pipeline import RiskModel
 from riskmodel.models.rules import RulesBaseline
 from riskmodel.outputs import atomic_dir, write_text
 
-__all__ = ["save", "load", "load_model", "content_files"]
+__all__ = ["save", "load", "load_cached", "load_model", "content_files"]
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -97,6 +97,20 @@ def save(model: RiskModel, model_dir: str | Path, meta: dict | None = None) -> P
         write_text(work / "model.json", _dumps(model.meta))
     log.info("saved %s model version %s", model.kind, model.meta["version"])
     return model_dir
+
+
+_loaded: dict[tuple[str, float], RiskModel] = {}
+
+
+def load_cached(model_dir: str | Path) -> RiskModel:
+    """:func:`load`, once per process while ``model.json`` is unchanged (its time): a Dask worker scores
+    many schools with one model (riskmodel.reports.distributed, riskmodel.warning.stream)."""
+    path = Path(model_dir)
+    key = (str(path.absolute()), (path / "model.json").stat().st_mtime)
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = load(path)
+    return _loaded[key]
 
 
 def load(model_dir: str | Path, features: pd.DataFrame | list[str] | None = None) -> RiskModel:

@@ -54,6 +54,7 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError
+from riskmodel.models.registry import load_cached
 from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
 from riskmodel.reports.cluster import ClusterSpec, check_versions, close_sessions, open_cluster, parse_cluster
 from riskmodel.reports.index import write_index
@@ -119,21 +120,6 @@ class SchoolJob:
 
 
 # --------------------------------------------------------------------------------------------- on a worker
-_models: dict[tuple[str, float], object] = {}
-
-
-def _model(model_dir: str):
-    """The model of ``model_dir``, loaded once per worker process (keyed by its model.json's time)."""
-    from riskmodel.models.registry import load as load_model
-
-    path = Path(model_dir)
-    key = (str(path.absolute()), (path / "model.json").stat().st_mtime)
-    if key not in _models:
-        _models.clear()
-        _models[key] = load_model(path)
-    return _models[key]
-
-
 def _stop_check(name: str):
     """A function telling whether the run's stop event is set (never, without one)."""
     if not name:
@@ -211,7 +197,7 @@ def school_task(job: SchoolJob) -> dict:
         dataset = job.dataset if job.dataset is not None else _school_from_store(job.store, job.school, job.lang)
         timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model = _model(job.model_dir)
+        model = load_cached(job.model_dir)
         scored = score_school(dataset, model, job.as_of, settings=settings, previous=job.previous,
                               run_id=job.run_id, lang=job.lang, check=False)
         students = dataset.table("students")
@@ -355,11 +341,11 @@ def _remove(paths: list[Path]) -> None:
 def _prepare(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, out: Path, lang: str,
              accept_register_loss: bool):
     """Load and check the data as a whole, here; what the school tasks and the quality report need."""
+    from riskmodel.data.store import is_store
     from riskmodel.data.validate import check_usable
     from riskmodel.features.export import open_data
     from riskmodel.models.registry import load as load_model
     from riskmodel.warning.checks import check_scoring_data
-    from riskmodel.warning.stream import is_store
 
     started = time.perf_counter()
     model = load_model(model_dir)
@@ -371,10 +357,9 @@ def _prepare(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings
     register_check = _register_check(dataset, out, as_of, settings=settings, lang=lang, accept=accept_register_loss)
     if is_store(data_dir):
         from riskmodel.data.store import Store
-        from riskmodel.warning.stream import store_digest
 
         with Store(data_dir, lang=lang) as store:
-            check_scoring_data(store_digest(store), model, as_of, settings=settings)
+            check_scoring_data(store.digest(), model, as_of, settings=settings)
     else:
         check_scoring_data(dataset, model, as_of, settings=settings)
     return model, dataset, register_check, time.perf_counter() - started
@@ -462,7 +447,7 @@ def run_distributed(data_dir: str | Path, model_dir: str | Path, as_of: date | s
             Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, lang=lang,
             accept_register_loss=accept_register_loss)
         inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
-        from riskmodel.warning.stream import is_store
+        from riskmodel.data.store import is_store
 
         return _publish(dataset, model, as_of, out, settings=settings, spec=spec, lang=lang, run_id=run_id,
                         progress=progress, templates=templates, register_check=register_check, inputs=inputs,

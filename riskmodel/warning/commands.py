@@ -12,12 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from riskmodel.config import Settings
+from riskmodel.data.store import is_store
 from riskmodel.errors import ConfigError, PreflightError
 from riskmodel.models.registry import load
 from riskmodel.outputs import atomic_dir
 from riskmodel.warning.export import write_warning_list
 from riskmodel.warning.scores_file import write_scores
-from riskmodel.warning.stream import is_store, score_store
+from riskmodel.warning.stream import score_store
 from riskmodel.warning.warning_list import score_as_of
 
 __all__ = ["score_command", "read_previous_list"]
@@ -49,12 +50,13 @@ def read_previous_list(path: str | Path) -> pd.DataFrame:
 
 def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Path, *, settings: Settings,
                   lang: str | None = None, previous: str | Path | None = None,
-                  run_id: str | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
+                  run_id: str | None = None, client=None) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Score every student on ``as_of`` and write the list (CSV, XLSX, Parquet) into the new folder ``out``.
 
     ``data`` is a data folder (loaded and validated whole) or a store written by ``riskmodel validate
     --store`` (scored school by school with the memory of one school: :func:`score_store`); both give the
-    same list.
+    same list. With ``client`` (a Dask client: ``riskmodel score --cluster``) the store's batches of
+    schools are scored on the cluster's workers, again the same list.
 
     The folder is built aside and renamed into place when complete: never half-written, never
     overwriting an earlier list. ``run_id`` defaults to ``<as_of>-<model version>``.
@@ -66,6 +68,9 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
         raise PreflightError(f"{out}: already exists; an earlier list is never overwritten. Choose a new --out folder.")
     lang = lang or settings.reports.lang
     settings = settings.model_copy(update={"reports": settings.reports.model_copy(update={"lang": lang})})
+    if client is not None and not is_store(data):
+        raise ConfigError(f"{data}: --cluster scores a store; validate the folder into one first (riskmodel "
+                          "validate DIR --store FILE.duckdb) and pass it as --data.")
     model = load(model_dir)
     prev = read_previous_list(previous) if previous is not None else None
     as_of = pd.Timestamp(as_of)
@@ -73,7 +78,8 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
     if is_store(data):  # school by school, the memory of one school (riskmodel.warning.stream)
         from riskmodel.data.store import Store
 
-        result = score_store(data, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang)
+        result = score_store(data, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang,
+                             client=client, model_dir=model_dir)
         with Store(data, lang=lang) as store:
             students = store.table("students", ["student_id", "pseudonym", "school", "college", "class_id"])
     else:

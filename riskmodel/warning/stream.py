@@ -11,7 +11,9 @@ features are let go before the next school is loaded. Peak memory is one school'
 kept (a few hundred bytes per scored student); time grows with the number of students.
 
 The list is the same, row for row and byte for byte once written, as :func:`score_as_of` on the data
-folder the store was validated from (a test holds it).
+folder the store was validated from (a test holds it). On a Dask cluster (``riskmodel score
+--cluster``) each batch of schools is one task (:func:`score_batch_task`) and the results are gathered
+in batch order: the same list again (tests/test_distributed.py).
 
 Example
 -------
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +34,6 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.data.dataset import Dataset
 from riskmodel.models.pipeline import RiskModel
-from riskmodel.vocab import DATED_BY
 from riskmodel.warning.hard_rules import load_hard_rules
 from riskmodel.warning.warning_list import (
     ScoreResult,
@@ -42,57 +43,49 @@ from riskmodel.warning.warning_list import (
     score_school,
 )
 
-__all__ = ["is_store", "store_digest", "score_store", "BATCH_STUDENTS"]
+__all__ = ["score_store", "score_batch_task"]
 
 log = logging.getLogger(__name__)
 
-# register students read from the store at once: a few hundred MB of tables with 4 years of records
-BATCH_STUDENTS = 20_000
+
+def _score_batch(batch: Dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None,
+                 run_id: str, lang: str, catalogue=None, rules=None) -> ScoreResult:
+    """One batch of schools read from the store, scored by :func:`score_school` (features not kept)."""
+    result = score_school(batch, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang,
+                          check=False, feature_catalogue=catalogue, rules=rules)
+    return replace(result, features=None)
 
 
-def _batches(sizes: pd.Series, limit: int) -> list[tuple[str, str]]:
-    """Consecutive runs of schools (first, last) of at most ``limit`` students (a larger school alone)."""
-    batches, first, total, previous = [], None, 0, None
-    for school, n in sizes.items():
-        if first is not None and total + n > limit:
-            batches.append((first, previous))
-            first, total = None, 0
-        if first is None:
-            first = school
-        total += int(n)
-        previous = school
-    if first is not None:
-        batches.append((first, previous))
-    return batches
+def score_batch_task(path: str, model_dir: str, version: str, first: str, last: str, as_of, *, settings: Settings,
+                     previous: pd.DataFrame | None, run_id: str, lang: str) -> ScoreResult:
+    """On a Dask worker (``riskmodel score --cluster``): read the schools ``first`` .. ``last`` from the store
+    on shared storage and score them with the model of ``model_dir`` (loaded once per worker process).
 
+    Raises
+    ------
+    ModelMismatchError
+        The worker's model folder holds another version than the one the client loaded (changed since).
+    """
+    from riskmodel.data.store import Store
+    from riskmodel.errors import ModelMismatchError
+    from riskmodel.models.registry import load_cached
 
-def is_store(data: str | Path) -> bool:
-    """Whether ``data`` names a store file (``.duckdb`` or ``.db``) rather than a data folder."""
-    data = Path(data)
-    return data.is_file() and data.suffix.lower() in (".duckdb", ".db")
-
-
-def store_digest(store) -> Dataset:
-    """A small stand-in for the whole data, enough for the scoring checks: the register's enrolment dates and
-    stages, and of every other table its earliest and latest dated rows (or, undated, one row)."""
-    tables = {"students": store.table("students", ["student_id", "enrollment_date", "exit_date", "stage"])}
-    for name in store.meta["tables"]:
-        if name == "students":
-            continue
-        column = DATED_BY.get(name)
-        if column is None:
-            tables[name] = store.query(f'SELECT * FROM "{name}" LIMIT 1')
-            continue
-        bounds = store.query(f'SELECT min("{column}") AS lo, max("{column}") AS hi, count(*) AS n FROM "{name}"')
-        lo, hi, n = bounds.iloc[0]
-        values = [] if not n else [lo, hi]
-        tables[name] = pd.DataFrame({column: pd.to_datetime(pd.Series(values, dtype=object)).astype("datetime64[ns]")})
-    return Dataset(tables=tables, checksum=store.checksum, files=store.meta.get("files", {}))
+    started = time.perf_counter()
+    with Store(path, lang=lang) as store:
+        batch = store.schools_between(first, last)
+    load = time.perf_counter() - started
+    model = load_cached(model_dir)
+    if model.version != version:
+        raise ModelMismatchError(f"{model_dir}: model version {model.version[:12]} on a worker, {version[:12]} where "
+                                 "the run started; the folder changed during the run: run again.")
+    result = _score_batch(batch, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
+    timings = dict(result.timings or {})
+    timings["load"] = timings.get("load", 0.0) + load
+    return replace(result, timings=timings)
 
 
 def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
-                run_id: str = "", lang: str = "zh", batch_students: int = BATCH_STUDENTS,
-                on_batch: Callable[[list[str], Dataset, ScoreResult], None] | None = None) -> ScoreResult:
+                run_id: str = "", lang: str = "zh", client=None, model_dir: str | Path | None = None) -> ScoreResult:
     """The list of ``as_of`` from the store ``path``, school by school (see the module docstring).
 
     Parameters
@@ -100,20 +93,22 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
     path
         A store written by ``riskmodel validate --store`` (:func:`riskmodel.data.store.write_store`).
     model, as_of, settings, previous, run_id, lang
-        As for :func:`riskmodel.warning.warning_list.score_as_of`.
-    batch_students
-        Schools are read from the store in batches of about this many register students (one query
-        per table per batch, not per school; a school larger than it is a batch of its own), then
-        scored one by one: memory is that of one batch.
-    on_batch
-        Called with ``(its schools, its dataset, its result)`` after each batch is scored, before its data
-        is let go (e.g. to keep contributions from ``result.features`` or write the schools' own files).
+        As for :func:`riskmodel.warning.warning_list.score_as_of`. Schools are read from the store in
+        batches of about ``settings.data.batch_students`` register students (one query per table per
+        batch, not per school; a school larger than it is a batch of its own): memory is that of one batch.
+    client, model_dir
+        A :class:`distributed.Client` (``riskmodel score --cluster``): each batch becomes one task
+        (:func:`score_batch_task`) that reads its schools from the store and the model from
+        ``model_dir`` (both on storage the workers share); the results are gathered in batch order, so
+        the list is the one this process would make. A lost worker's batch is run again
+        (``cluster.retries``); any other failure of a batch fails the whole list.
 
     Returns
     -------
     ScoreResult
         ``warning_list``, ``reasons``, ``scores`` and ``cases`` of every school; ``features`` is None
-        (not kept); ``timings``: seconds of ``load`` (the store's reads), ``features`` and ``score``.
+        (not kept); ``timings``: seconds of ``load`` (the store's reads), ``features`` and ``score``
+        (summed over the batches: on a cluster, the workers' seconds).
 
     Raises
     ------
@@ -128,28 +123,56 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
     load = 0.0
     with Store(path, lang=lang) as store:
         started = time.perf_counter()
-        check_scoring_data(store_digest(store), model, as_of, settings=settings)
+        check_scoring_data(store.digest(), model, as_of, settings=settings)
         by_school = previous_by_school(previous, store.table("students", ["student_id", "school"])) \
             if previous is not None else {}
         sizes = store.school_sizes()
         load += time.perf_counter() - started
-        catalogue = feature_catalogue_fn()
-        rules = load_hard_rules(settings=settings)
-        done = 0
-        for first, last in _batches(sizes, batch_students):
-            started = time.perf_counter()
-            batch = store.schools_between(first, last)
-            load += time.perf_counter() - started
-            names = schools_of(batch.table("students"))
-            parts = [by_school[name] for name in names if name in by_school]
-            result = score_school(batch, model, as_of, settings=settings,
-                                  previous=pd.concat(parts, ignore_index=True) if parts else None,
-                                  run_id=run_id, lang=lang, check=False, feature_catalogue=catalogue, rules=rules)
-            if on_batch is not None:
-                on_batch(names, batch, result)
-            results.append(replace(result, features=None))
-            done += len(names)
-            del batch, result
-            log.info("scored %d of %d schools", done, len(sizes))
+        batches = store.batches(settings.data.batch_students, sizes)
+
+        def previous_of(first: str, last: str) -> pd.DataFrame | None:
+            parts = [by_school[name] for name in sorted(by_school) if first <= name <= last]
+            return pd.concat(parts, ignore_index=True) if parts else None
+
+        if client is not None:
+            results = _on_cluster(client, batches, path, model, model_dir, as_of, settings=settings,
+                                  previous_of=previous_of, run_id=run_id, lang=lang, schools=len(sizes))
+        else:
+            catalogue = feature_catalogue_fn()
+            rules = load_hard_rules(settings=settings)
+            done = 0
+            for first, last in batches:
+                started = time.perf_counter()
+                batch = store.schools_between(first, last)
+                load += time.perf_counter() - started
+                results.append(_score_batch(batch, model, as_of, settings=settings, previous=previous_of(first, last),
+                                            run_id=run_id, lang=lang, catalogue=catalogue, rules=rules))
+                done += len(schools_of(batch.table("students")))
+                del batch
+                log.info("scored %d of %d schools", done, len(sizes))
     combined = combine_results(results)
-    return replace(combined, timings={"load": load, **(combined.timings or {})})
+    timings = dict(combined.timings or {})
+    timings["load"] = timings.get("load", 0.0) + load
+    return replace(combined, timings=timings)
+
+
+def _on_cluster(client, batches: list[tuple[str, str]], path, model: RiskModel, model_dir, as_of, *,
+                settings: Settings, previous_of, run_id: str, lang: str, schools: int) -> list[ScoreResult]:
+    """Each batch a task on the cluster; the results in batch order (a failed batch raises its error)."""
+    if model_dir is None:
+        raise ValueError("score_store on a cluster needs model_dir: the workers load the model from it")
+    path, model_dir = str(Path(path).absolute()), str(Path(model_dir).absolute())
+    this = uuid.uuid4().hex[:12]  # keys of this command alone: another one may share a remote scheduler
+    futures = [client.submit(score_batch_task, path, model_dir, model.version, first, last, as_of, settings=settings,
+                             previous=previous_of(first, last), run_id=run_id, lang=lang, pure=False,
+                             retries=settings.cluster.retries, key=f"score-batch-{number}-{this}")
+               for number, (first, last) in enumerate(batches)]
+    results = []
+    try:
+        for number, future in enumerate(futures):
+            results.append(future.result())
+            future.release()
+            log.info("scored batch %d of %d (%d schools in all)", number + 1, len(batches), schools)
+    finally:
+        client.cancel([f for f in futures if not f.done()], force=True)
+    return results
