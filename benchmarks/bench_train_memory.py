@@ -12,6 +12,7 @@ Run one configuration per process so that the peak belongs to it, for instance::
 
     nice -n 10 .venv/bin/python benchmarks/bench_train_memory.py --students 200000 --budget 6
     nice -n 10 .venv/bin/python benchmarks/bench_train_memory.py --students 200000 --budget 1.5
+    .venv/bin/python benchmarks/bench_train_memory.py --store district.duckdb --budget 4   # batch by batch
 
 ``--profile`` adds a tracemalloc breakdown of the training phase (slow: about 2x).
 """
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=20_000, help="register size given to riskmodel synth")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="an existing data folder instead of a cached synth register")
+    parser.add_argument("--store", default=None, help="a store (riskmodel validate --store) to train from batch by "
+                                                      "batch, as riskmodel train --data STORE does (no later figures)")
     parser.add_argument("--cache", default="/tmp/scale-train", help="where generated registers are kept")
     parser.add_argument("--until", default="2025-09-01")
     parser.add_argument("--budget", type=float, default=None,
@@ -144,7 +147,8 @@ def main() -> None:
         model_over["max_fit_rows"] = args.max_fit_rows
     if model_over:
         settings = settings.model_copy(update={"model": settings.model.model_copy(update=model_over)})
-    folder = Path(args.data) if args.data else register(args.students, args.seed, Path(args.cache))
+    folder = Path(args.store) if args.store else Path(args.data) if args.data else register(args.students, args.seed,
+                                                                                            Path(args.cache))
     load_before = os.getloadavg()
     sampler = RssSampler()
     figures: dict = {"machine": machine(), "load_before": [round(x, 2) for x in load_before], "data": str(folder),
@@ -154,7 +158,14 @@ def main() -> None:
 
     sampler.enter("load")
     t = time.perf_counter()
-    dataset = load_dataset(folder, settings=settings)
+    if args.store:  # the whole data is never loaded: its digest, then batches of schools (riskmodel.models.store_window)
+        from riskmodel.data.store import Store
+
+        with Store(folder) as store:
+            dataset = store.digest()
+        args.no_later = True
+    else:
+        dataset = load_dataset(folder, settings=settings)
     phases["load"] = time.perf_counter() - t
     figures["students"] = int(len(dataset.table("students")))
     peak_before_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -165,7 +176,7 @@ def main() -> None:
 
         tracemalloc.start(8)
     t = time.perf_counter()
-    model = train_model(dataset, args.until, settings=settings)
+    model = train_model(dataset, args.until, settings=settings, store=args.store)
     phases["train"] = time.perf_counter() - t
     if args.profile:
         snapshot = tracemalloc.take_snapshot()

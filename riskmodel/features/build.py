@@ -56,7 +56,8 @@ from riskmodel.features.context import Context
 from riskmodel.features.timeline import Timeline, day_number
 from riskmodel.vocab import DATED_BY
 
-__all__ = ["build_features", "prepare", "FeatureSource", "as_of_list", "EVENT_TABLES", "feature_frame"]
+__all__ = ["build_features", "prepare", "FeatureSource", "as_of_list", "EVENT_TABLES", "feature_frame", "enrolment",
+           "enrolled_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,20 @@ def _scored_screenings(screenings: pd.DataFrame, reg: pd.DataFrame, codes: np.nd
     return scored
 
 
+def enrolment(students: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The register's student IDs (``str``, in its order), enrolment days and exit days (NaN: none), as
+    :func:`prepare` reads them (a repeated ID is refused), without preparing any record."""
+    reg, enrolled, exit_days = _register(students)
+    return reg["student_id"].to_numpy(), enrolled, exit_days
+
+
+def enrolled_mask(enrolled_day: np.ndarray, exit_day: np.ndarray, as_of) -> np.ndarray:
+    """Students enrolled on ``as_of``: enrolled on or before it and not exited on or before it."""
+    day = int(np.datetime64(pd.Timestamp(as_of), "D").astype(np.int64))
+    with np.errstate(invalid="ignore"):
+        return (enrolled_day <= day) & (np.isnan(exit_day) | (exit_day > day))
+
+
 @dataclass
 class FeatureSource:
     """A dataset prepared once for any number of as-of dates (see :func:`prepare`)."""
@@ -156,9 +171,7 @@ class FeatureSource:
 
     def enrolled_on(self, as_of: pd.Timestamp) -> np.ndarray:
         """Students enrolled on ``as_of``: enrolled on or before it and not exited on or before it."""
-        day = int(np.datetime64(as_of, "D").astype(np.int64))
-        with np.errstate(invalid="ignore"):
-            return (self.enrolled_day <= day) & (np.isnan(self.exit_day) | (self.exit_day > day))
+        return enrolled_mask(self.enrolled_day, self.exit_day, as_of)
 
     def _computed(self, as_of: pd.Timestamp) -> tuple[Context, np.ndarray]:
         """Every feature family computed for ``as_of`` (register-length arrays) and the enrolled mask."""

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 def train_command(data: str | Path, until, out: str | Path, *, settings: Settings, kind: str | None = None) -> RiskModel:
     """Load ``data`` (folder or DuckDB store), train up to ``until``, save to the new folder ``out``.
 
+    A store is read batch by batch of schools, never whole (:mod:`riskmodel.models.store_window`): the
+    same model as from the whole data, in the memory of one batch plus the training matrix.
+
     Raises
     ------
     PreflightError
@@ -31,12 +34,17 @@ def train_command(data: str | Path, until, out: str | Path, *, settings: Setting
     ContractError
         The data cannot be used, or it holds too few months for the folds.
     """
+    from riskmodel.data.store import Store, is_store
     from riskmodel.features.export import open_data
 
     out = Path(out)
     if out.exists():
         raise PreflightError(f"{out}: already exists; a saved model is never overwritten. Choose a new --out folder.")
-    dataset = open_data(data, settings=settings)
-    model = train_model(dataset, until, settings=settings, kind=kind)
+    if is_store(data):
+        with Store(data) as store:
+            digest = store.digest()
+        model = train_model(digest, until, settings=settings, kind=kind, store=data)
+    else:
+        model = train_model(open_data(data, settings=settings), until, settings=settings, kind=kind)
     save(model, out)
     return model

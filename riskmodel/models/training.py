@@ -225,6 +225,16 @@ class _Window:
     labels: list[np.ndarray]
     enrolled_rows: int
 
+    @property
+    def names(self) -> list[str]:
+        """The feature columns, in catalogue order."""
+        return self.source.names
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The register's student IDs; ``positions`` index them."""
+        return self.source.register["student_id"].to_numpy()
+
     def build(self, chosen: list[np.ndarray] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The rows ``chosen`` (per date; None: all) as ``student_id, as_of, label``, and their float32 features
         (a frame around one C-ordered matrix: its runs of rows are views, never copies).
@@ -241,7 +251,7 @@ class _Window:
             if len(c):  # a date without any row to build is not computed at all
                 self.source.fill(d, pos[c], matrix[start:start + len(c)])
             start += len(c)
-        ids = self.source.register["student_id"].to_numpy()
+        ids = self.ids
         positions = np.concatenate([p[c] for p, c in zip(self.positions, chosen)]) if chosen else np.zeros(0, int)
         rows = pd.DataFrame({"student_id": ids[positions],
                              "as_of": np.repeat(np.array([d.to_datetime64() for d in self.as_of], dtype="datetime64[ns]"),
@@ -250,12 +260,11 @@ class _Window:
         return rows, pd.DataFrame(matrix, columns=list(names), copy=False)
 
 
-def _window(dataset, dates, *, settings: Settings, until) -> _Window:
+def _window(dataset, dates, *, settings: Settings, data_end: pd.Timestamp) -> _Window:
     """Enrolled students and their labels per as-of date (usable rows only), before any feature."""
     from riskmodel.features.build import as_of_list, prepare
     from riskmodel.labels import build_labels
 
-    data_end = _data_end(dataset, until)
     source = prepare(dataset, settings=settings)
     ids = source.register["student_id"].to_numpy()
     as_of, positions, labels, enrolled_rows = [], [], [], 0
@@ -274,7 +283,7 @@ def _window(dataset, dates, *, settings: Settings, until) -> _Window:
 
 def training_frame(dataset, dates, *, settings: Settings, until) -> tuple[pd.DataFrame, dict]:
     """Features and labels of ``dates``, usable rows only; and counts of what was left out."""
-    window = _window(dataset, dates, settings=settings, until=until)
+    window = _window(dataset, dates, settings=settings, data_end=_data_end(dataset, until))
     from riskmodel.features.build import feature_frame
 
     rows, features = window.build()
@@ -310,7 +319,7 @@ def _refit_folds(present, folds: Folds, *, settings: Settings) -> Folds | None:
 
 
 def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
-                frame: pd.DataFrame | None = None) -> RiskModel:
+                frame: pd.DataFrame | None = None, store=None) -> RiskModel:
     """Train, evaluate on the held-out later fold, (refit,) and return the model with its metadata.
 
     Parameters
@@ -325,6 +334,10 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         Overrides ``settings.model.kind``.
     frame
         Precomputed :func:`training_frame` output (benchmarks reuse it across model kinds).
+    store
+        A store (``riskmodel validate --store``) to read the records from, batch by batch
+        (:mod:`riskmodel.models.store_window`); ``dataset`` is then its :meth:`~riskmodel.data.store.Store.digest`.
+        The model is the one the whole data would give.
 
     Returns
     -------
@@ -345,7 +358,12 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
     if frame is None:
         # the labels of every date first (cheap), then only the rows the fits and the evaluation use are
         # built, into one float32 matrix; under model.max_memory_gb fewer (riskmodel.models.sampling)
-        window = _window(dataset, dates, settings=settings, until=until)
+        if store is not None:
+            from riskmodel.models.store_window import store_window
+
+            window = store_window(store, dates, settings=settings, data_end=_data_end(dataset, until))
+        else:
+            window = _window(dataset, dates, settings=settings, data_end=_data_end(dataset, until))
         present = list(window.as_of)
         folds = time_folds(present, horizon_days=horizon, calibration_months=ms.calibration_months,
                            holdout_months=ms.holdout_months)
@@ -354,13 +372,12 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         max_rows = ms.max_fit_rows if kind != "logistic" else ms.logistic_max_fit_rows
         chosen, sample = plan_rows(present, window.labels, window.positions, fit_steps=[f.fit for f in steps],
                                    evaluation=sorted({d for f in steps for d in f.calibration + f.holdout}),
-                                   max_rows=max_rows, n_features=len(window.source.names),
-                                   max_memory_gb=ms.max_memory_gb, seed=ms.seed,
-                                   n_register=len(window.source.register))
+                                   max_rows=max_rows, n_features=len(window.names),
+                                   max_memory_gb=ms.max_memory_gb, seed=ms.seed, n_register=len(window.ids))
         frame, features = window.build(chosen)
-        spec = FeatureSpec(names=tuple(window.source.names))
+        spec = FeatureSpec(names=tuple(window.names))
         matrix = (spec, features)
-        ids = window.source.register["student_id"].to_numpy()
+        ids = window.ids
         student_ids = ids[np.unique(np.concatenate(window.positions))] if window.positions else ids[:0]
         counts = {"rows": window.enrolled_rows,
                   "unusable_censored": window.enrolled_rows - int(sample.counts["rows"].sum())}
