@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from riskmodel.config import Settings
+from riskmodel.errors import ContractError
 
 __all__ = ["StoreWindow", "store_window"]
 
@@ -59,6 +60,7 @@ class StoreWindow:
         date by date in register order, written batch by batch into one matrix."""
         from riskmodel.data.store import Store
         from riskmodel.features.build import prepare
+        from riskmodel.models.training import window_rows
 
         chosen = chosen if chosen is not None else [np.arange(len(p)) for p in self.positions]
         picked = [p[c] for p, c in zip(self.positions, chosen)]
@@ -82,20 +84,15 @@ class StoreWindow:
                         matrix[start + mine] = block
                 local[where] = -1
                 del source
-        positions = np.concatenate(picked) if picked else np.zeros(0, np.int64)
-        rows = pd.DataFrame({"student_id": self.ids[positions],
-                             "as_of": np.repeat(np.array([d.to_datetime64() for d in self.as_of],
-                                                         dtype="datetime64[ns]"), sizes),
-                             "label": np.concatenate([y[c] for y, c in zip(self.labels, chosen)]).astype(int)
-                             if chosen else np.zeros(0, int)})
-        return rows, pd.DataFrame(matrix, columns=list(names), copy=False)
+        return window_rows(self, chosen), pd.DataFrame(matrix, columns=list(names), copy=False)
 
 
 def _positions(index: pd.Index, ids: pd.Series) -> np.ndarray:
     """The register positions of a batch's students (every one is in the register it was read from)."""
     where = index.get_indexer(ids.astype(str))
     if (where < 0).any():  # the store's batches are parts of its register: a store changed while read
-        raise RuntimeError("a batch of the store holds students its register does not; was it rewritten meanwhile?")
+        raise ContractError("the store changed while training read it (a batch holds students its register did "
+                            "not); let `riskmodel validate --store` finish, then train again.")
     return where
 
 

@@ -251,13 +251,18 @@ class _Window:
             if len(c):  # a date without any row to build is not computed at all
                 self.source.fill(d, pos[c], matrix[start:start + len(c)])
             start += len(c)
-        ids = self.ids
-        positions = np.concatenate([p[c] for p, c in zip(self.positions, chosen)]) if chosen else np.zeros(0, int)
-        rows = pd.DataFrame({"student_id": ids[positions],
-                             "as_of": np.repeat(np.array([d.to_datetime64() for d in self.as_of], dtype="datetime64[ns]"),
-                                                sizes),
-                             "label": np.concatenate([y[c] for y, c in zip(self.labels, chosen)]).astype(int)})
-        return rows, pd.DataFrame(matrix, columns=list(names), copy=False)
+        return window_rows(self, chosen), pd.DataFrame(matrix, columns=list(names), copy=False)
+
+
+def window_rows(window, chosen: list[np.ndarray]) -> pd.DataFrame:
+    """``student_id, as_of, label`` of the rows ``chosen`` (per date) of a window (``ids``, ``as_of``,
+    ``positions``, ``labels``), date by date: the rows of its matrix."""
+    positions = np.concatenate([p[c] for p, c in zip(window.positions, chosen)]) if chosen else np.zeros(0, int)
+    labels = np.concatenate([y[c] for y, c in zip(window.labels, chosen)]) if chosen else np.zeros(0, int)
+    return pd.DataFrame({"student_id": window.ids[positions],
+                         "as_of": np.repeat(np.array([d.to_datetime64() for d in window.as_of], dtype="datetime64[ns]"),
+                                            [len(c) for c in chosen]),
+                         "label": labels.astype(int)})
 
 
 def _window(dataset, dates, *, settings: Settings, data_end: pd.Timestamp) -> _Window:
