@@ -150,6 +150,31 @@ def test_without_the_budget_the_rows_left_out_are_those_no_fit_would_use():
     assert negative_share(100, 100, max_rows=10) is None
 
 
+def test_choosing_rows_holds_one_date_at_a_time_not_every_usable_row():
+    """At two million students x 48 dates the window has ~100 million usable rows: planning keeps no
+    array over all of them (measured with tracemalloc), only one date's rows and the rows built."""
+    import tracemalloc
+
+    n_dates, per_date = 40, 50_000  # 2,000,000 usable rows
+    rng = np.random.default_rng(0)
+    as_of = list(pd.date_range("2022-01-01", periods=n_dates, freq="MS"))
+    labels = [(rng.random(per_date) < 0.01).astype(np.int8) for _ in as_of]
+    positions = [np.arange(per_date, dtype=np.int32) for _ in as_of]
+    gb = 60_000 * 300 * 4 * 1.5 / 1e9  # 60,000 rows of 300 features (15,000 of them fit positives)
+    tracemalloc.start()
+    chosen, sample = plan_rows(as_of, labels, positions, fit_steps=[as_of[:30]], evaluation=as_of[30:],
+                               max_rows=10**9, n_features=300, max_memory_gb=gb, seed=1, n_register=per_date)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sample.info["rows_built"] == pytest.approx(60_000, rel=0.05) == sum(map(len, chosen))
+    # one date's draws (0.4 MB) and the rows built (~2 MB): far below 8 bytes x 2,000,000 rows (16 MB)
+    assert peak < 6e6, f"planning held {peak / 1e6:.1f} MB"
+    # a budget below a single row: still a plan (a share of the evaluation months' students), no crash
+    chosen, sample = plan_rows(as_of, labels, positions, fit_steps=[as_of[:30]], evaluation=as_of[30:],
+                               max_rows=10**9, n_features=300, max_memory_gb=1e-9, seed=1, n_register=per_date)
+    assert 0 < sample.info["evaluation_student_share"] < 1e-3 and np.isfinite(sample.factor).all()
+
+
 def test_calibration_under_a_tiny_budget_stays_close_to_all_rows(dataset):
     """Sampled fit negatives (weighted back) and a share of the evaluation months' students: the
     calibrated mean probability on the held-out months stays near the full model's (both read the

@@ -133,7 +133,8 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
     Parameters
     ----------
     as_of, labels, positions
-        Per as-of date (sorted, usable rows only): the date, the labels and the register positions.
+        Per as-of date (sorted, usable rows only): the date, the labels and the register positions
+        (any integer types: a store's window keeps them as int32 and int8).
     fit_steps
         The fit-fold dates of each fit (evaluation, refit).
     evaluation
@@ -146,50 +147,57 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
     -------
     (list of index arrays, RowSample)
         Per date, the indices (into that date's usable rows) to build; the sample of the built rows.
+
+    Notes
+    -----
+    Worked date by date: the draws of the whole window are made in two sweeps of one seeded stream
+    (the same numbers as one draw over every row), so memory beyond the window's own positions and
+    labels is one date's rows and the rows built, never arrays over every usable row (at two million
+    students x 48 dates that would be ~100 million rows; docs/benchmarks.md).
     """
     sizes = np.array([len(y) for y in labels], dtype=np.int64)
-    y = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    date_of = np.repeat(np.arange(len(as_of)), sizes)
-    u = np.random.default_rng(seed).random(len(y))  # the draws fit_rows would make over the whole window
-    counts = pd.DataFrame({"rows": sizes, "positives": [int(v.sum()) for v in labels]},
-                          index=pd.DatetimeIndex(as_of, name="as_of"))
-    sample = RowSample(u=u, share=np.ones(len(y)), factor=np.ones(len(y)), counts=counts)
-    is_eval = np.isin(np.asarray(as_of, dtype="datetime64[ns]"), np.asarray(evaluation, dtype="datetime64[ns]"))
+    positives = np.array([int(y.sum(dtype=np.int64)) for y in labels], dtype=np.int64)
+    counts = pd.DataFrame({"rows": sizes, "positives": positives}, index=pd.DatetimeIndex(as_of, name="as_of"))
+    sample = RowSample(u=np.zeros(0), share=np.zeros(0), factor=np.zeros(0), counts=counts)
+    days = np.asarray(as_of, dtype="datetime64[ns]")
+    is_eval = np.isin(days, np.asarray(evaluation, dtype="datetime64[ns]"))
     # per date: the largest share any fit keeps its negatives with (0: the date is in no fit fold)
     reach = np.zeros(len(as_of))
     for dates in fit_steps:
         n, pos = sample.population(dates)
         share = negative_share(n, pos, max_rows=max_rows)
-        inside = np.isin(np.asarray(as_of, dtype="datetime64[ns]"), np.asarray(dates, dtype="datetime64[ns]"))
+        inside = np.isin(days, np.asarray(dates, dtype="datetime64[ns]"))
         reach[inside] = np.maximum(reach[inside], 1.0 if share is None else share)
-    row_eval = is_eval[date_of]
-    fit_only = ~row_eval & (reach[date_of] > 0)
-    negative = y == 0
-    built = row_eval | (fit_only & (~negative | (u < reach[date_of])))
+    fit_only = ~is_eval & (reach > 0)
 
-    info = None
-    rows_needed = int(built.sum())
+    def draws():  # per date, the draws fit_rows would make over the whole window (one stream, in order)
+        rng = np.random.default_rng(seed)
+        return (rng.random(int(n)) for n in sizes)
+
+    # the rows any fit or the evaluation needs: every evaluation row; a fit-only date's positives and
+    # the negatives whose draw is below the date's reach
+    needed = np.where(is_eval, sizes, 0)
+    for i, u in enumerate(draws()):
+        if fit_only[i]:
+            needed[i] = positives[i] + int(np.count_nonzero((labels[i] == 0) & (u < reach[i])))
+    rows_needed = int(needed.sum())
+    memory_share, student_share, drawn = 1.0, 1.0, None
     if max_memory_gb and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9:
-        capacity = int(max_memory_gb * 1e9 / estimate_bytes(1, n_features))
-        evaluation_rows = int(row_eval.sum())
+        capacity = max(int(max_memory_gb * 1e9 / estimate_bytes(1, n_features)), 1)  # a budget below one row: one
+        evaluation_rows = int(sizes[is_eval].sum())
         # the evaluation months may take what the fit months' rows leave, and at least half the budget
-        allowed = max(EVALUATION_SHARE * capacity, capacity - int((built & fit_only).sum()))
-        student_share = 1.0
+        allowed = max(EVALUATION_SHARE * capacity, capacity - int(needed[fit_only].sum()))
+        kept_eval = evaluation_rows
         if evaluation_rows > allowed:
             student_share = allowed / evaluation_rows
-            drawn = np.random.default_rng([seed, 17]).random(n_register)
-            positions_all = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-            kept_eval = row_eval & (drawn[positions_all] < student_share)
-            sample.factor[kept_eval] = 1.0 / student_share
-            built = (built & ~row_eval) | kept_eval
-        room = capacity - int((built & row_eval).sum()) - int((fit_only & ~negative).sum())
+            drawn = np.random.default_rng([seed, 17]).random(n_register) < student_share
+            kept_eval = sum(int(np.count_nonzero(drawn[positions[i]])) for i in np.flatnonzero(is_eval))
+        room = capacity - kept_eval - int(positives[fit_only].sum())
         # the share is fixed before looking at the draws (each negative is kept with probability share
         # exactly, so 1/share weights add up, in expectation, to the negatives left out): the expected
         # number kept, sum over dates of negatives x min(share, the fits' own share), equals the room
-        lowered = fit_only & negative
-        per_date = np.bincount(date_of[lowered], minlength=len(as_of)).astype(float)
+        per_date = np.where(fit_only, sizes - positives, 0).astype(float)
         expected = lambda share: float(np.sum(per_date * np.minimum(reach, share)))  # noqa: E731
-        memory_share = 1.0
         if expected(1.0) > room:
             lo, hi = 0.0, 1.0
             for _ in range(60):
@@ -199,22 +207,40 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
             if room <= 0:
                 log.warning("the positives of the fit months alone pass model.max_memory_gb (%.3g GB): every "
                             "negative of those months is left out; raise the budget", max_memory_gb)
-            sample.share[lowered] = memory_share
-            built = (built & ~lowered) | (lowered & (u < np.minimum(reach[date_of], memory_share)))
-        info = {"max_memory_gb": max_memory_gb, "estimated_gb_all_rows": round(estimate_bytes(rows_needed, n_features) / 1e9, 2),
-                "estimated_gb_built": round(estimate_bytes(int(built.sum()), n_features) / 1e9, 2),
-                "rows_built": int(built.sum()), "rows_usable": int(len(y)),
-                "fit_negative_share": round(memory_share, 6), "evaluation_student_share": round(student_share, 6),
-                "rule": "every positive of the fit months kept, negatives at the share weighted back by 1/share; "
-                        "calibration and held-out months: a seeded share of students, unweighted (docs/models.md)"}
+
+    chosen, kept_u, kept_share, kept_factor = [], [], [], []
+    for i, u in enumerate(draws()):
+        negative = labels[i] == 0
+        if is_eval[i]:
+            keep = np.ones(len(u), bool) if drawn is None else drawn[positions[i]]
+            share, factor = 1.0, 1.0 if drawn is None else 1.0 / student_share
+        elif fit_only[i]:
+            keep = ~negative | (u < min(reach[i], memory_share))
+            share, factor = 1.0, 1.0
+        else:
+            keep = np.zeros(len(u), bool)
+            share, factor = 1.0, 1.0
+        rows = np.flatnonzero(keep)
+        chosen.append(rows)
+        kept_u.append(u[rows])
+        # a lowered negative (fit-only month) was built under the memory share; everything else under 1
+        kept_share.append(np.where(negative[rows], memory_share, 1.0) if fit_only[i] else np.full(len(rows), share))
+        kept_factor.append(np.full(len(rows), factor))
+    built = int(sum(len(c) for c in chosen))
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
+    sample.u, sample.share, sample.factor = cat(kept_u), cat(kept_share), cat(kept_factor)
+    if max_memory_gb and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9:
+        sample.info = {"max_memory_gb": max_memory_gb,
+                       "estimated_gb_all_rows": round(estimate_bytes(rows_needed, n_features) / 1e9, 2),
+                       "estimated_gb_built": round(estimate_bytes(built, n_features) / 1e9, 2),
+                       "rows_built": built, "rows_usable": int(sizes.sum()),
+                       "fit_negative_share": round(memory_share, 6), "evaluation_student_share": round(student_share, 6),
+                       "rule": "every positive of the fit months kept, negatives at the share weighted back by "
+                               "1/share; calibration and held-out months: a seeded share of students, unweighted "
+                               "(docs/models.md)"}
         log.warning("training matrix of %d rows x %d features would take about %.1f GB, above model.max_memory_gb "
                     "%.3g: built %d rows (fit-month negatives at %.1f%%, weighted back; calibration and held-out "
-                    "months %.0f%% of students)", rows_needed, n_features, info["estimated_gb_all_rows"],
-                    max_memory_gb, info["rows_built"], 100 * memory_share, 100 * student_share)
-    sample.info = info
-    keep = built
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    chosen = [np.flatnonzero(keep[starts[i]:starts[i + 1]]) for i in range(len(as_of))]
-    sample.u, sample.share, sample.factor = u[keep], sample.share[keep], sample.factor[keep]
-    log.info("training rows: %d usable, %d built", len(y), int(keep.sum()))
+                    "months %.0f%% of students)", rows_needed, n_features, sample.info["estimated_gb_all_rows"],
+                    max_memory_gb, built, 100 * memory_share, 100 * student_share)
+    log.info("training rows: %d usable, %d built", int(sizes.sum()), built)
     return chosen, sample

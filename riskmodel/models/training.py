@@ -383,7 +383,10 @@ def train_model(dataset, until, *, settings: Settings, kind: str | None = None,
         spec = FeatureSpec(names=tuple(window.names))
         matrix = (spec, features)
         ids = window.ids
-        student_ids = ids[np.unique(np.concatenate(window.positions))] if window.positions else ids[:0]
+        seen = np.zeros(len(ids), dtype=bool)  # the students of any usable row, in register order
+        for positions in window.positions:
+            seen[positions] = True
+        student_ids = ids[seen]
         counts = {"rows": window.enrolled_rows,
                   "unusable_censored": window.enrolled_rows - int(sample.counts["rows"].sum())}
         info = sample.info
