@@ -241,6 +241,7 @@ def score(
                           "the workers share (docs/scale.md). The same list as without it.")] = "",
 ) -> None:
     """Make the warning list alone (no reports): levels, scores, hard rules, reasons, change."""
+    from riskmodel.data.store import is_store
     from riskmodel.warning.commands import score_command
 
     if lang and lang not in ("zh", "en"):
@@ -254,8 +255,15 @@ def score(
 
             client = stack.enter_context(open_cluster(cluster, settings=settings.cluster))
             check_versions(client)
+        on_batch = None
+        if is_store(data):  # a store is scored batch by batch of schools: minutes at two million students
+            from riskmodel.reports.runlog import progress_bar
+
+            bar = stack.enter_context(progress_bar(0, True))
+            task = bar.add_task("schools", total=None)
+            on_batch = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
         listed, paths = score_command(data, model, _as_of(as_of), out, settings=settings, lang=lang or None,
-                                      previous=previous, client=client)
+                                      previous=previous, client=client, progress=on_batch)
     counts = listed["level"].value_counts().to_dict()
     changes = listed["change"].value_counts().to_dict()
     from riskmodel.i18n import text

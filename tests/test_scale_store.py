@@ -6,6 +6,7 @@ loaded by the real loader, scored with a real (logistic) model fitted on its own
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import numpy as np
@@ -91,6 +92,30 @@ def test_capacity_is_per_school(district):
         assert by_score.get("I", 0) == max(capacity_for(10.0, len(rows)) - n_rules, 0)
         # rank is within the school: 1 .. n of its own scored students
         assert sorted(rows["rank"].tolist()) == list(range(1, len(rows) + 1))
+
+
+def test_level_one_above_capacity_is_said_once_per_run_not_once_per_school(district, caplog):
+    """A province's run must not write one line per school into the scheduler's mail: the schools whose
+    level I is above its capacity come in one warning (with each school's counts in the result)."""
+    tight = Settings.model_validate({"warning": {"case_mode": "legacy", "capacity_per_1000": {"I": 0.0, "II": 40.0,
+                                                                                              "III": 80.0}}})
+    with caplog.at_level("WARNING", logger="riskmodel.warning.levels"):
+        result = score_as_of(district["dataset"], district["model"], AS_OF, settings=tight, lang="en")
+    over = result.over_capacity
+    scores = result.scores.merge(district["dataset"].table("students")[["student_id", "school"]], on="student_id")
+    held = scores.loc[scores["level"] == "I"].groupby("school").size()
+    assert len(held) >= 2, "the fixture needs hard rules firing in two schools or more"
+    assert over.set_index("school")["held"].to_dict() == held.to_dict()
+    assert (over["capacity"] == 0).all() and (over["by_rule"] == over["held"]).all()
+    lines = [r.getMessage() for r in caplog.records if r.name == "riskmodel.warning.levels"]
+    assert len(lines) == 1 and f"in {len(held)} schools" in lines[0], lines
+    caplog.clear()
+    one = held.index[0]
+    with caplog.at_level("WARNING", logger="riskmodel.warning.levels"):
+        score_as_of(dict(split_by_school(district["dataset"]))[one], district["model"], AS_OF, settings=tight)
+    lines = [r.getMessage() for r in caplog.records if r.name == "riskmodel.warning.levels"]
+    assert lines == [f"level I holds {held[one]} students in {one} ({held[one]} after a hard rule, 0 reviewed to I), "
+                     "above its capacity of 0"]
 
 
 def test_list_is_the_concatenation_of_the_schools_lists(district):
@@ -225,6 +250,8 @@ def test_score_from_store_equals_score_from_folder(district, tmp_path):
                                           "--as-of", AS_OF.isoformat(), "--out", str(out), "--lang", "en"])
         assert result.exit_code == 0, result.output
         outputs[name] = out
+        if name == "store":  # a store is scored batch by batch: the bar ends at every school of the district
+            assert re.search(r"schools\s.*\b3/3\b", result.output), result.output
     for file in ("warning_list.csv", "warning_list.parquet", "scores.parquet"):
         a, b = outputs["folder"] / file, outputs["store"] / file
         if file.endswith(".csv"):

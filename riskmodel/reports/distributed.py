@@ -260,7 +260,8 @@ def school_task(job: SchoolJob) -> dict:
                       levels={lv: int((everyone["level"] == lv).sum()) for lv in LEVELS},
                       skipped=_skipped_notes(everyone, cohorts),
                       cohorts=cohorts.to_dict(orient="records"), outcomes=outcomes, lists=lists, counts=counts,
-                      model_version=model.version, model_meta=model.meta)
+                      model_version=model.version, model_meta=model.meta,
+                      over_capacity=scored.over_capacity.to_dict(orient="records"))
     except _Stopped:
         _remove(written)
         result.update(status="stopped")
@@ -522,6 +523,11 @@ def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec
                             if bar is not None:
                                 bar.advance(task)
                     timings["schools"] = time.perf_counter() - t0
+                    from riskmodel.warning.levels import warn_level_one_over
+
+                    warn_level_one_over(pd.DataFrame([row for school in sorted(results)  # once, not once per school
+                                                      for row in results[school].get("over_capacity", [])],
+                                                     columns=["school", "held", "capacity", "by_rule", "by_review"]))
                 except BaseException:
                     _stop(client, stop, futures, work, local=spec.local)
                     raise

@@ -7,6 +7,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -50,13 +51,15 @@ def read_previous_list(path: str | Path) -> pd.DataFrame:
 
 def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Path, *, settings: Settings,
                   lang: str | None = None, previous: str | Path | None = None,
-                  run_id: str | None = None, client=None) -> tuple[pd.DataFrame, dict[str, Path]]:
+                  run_id: str | None = None, client=None,
+                  progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Score every student on ``as_of`` and write the list (CSV, XLSX, Parquet) into the new folder ``out``.
 
     ``data`` is a data folder (loaded and validated whole) or a store written by ``riskmodel validate
     --store`` (scored school by school with the memory of one school: :func:`score_store`); both give the
     same list. With ``client`` (a Dask client: ``riskmodel score --cluster``) the store's batches of
-    schools are scored on the cluster's workers, again the same list.
+    schools are scored on the cluster's workers, again the same list. ``progress(done, total)`` follows a
+    store's schools (:func:`score_store`).
 
     The folder is built aside and renamed into place when complete: never half-written, never
     overwriting an earlier list. ``run_id`` defaults to ``<as_of>-<model version>``.
@@ -79,7 +82,7 @@ def score_command(data: str | Path, model_dir: str | Path, as_of, out: str | Pat
         from riskmodel.data.store import Store
 
         result = score_store(data, model, as_of, settings=settings, previous=prev, run_id=run_id, lang=lang,
-                             client=client, model_dir=model_dir)
+                             client=client, model_dir=model_dir, progress=progress)
         with Store(data, lang=lang) as store:
             students = store.table("students", ["student_id", "pseudonym", "school", "college", "class_id"])
     else:

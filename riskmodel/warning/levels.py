@@ -53,7 +53,8 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.vocab import LEVEL_ORDER, LEVELS, capacity_for
 
-__all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels", "STATE_COLUMNS"]
+__all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels", "STATE_COLUMNS", "level_one_over",
+           "warn_level_one_over"]
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +142,6 @@ def _assign_with_cases(out: pd.DataFrame, order: pd.Index, hits: np.ndarray, nam
         out[column] = state[column].fillna("").astype(object).to_numpy()
     for column in ("trigger_date", "review_date", "next_review"):
         out[column] = pd.to_datetime(state[column]).to_numpy()
-    n_first = int((level == "I").sum())
-    if n_first > cap["I"]:
-        log.warning("level I holds %d students (%d awaiting interview, %d reviewed to I), above its capacity of %d",
-                    n_first, int(awaiting.sum()), int(reviewed_i.sum()), cap["I"])
     return out
 
 
@@ -206,8 +203,45 @@ def assign_levels(scores: pd.DataFrame, fired: pd.DataFrame, *, as_of, settings:
             room = max(cap[name] - (int(by_rule.sum()) if name == "I" else 0), 0)
             level[candidates[taken:taken + room]] = name
             taken += room
-        if by_rule.sum() > cap["I"]:
-            log.warning("hard rules put %d students at level I, above its capacity of %d", by_rule.sum(), cap["I"])
     out["level"] = level
     out["path"] = np.where(by_rule, "rule:" + out["rule_codes"].astype(str), np.where(level != "none", "score", ""))
     return out.drop(columns="_tie")
+
+
+def level_one_over(levels: pd.DataFrame, *, settings: Settings) -> dict | None:
+    """Level I above its capacity among one school's :func:`assign_levels` rows: ``held``, ``capacity``,
+    ``by_rule`` (awaiting interview after a hard rule, or a rule firing in ``legacy`` mode) and
+    ``by_review`` (reviewed to I); None within capacity, or where thresholds set the levels (legacy)."""
+    reviews = "state" in levels.columns
+    if settings.warning.thresholds and not reviews:
+        return None
+    first = levels["level"].to_numpy() == "I"
+    capacity = capacities(len(levels), settings=settings)["I"]
+    if int(first.sum()) <= capacity:
+        return None
+    path = levels["path"].astype(str)
+    return {"held": int(first.sum()), "capacity": int(capacity),
+            "by_rule": int((first & path.str.startswith("rule:").to_numpy()).sum()),
+            "by_review": int((first & path.str.startswith("review:").to_numpy()).sum())}
+
+
+def warn_level_one_over(over: pd.DataFrame | None, *, shown: int = 5) -> None:
+    """One warning for the schools whose level I is above its capacity (``school, held, capacity, by_rule,
+    by_review`` rows; :class:`riskmodel.warning.warning_list.ScoreResult` ``.over_capacity``): the school's
+    counts when it is one, else how many schools and the ``shown`` most over (a province's run would
+    otherwise write one line per school into the scheduler's mail). Counts and school names only."""
+    if over is None or over.empty:
+        return
+    if len(over) == 1:
+        row = over.iloc[0]
+        where = f" in {row['school']}" if row["school"] else ""
+        log.warning("level I holds %d students%s (%d after a hard rule, %d reviewed to I), above its capacity of %d",
+                    row["held"], where, row["by_rule"], row["by_review"], row["capacity"])
+        return
+    worst = over.assign(excess=over["held"] - over["capacity"]).sort_values(["excess", "school"],
+                                                                            ascending=[False, True])
+    named = ", ".join(f"{r.school} {r.held}/{r.capacity}" for r in worst.head(shown).itertuples())
+    more = f" and {len(over) - shown} more" if len(over) > shown else ""
+    log.warning("level I is above its capacity in %d schools (%d students held against %d places; held/capacity: "
+                "%s%s); each school's level I is in the list", len(over), int(over["held"].sum()),
+                int(over["capacity"].sum()), named, more)

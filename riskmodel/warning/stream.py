@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,11 +36,11 @@ from riskmodel.config import Settings
 from riskmodel.data.dataset import Dataset
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.warning.hard_rules import load_hard_rules
+from riskmodel.warning.levels import warn_level_one_over
 from riskmodel.warning.warning_list import (
     ScoreResult,
     combine_results,
     previous_by_school,
-    schools_of,
     score_school,
 )
 
@@ -85,7 +86,8 @@ def score_batch_task(path: str, model_dir: str, version: str, first: str, last: 
 
 
 def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
-                run_id: str = "", lang: str = "zh", client=None, model_dir: str | Path | None = None) -> ScoreResult:
+                run_id: str = "", lang: str = "zh", client=None, model_dir: str | Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> ScoreResult:
     """The list of ``as_of`` from the store ``path``, school by school (see the module docstring).
 
     Parameters
@@ -102,6 +104,9 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
         ``model_dir`` (both on storage the workers share); the results are gathered in batch order, so
         the list is the one this process would make. A lost worker's batch is run again
         (``cluster.retries``); any other failure of a batch fails the whole list.
+    progress
+        Called after each batch with the schools scored so far and the store's schools (``riskmodel
+        score`` shows them as a bar: at two million students scoring takes minutes).
 
     Returns
     -------
@@ -129,6 +134,10 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
         sizes = store.school_sizes()
         load += time.perf_counter() - started
         batches = store.batches(settings.data.batch_students, sizes)
+        names = sizes.index.to_numpy(dtype=str)
+        in_batch = [int(((names >= first) & (names <= last)).sum()) for first, last in batches]
+        report = progress or (lambda done, total: log.info("scored %d of %d schools", done, total))
+        report(0, len(sizes))
 
         def previous_of(first: str, last: str) -> pd.DataFrame | None:
             parts = [by_school[name] for name in sorted(by_school) if first <= name <= last]
@@ -136,29 +145,30 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
 
         if client is not None:
             results = _on_cluster(client, batches, path, model, model_dir, as_of, settings=settings,
-                                  previous_of=previous_of, run_id=run_id, lang=lang, schools=len(sizes))
+                                  previous_of=previous_of, run_id=run_id, lang=lang,
+                                  done=lambda number: report(sum(in_batch[:number + 1]), len(sizes)))
         else:
             catalogue = feature_catalogue_fn()
             rules = load_hard_rules(settings=settings)
-            done = 0
-            for first, last in batches:
+            for number, (first, last) in enumerate(batches):
                 started = time.perf_counter()
                 batch = store.schools_between(first, last)
                 load += time.perf_counter() - started
                 results.append(_score_batch(batch, model, as_of, settings=settings, previous=previous_of(first, last),
                                             run_id=run_id, lang=lang, catalogue=catalogue, rules=rules))
-                done += len(schools_of(batch.table("students")))
                 del batch
-                log.info("scored %d of %d schools", done, len(sizes))
+                report(sum(in_batch[:number + 1]), len(sizes))
     combined = combine_results(results)
+    warn_level_one_over(combined.over_capacity)  # once for the store, not once per school
     timings = dict(combined.timings or {})
     timings["load"] = timings.get("load", 0.0) + load
     return replace(combined, timings=timings)
 
 
 def _on_cluster(client, batches: list[tuple[str, str]], path, model: RiskModel, model_dir, as_of, *,
-                settings: Settings, previous_of, run_id: str, lang: str, schools: int) -> list[ScoreResult]:
-    """Each batch a task on the cluster; the results in batch order (a failed batch raises its error)."""
+                settings: Settings, previous_of, run_id: str, lang: str, done: Callable[[int], None]) -> list[ScoreResult]:
+    """Each batch a task on the cluster; the results in batch order (a failed batch raises its error);
+    ``done(number)`` after batch ``number``'s result is in."""
     if model_dir is None:
         raise ValueError("score_store on a cluster needs model_dir: the workers load the model from it")
     path, model_dir = str(Path(path).absolute()), str(Path(model_dir).absolute())
@@ -172,7 +182,7 @@ def _on_cluster(client, batches: list[tuple[str, str]], path, model: RiskModel, 
         for number, future in enumerate(futures):
             results.append(future.result())
             future.release()
-            log.info("scored batch %d of %d (%d schools in all)", number + 1, len(batches), schools)
+            done(number)
     finally:
         client.cancel([f for f in futures if not f.done()], force=True)
     return results

@@ -41,7 +41,7 @@ from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
-from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels
+from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels, level_one_over, warn_level_one_over
 from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
@@ -80,6 +80,10 @@ class ScoreResult:
     features, cases, timings
         The feature frame scored, the case states (``None`` in ``legacy`` case mode) and seconds per
         stage, from :func:`score_as_of`.
+    over_capacity
+        The schools whose level I is above its capacity: ``school, held, capacity, by_rule, by_review``
+        (:func:`riskmodel.warning.levels.level_one_over`); said once per run by
+        :func:`~riskmodel.warning.levels.warn_level_one_over`.
     """
 
     warning_list: pd.DataFrame
@@ -89,6 +93,7 @@ class ScoreResult:
     features: pd.DataFrame | None = None  # the feature frame scored (score_as_of), for the run's contributions
     cases: pd.DataFrame | None = None  # the case states of the as-of date (riskmodel.warning.cases), reviews mode
     timings: dict | None = None  # seconds per stage (score_as_of): features, score
+    over_capacity: pd.DataFrame | None = None  # schools whose level I is above its capacity
 
 
 def _rule_words(codes: pd.Series, lang: str) -> pd.Series:
@@ -214,14 +219,20 @@ def _by_school(frame: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
 
 
 def _levels_by_school(predicted: pd.DataFrame, fired: pd.DataFrame, schools: np.ndarray, *, as_of,
-                      settings: Settings, cases: pd.DataFrame | None) -> pd.DataFrame:
-    """:func:`assign_levels` among each school's students apart (capacity and rank per school)."""
+                      settings: Settings, cases: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`assign_levels` among each school's students apart (capacity and rank per school), and the
+    schools whose level I is above its capacity (:func:`level_one_over`)."""
     groups = pd.Series(schools).groupby(schools, sort=True).indices
     if len(groups) <= 1:
-        return assign_levels(predicted, fired, as_of=as_of, settings=settings, cases=cases)
-    parts = [assign_levels(predicted.iloc[rows], fired.iloc[rows], as_of=as_of, settings=settings, cases=cases)
-             for _, rows in groups.items()]
-    return pd.concat(parts).loc[predicted.index]
+        parts = {schools[0] if len(schools) else "": assign_levels(predicted, fired, as_of=as_of, settings=settings,
+                                                                   cases=cases)}
+    else:
+        parts = {school: assign_levels(predicted.iloc[rows], fired.iloc[rows], as_of=as_of, settings=settings,
+                                       cases=cases) for school, rows in groups.items()}
+    over = [{"school": str(school), **found} for school, part in parts.items()
+            if (found := level_one_over(part, settings=settings)) is not None]
+    levels = next(iter(parts.values())) if len(parts) == 1 else pd.concat(parts.values()).loc[predicted.index]
+    return levels, pd.DataFrame(over, columns=["school", "held", "capacity", "by_rule", "by_review"])
 
 
 def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students: pd.DataFrame,
@@ -257,8 +268,8 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     predicted = model.predict(features)
     low, high = model.calibrator.predict_interval(predicted["raw"].to_numpy())
     predicted = predicted.assign(score_low=low, score_high=high)
-    scored = _levels_by_school(predicted, fired, school_key(predicted["student_id"], students), as_of=as_of,
-                               settings=settings, cases=cases)
+    scored, over = _levels_by_school(predicted, fired, school_key(predicted["student_id"], students), as_of=as_of,
+                                     settings=settings, cases=cases)
     listed = scored["level"] != "none"
     if feature_catalogue is None:
         from riskmodel.features import catalogue as feature_catalogue_fn
@@ -325,7 +336,7 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
         log.warning("%d previously listed students were not scored (missing from the register or rejected); "
                     "the list marks them 'dropped'", int((cleared["change"] == "dropped").sum()))
     return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version,
-                       cases=cases)
+                       cases=cases, over_capacity=over)
 
 
 def schools_of(students: pd.DataFrame) -> list[str]:
@@ -457,15 +468,19 @@ def combine_results(results: list[ScoreResult]) -> ScoreResult:
     return ScoreResult(warning_list=concat([r.warning_list for r in results]),
                        reasons=concat([r.reasons for r in results]), scores=concat([r.scores for r in results]),
                        model_version=results[0].model_version, features=concat([r.features for r in results]),
-                       cases=concat([r.cases for r in results]), timings=timings)
+                       cases=concat([r.cases for r in results]), timings=timings,
+                       over_capacity=concat([r.over_capacity for r in results]))
 
 
 def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previous: pd.DataFrame | None = None,
                 run_id: str = "", lang: str = "zh") -> ScoreResult:
     """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
     then score every school of it with :func:`score_school` (levels, capacity and rank per school; the
-    list school by school, in :func:`schools_of` order). With one school: the list as it always was."""
-    return score_school(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
+    list school by school, in :func:`schools_of` order). With one school: the list as it always was.
+    Schools whose level I is above its capacity are said in one warning."""
+    result = score_school(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
+    warn_level_one_over(result.over_capacity)
+    return result
 
 
 def make_warning_list(dataset, model: RiskModel, as_of, *, settings: Settings, lang: str = "zh",
