@@ -13,6 +13,10 @@ Run one configuration per process so that the peak belongs to it, for instance::
     nice -n 10 .venv/bin/python benchmarks/bench_train_memory.py --students 200000 --budget 6
     nice -n 10 .venv/bin/python benchmarks/bench_train_memory.py --students 200000 --budget 1.5
     .venv/bin/python benchmarks/bench_train_memory.py --store district.duckdb --budget 4   # batch by batch
+    .venv/bin/python benchmarks/bench_train_memory.py --store province.duckdb --budget 6 --later-every 18 --save m
+
+``--model DIR`` evaluates a saved model on the later period instead of training one (the same sample of
+a store's schools for every model compared).
 
 ``--profile`` adds a tracemalloc breakdown of the training phase (slow: about 2x).
 """
@@ -87,30 +91,49 @@ def register(students: int, seed: int, cache: Path) -> Path:
     return folder
 
 
-def later_figures(dataset, model, until, settings) -> dict:
-    """AP and ECE of ``model`` on the monthly dates from ``until`` whose label windows the records cover."""
+def later_figures(dataset, model, until, settings, *, store: str | None = None, every: int = 1) -> dict:
+    """AP and ECE of ``model`` on the monthly dates from ``until`` whose label windows the records cover.
+
+    From a ``store``: batch by batch of schools (as training reads it), every ``every``-th batch only
+    (a sample of schools: at two million students all ten later dates of every school take hours).
+    """
     from riskmodel.features.build import prepare
     from riskmodel.labels import build_labels, records_end
     from riskmodel.models import evaluate
 
-    end = records_end(dataset)
+    end = records_end(dataset)  # the whole data's (a store's digest)
     horizon = pd.Timedelta(days=settings.labels.horizon_days)
     dates = [d for d in pd.date_range(until, periods=24, freq="MS") if d + horizon <= end]
-    source = prepare(dataset, settings=settings)
     ys, ps, raws, groups = [], [], [], []
-    for d in dates:
-        frame = source.at(d)
-        labels = build_labels(dataset, frame[["student_id", "as_of"]], settings=settings, data_end=end)
-        usable = labels["usable"].to_numpy(bool)
-        pred = model.predict(frame.loc[usable])
-        ys.append(labels.loc[usable, "label"].to_numpy(int))
-        ps.append(pred["score"].to_numpy())
-        raws.append(pred["raw"].to_numpy())
-        groups.append(np.full(int(usable.sum()), d.value))
-        del frame, pred
+
+    def score(part) -> None:
+        source = prepare(part, settings=settings)
+        for d in dates:
+            frame = source.at(d)
+            labels = build_labels(part, frame[["student_id", "as_of"]], settings=settings, data_end=end)
+            usable = labels["usable"].to_numpy(bool)
+            pred = model.predict(frame.loc[usable])
+            ys.append(labels.loc[usable, "label"].to_numpy(int))
+            ps.append(pred["score"].to_numpy())
+            raws.append(pred["raw"].to_numpy())
+            groups.append(np.full(int(usable.sum()), d.value))
+
+    schools = None
+    if store:
+        from riskmodel.data.store import Store
+
+        with Store(store) as st:
+            batches = st.batches(settings.data.batch_students)[::every]
+            schools = f"{len(batches)} of {len(st.batches(settings.data.batch_students))} batches of schools"
+            for first, last in batches:
+                score(st.schools_between(first, last))
+    else:
+        score(dataset)
     y, p, raw = np.concatenate(ys), np.concatenate(ps), np.concatenate(raws)
     out = evaluate(y, p, raw, np.concatenate(groups), capacity_per_1000=settings.warning.capacity_per_1000)
     out["dates"] = f"{dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d} ({len(dates)})"
+    if schools:
+        out["schools"] = schools
     return out
 
 
@@ -120,7 +143,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None, help="an existing data folder instead of a cached synth register")
     parser.add_argument("--store", default=None, help="a store (riskmodel validate --store) to train from batch by "
-                                                      "batch, as riskmodel train --data STORE does (no later figures)")
+                                                      "batch, as riskmodel train --data STORE does")
+    parser.add_argument("--later-every", type=int, default=1,
+                        help="from a store, the later-period figures on every N-th batch of schools only")
+    parser.add_argument("--model", default=None, help="evaluate this saved model on the later period (no training)")
+    parser.add_argument("--save", default=None, help="save the trained model into this new folder")
     parser.add_argument("--cache", default="/tmp/scale-train", help="where generated registers are kept")
     parser.add_argument("--until", default="2025-09-01")
     parser.add_argument("--budget", type=float, default=None,
@@ -163,7 +190,6 @@ def main() -> None:
 
         with Store(folder) as store:
             dataset = store.digest()
-        args.no_later = True
     else:
         dataset = load_dataset(folder, settings=settings)
     phases["load"] = time.perf_counter() - t
@@ -176,8 +202,17 @@ def main() -> None:
 
         tracemalloc.start(8)
     t = time.perf_counter()
-    model = train_model(dataset, args.until, settings=settings, store=args.store)
+    if args.model:
+        from riskmodel.models import load
+
+        model = load(args.model)
+    else:
+        model = train_model(dataset, args.until, settings=settings, store=args.store)
     phases["train"] = time.perf_counter() - t
+    if args.save:
+        from riskmodel.models import save
+
+        save(model, args.save)
     if args.profile:
         snapshot = tracemalloc.take_snapshot()
         current, peak = tracemalloc.get_traced_memory()
@@ -187,16 +222,18 @@ def main() -> None:
             print(f"  {stat.size / 1e6:9.1f} MB  {stat.traceback}")
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     meta = model.meta
+    inside = ("average_precision", "roc_auc", "recall_at_I_II", "ece_quantile")
     figures.update(rows=meta["rows"], folds=meta["folds"], sampling=meta.get("sampling"),
-                   best_iteration=meta.get("best_iteration"), holdout_inside={k: meta["metrics_holdout"].get(k) for k in
-                                                                              ("average_precision", "ece_quantile")})
+                   best_iteration=meta.get("best_iteration"),
+                   holdout_inside={k: meta.get("metrics_holdout", {}).get(k) for k in inside})
     if not args.no_later:
         sampler.enter("later")
         t = time.perf_counter()
-        later = later_figures(dataset, model, args.until, settings)
+        later = later_figures(dataset, model, args.until, settings, store=args.store, every=args.later_every)
         phases["later"] = time.perf_counter() - t
-        figures["later"] = {k: later[k] for k in ("dates", "rows", "positives", "average_precision", "roc_auc",
-                                                  "ece_quantile", "ece_uniform", "brier", "recall_at_I_II")}
+        figures["later"] = {k: later[k] for k in ("dates", "schools", "rows", "positives", "average_precision",
+                                                  "roc_auc", "ece_quantile", "ece_uniform", "brier", "recall_at_I_II")
+                            if k in later}
     sampler.stop()
     figures.update(wall_seconds={k: round(v, 1) for k, v in phases.items()},
                    peak_rss_phase_gb={k: round(v / 1e9, 2) for k, v in sampler.peaks.items()},
