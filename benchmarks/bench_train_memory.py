@@ -91,20 +91,23 @@ def register(students: int, seed: int, cache: Path) -> Path:
     return folder
 
 
-def later_figures(dataset, model, until, settings, *, store: str | None = None, every: int = 1) -> dict:
-    """AP and ECE of ``model`` on the monthly dates from ``until`` whose label windows the records cover.
+def later_rows(dataset, models: list, until, settings, *, store: str | None = None, every: int = 1) -> dict:
+    """The usable rows of the monthly dates from ``until`` whose label windows the records cover, scored
+    by each of ``models``: ``y``, ``groups`` (as-of date), ``students``, ``scores`` (per model:
+    calibrated probability and raw score), ``dates`` and ``schools`` (what was read).
 
     From a ``store``: batch by batch of schools (as training reads it), every ``every``-th batch only
     (a sample of schools: at two million students all ten later dates of every school take hours).
     """
     from riskmodel.features.build import prepare
     from riskmodel.labels import build_labels, records_end
-    from riskmodel.models import evaluate
 
     end = records_end(dataset)  # the whole data's (a store's digest)
     horizon = pd.Timedelta(days=settings.labels.horizon_days)
     dates = [d for d in pd.date_range(until, periods=24, freq="MS") if d + horizon <= end]
-    ys, ps, raws, groups = [], [], [], []
+    ys, groups, students = [], [], []
+    ps = [[] for _ in models]
+    raws = [[] for _ in models]
 
     def score(part) -> None:
         source = prepare(part, settings=settings)
@@ -112,28 +115,40 @@ def later_figures(dataset, model, until, settings, *, store: str | None = None, 
             frame = source.at(d)
             labels = build_labels(part, frame[["student_id", "as_of"]], settings=settings, data_end=end)
             usable = labels["usable"].to_numpy(bool)
-            pred = model.predict(frame.loc[usable])
+            rows = frame.loc[usable]
+            for i, model in enumerate(models):
+                pred = model.predict(rows)
+                ps[i].append(pred["score"].to_numpy())
+                raws[i].append(pred["raw"].to_numpy())
             ys.append(labels.loc[usable, "label"].to_numpy(int))
-            ps.append(pred["score"].to_numpy())
-            raws.append(pred["raw"].to_numpy())
             groups.append(np.full(int(usable.sum()), d.value))
+            students.append(rows["student_id"].astype(str).to_numpy())
 
-    schools = None
+    schools = "all"
     if store:
         from riskmodel.data.store import Store
 
         with Store(store) as st:
-            batches = st.batches(settings.data.batch_students)[::every]
-            schools = f"{len(batches)} of {len(st.batches(settings.data.batch_students))} batches of schools"
+            every_batch = st.batches(settings.data.batch_students)
+            batches = every_batch[::every]
+            schools = f"{len(batches)} of {len(every_batch)} batches of schools"
             for first, last in batches:
                 score(st.schools_between(first, last))
     else:
         score(dataset)
-    y, p, raw = np.concatenate(ys), np.concatenate(ps), np.concatenate(raws)
-    out = evaluate(y, p, raw, np.concatenate(groups), capacity_per_1000=settings.warning.capacity_per_1000)
-    out["dates"] = f"{dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d} ({len(dates)})"
-    if schools:
-        out["schools"] = schools
+    return {"y": np.concatenate(ys), "groups": np.concatenate(groups), "students": np.concatenate(students),
+            "scores": [(np.concatenate(p), np.concatenate(r)) for p, r in zip(ps, raws)],
+            "dates": f"{dates[0]:%Y-%m-%d} .. {dates[-1]:%Y-%m-%d} ({len(dates)})", "schools": schools}
+
+
+def later_figures(dataset, model, until, settings, *, store: str | None = None, every: int = 1) -> dict:
+    """AP, ECE, recall at I+II of ``model`` on the later period (:func:`later_rows`)."""
+    from riskmodel.models import evaluate
+
+    rows = later_rows(dataset, [model], until, settings, store=store, every=every)
+    p, raw = rows["scores"][0]
+    out = evaluate(rows["y"], p, raw, rows["groups"], capacity_per_1000=settings.warning.capacity_per_1000)
+    out.update(dates=rows["dates"], schools=rows["schools"])
     return out
 
 
