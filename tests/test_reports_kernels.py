@@ -10,7 +10,11 @@ in that kernel for anything that still holds the first cohort's students.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -275,3 +279,114 @@ def test_a_script_without_a_main_guard_fails_with_one_line_instead_of_hanging(tm
                           cwd=tmp_path)
     assert done.returncode != 0
     assert "WorkerLostError" in done.stderr and "__main__" in done.stderr
+
+
+# ------------------------------------------------------------------------ no kernel outlives its run
+# Each script starts a real ReportPool whose worker boots a real kernel (connection file in the pool's
+# private folder), prints the folder, then ends the way the test says; the test then looks in /proc for
+# any process whose command line still names that folder.
+_POOL_SCRIPT = """
+import ctypes, json, os, signal, sys, time
+from riskmodel.errors import WorkerLostError
+from riskmodel.reports.pool import ReportPool
+
+if __name__ == "__main__":
+    if sys.argv[1] == "parent-killed":  # the parent dies (kill -9, the OOM killer) while its pool runs
+        pool = ReportPool(workers=1, reuse_kernels=True)
+        worker = pool._warm[0].result(timeout=120)  # the worker is up and its kernel launched
+        print(json.dumps({"folder": pool._folder, "worker": worker}), flush=True)
+        time.sleep(600)  # until the test kills this process
+    else:  # "worker-killed": a worker killed while its kernel boots, orphans re-parented to a subreaper
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (systemd --user, an init)
+        try:
+            with ReportPool(workers=1, reuse_kernels=True) as pool:
+                print(json.dumps({"folder": pool._folder}), flush=True)
+                os.kill(pool._warm[0].result(timeout=120), signal.SIGKILL)  # before ipykernel watches its parent
+                pool.run([{"key": "list:x", "call": ("os", "getpid")}], on_done=lambda key, outcome: None)
+        except WorkerLostError:
+            pass
+        print("pool left", flush=True)
+        sys.stdin.read()  # the test looks for the kernel now, while this process (its reaper) lives
+"""
+
+
+def _naming(folder: str) -> list[int]:
+    """Live processes whose command line names a file in ``folder`` (a zombie's command line is empty)."""
+    prefix = os.fsencode(os.path.join(folder, ""))
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and any(a.startswith(prefix) for a in (entry / "cmdline").read_bytes().split(b"\0")):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _pool_script(tmp_path: Path, how: str) -> tuple[subprocess.Popen, dict]:
+    script = tmp_path / "pool_script.py"
+    script.write_text(_POOL_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, str(script), how], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        pytest.fail(f"the pool did not start: {proc.communicate(timeout=30)[1][-2000:]}")
+    return proc, json.loads(line)
+
+
+def _kill_left(folder: str, *pids: int) -> None:
+    for pid in [*_naming(folder), *pids]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_parent_leaves_no_worker_and_no_kernel(tmp_path):
+    """``kill -9`` (or the OOM killer) on the run itself: nothing of it can clean up, and its worker,
+    waiting on the executor's queue, used to wait for ever with its kernel (seen after a test that
+    kills a run on purpose, an ipykernel_launcher still running 1 h 48 min later). Each worker
+    watches its parent: when it is gone it kills its kernel and exits."""
+    proc, seen = _pool_script(tmp_path, "parent-killed")
+    folder, worker = seen["folder"], seen["worker"]
+    try:
+        assert _naming(folder), "the worker's kernel runs (else the test proves nothing)"
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while (_naming(folder) or _alive(worker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _naming(folder), "a kernel outlived the killed run"
+        assert not _alive(worker), "a worker outlived the killed run"
+        assert not Path(folder).exists(), "the kernels' folder is removed"
+    finally:
+        _kill_left(folder, worker)
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; prctl")
+def test_a_worker_killed_while_its_kernel_boots_leaves_no_kernel(tmp_path):
+    """A worker killed (the OOM killer) before its kernel watches it: ipykernel then only exits when
+    re-parented to process 1, and an orphan goes to the nearest subreaper where there is one
+    (``systemd --user``, a container's init). The run stops (WorkerLostError) and the pool kills every
+    kernel of its folder before it returns."""
+    proc, seen = _pool_script(tmp_path, "worker-killed")
+    folder = seen["folder"]
+    try:
+        assert proc.stdout.readline().strip() == "pool left", proc.communicate(timeout=60)[1][-2000:]
+        assert not _naming(folder), "a kernel outlived its pool"
+    finally:
+        _kill_left(folder)
+        proc.kill()
+        proc.wait(timeout=30)

@@ -22,6 +22,8 @@ import logging
 import os
 import re
 import shutil
+import signal
+import sys
 import tempfile
 import time
 from functools import lru_cache
@@ -33,7 +35,7 @@ from riskmodel.outputs import FILE_MODE, write_text
 from riskmodel.reports.names import html_text
 
 __all__ = ["NOTEBOOK_DIR", "KernelSession", "template", "notebook_parameters", "check_parameters", "execute",
-           "export_html"]
+           "export_html", "kill_kernels"]
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +320,44 @@ def _socket_folder(parent: str | None) -> str:
     return tempfile.mkdtemp(prefix="riskmodel-kernel-", dir="/tmp")
 
 
+def _command_line(pid: int | str) -> list[bytes]:
+    """A process's arguments; none for a process that is gone or dead (a zombie's command line is empty)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return [arg for arg in file.read().split(b"\0") if arg]
+    except OSError:  # gone, or not ours to read
+        return []
+
+
+def kill_kernels(folder: str | os.PathLike, *, wait: float = 5.0) -> list[int]:
+    """Kill (SIGKILL, with their process groups) the live processes whose command line names a file in
+    ``folder``: the kernels whose connection files are there, whoever started them and whether or not
+    that process still lives. Returns their process ids once they are dead (or ``wait`` seconds passed).
+
+    A kernel outlives the process that started it when that process is killed (SIGKILL, the OOM
+    killer) while the kernel boots: ipykernel then watches only for being re-parented to process 1,
+    and an orphan goes to the nearest subreaper instead where there is one (``systemd --user``, a
+    container's init). Linux only (it reads ``/proc``); elsewhere it finds nothing.
+    """
+    if not sys.platform.startswith("linux") or not os.path.isdir("/proc"):
+        return []
+    prefix = os.fsencode(os.path.join(os.fspath(folder), ""))
+    killed = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and any(
+                arg.startswith(prefix) for arg in _command_line(entry.name)):
+            pid = int(entry.name)
+            try:  # a kernel leads a process group of its own (jupyter_client starts it in a new session)
+                os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except OSError:
+                pass
+    deadline = time.monotonic() + wait
+    while any(_command_line(pid) for pid in killed) and time.monotonic() < deadline:  # exiting takes a moment
+        time.sleep(0.01)
+    return killed
+
+
 # what a kernel started ahead imports while it waits for its first notebook (modules stay loaded
 # across the ``%reset -f`` before each notebook; no name is left in the notebook's namespace)
 _WARM_UP = ("import matplotlib.pyplot, riskmodel.reports, riskmodel.i18n",
@@ -444,6 +484,20 @@ class KernelSession:
         except Exception as exc:  # noqa: BLE001 - a dead kernel may refuse a clean shutdown; its folder goes anyway
             log.info("kernel shutdown: %s", type(exc).__name__)
 
+    def kill(self) -> None:
+        """Kill the kernel (and what it started) at once, from any thread: no client, no event loop.
+
+        For a pool worker whose parent is gone (riskmodel.reports.pool): ``close`` could wait on a
+        notebook that the main thread is running.
+        """
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None and process.returncode is None:  # not reaped: its pid is still the kernel's
+            try:
+                os.killpg(process.pid, signal.SIGKILL) if hasattr(os, "killpg") else process.kill()
+            except OSError:
+                pass
+        kill_kernels(self._folder)  # one starting right now, not yet known to its manager
+
     def close(self) -> None:
         """Shut the kernel down and remove its sockets' folder."""
         try:
@@ -481,7 +535,7 @@ def _write_unfinished(path: Path, output_ipynb: Path, parameters: dict, error: s
 
 def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters: dict, *,
             title: str = "riskmodel", timeout: int = 600, kernel_name: str = "python3",
-            session: KernelSession | None = None) -> dict:
+            session: KernelSession | None = None, folder: str | None = None) -> dict:
     """Run ``path`` with ``parameters`` into ``output_ipynb``; export ``output_html`` if it succeeded.
 
     A failing cell does not raise: the executed copy keeps its outputs and the error, and the
@@ -489,9 +543,11 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
 
     With ``session``, the notebook runs in that session's kernel (started on first use, in the
     folder of ``output_ipynb``, and moved there before each later notebook); without, a session of
-    its own is started and stopped around it. Either way the kernel talks over IPC sockets in a
-    private folder (no TCP port to race for, papermill #511) and this process's working directory
-    is never changed (papermill's ``cwd`` would ``chdir`` every thread of a Dask worker).
+    its own is started and stopped around it (its sockets in a new folder inside ``folder`` when
+    given: a pool's, which kills what is left there when it ends). Either way the kernel talks over
+    IPC sockets in a private folder (no TCP port to race for, papermill #511) and this process's
+    working directory is never changed (papermill's ``cwd`` would ``chdir`` every thread of a Dask
+    worker).
 
     Returns
     -------
@@ -506,7 +562,7 @@ def execute(path: Path, output_ipynb: Path, output_html: Path | None, parameters
     outcome: dict = {"notebook": str(output_ipynb), "html": None, "error": None}
     own = session is None  # a session of its own for this notebook: IPC sockets, never TCP ports
     if own:
-        session = KernelSession(kernel_name)
+        session = KernelSession(kernel_name, folder=folder)
     try:
         session.reset(cwd=str(output_ipynb.parent))
         session.used += 1

@@ -12,6 +12,13 @@ whose spawned workers cannot start) the executor fails every waiting job at once
 scheduled run that never ends. The run then stops with :class:`~riskmodel.errors.WorkerLostError`
 (exit 75) and leaves nothing half-written.
 
+No kernel outlives its run. Every kernel's connection file is in the pool's private folder, and
+whatever ended the run (its end, a failure, an interrupt, a worker killed), the pool kills every
+process still naming that folder before removing it (:func:`~riskmodel.reports.notebooks.kill_kernels`).
+When the parent itself is killed (``kill -9``, the OOM killer) nothing runs in it: each worker watches
+its parent and, when it is gone, kills its kernel and exits; a worker blocked on the executor's
+queue would otherwise wait for ever, and its kernel with it.
+
 Example
 -------
 >>> # outcomes = execute_all(jobs, workers=2, reuse_kernels=True, on_done=lambda key, outcome: None)
@@ -26,6 +33,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -33,17 +41,46 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from riskmodel.errors import WorkerLostError
-from riskmodel.reports.notebooks import KernelSession, execute
+from riskmodel.reports.notebooks import KernelSession, execute, kill_kernels
 
 __all__ = ["ReportPool", "execute_all"]
 
+log = logging.getLogger(__name__)
+
 _SESSION: KernelSession | None = None  # a pool worker's kernel, reused for each notebook it runs
+_FOLDER: str | None = None  # the pool's folder: every kernel of a worker has its sockets in it
+
+
+def _watch_parent(folder: str) -> None:
+    """In a worker: when the parent process ends without stopping the pool (``kill -9``, the OOM
+    killer), kill this worker's kernels and exit. A worker waits for its next job on a queue whose
+    pipe it holds both ends of: without this it would wait for ever, its kernel alive with it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not a spawned worker (a test calling _init_worker itself)
+        return
+
+    def watch() -> None:
+        from multiprocessing.connection import wait as wait_for
+
+        wait_for([parent.sentinel])  # ready when the parent is gone: its end of the pipe closed
+        try:
+            if _SESSION is not None:
+                _SESSION.kill()
+            kill_kernels(folder)  # a notebook's own kernel (reuse_kernels off), one starting now
+            shutil.rmtree(folder, ignore_errors=True)  # the parent cannot remove it any more
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="riskmodel-parent-watch", daemon=True).start()
 
 
 def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> None:
-    global _SESSION
+    global _SESSION, _FOLDER
     os.umask(0o077)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates the pool
+    _FOLDER = folder
+    _watch_parent(folder)
     if reuse_kernel:
         from multiprocessing.util import Finalize
 
@@ -52,7 +89,7 @@ def _init_worker(reuse_kernel: bool, folder: str, max_notebooks: int = 0) -> Non
             _SESSION.start()  # boots and imports while this worker writes its share of the lists
         except Exception as exc:  # noqa: BLE001 - an initializer that raises breaks the whole pool;
             # papermill starts the kernel with the first notebook instead, and a failure is that notebook's
-            logging.getLogger(__name__).info("report kernel not started ahead: %s", type(exc).__name__)
+            log.info("report kernel not started ahead: %s", type(exc).__name__)
         Finalize(_SESSION, _SESSION.close, exitpriority=10)
 
 
@@ -69,7 +106,7 @@ def _run_job(job: dict) -> tuple[str, dict]:
         return job["key"], {"status": "ok", "seconds": round(time.perf_counter() - started, 3), "result": result}
     outcome = execute(Path(job["template"]), Path(job["ipynb"]), Path(job["html"]) if job["html"] else None,
                       job["parameters"],
-                      title=job["title"], timeout=job["timeout"], session=_SESSION)
+                      title=job["title"], timeout=job["timeout"], session=_SESSION, folder=_FOLDER)
     return job["key"], outcome
 
 
@@ -80,8 +117,9 @@ class ReportPool:
     A job with ``call: (module, function)`` and ``args``/``kwargs`` is not a notebook: the worker calls
     the function (the run's warning lists, put first so that both cores write them), its return value
     is the outcome's ``result``, and an exception it raises is raised by :meth:`run`. Leaving the
-    ``with`` block on an exception (or an interrupt) terminates the workers; their kernels exit with
-    them (ipykernel watches its parent) and the sockets' folder is removed whatever happens.
+    ``with`` block on an exception (or an interrupt) terminates the workers; whatever happened, any
+    kernel still running then is killed (one whose worker died while it booted outlives it) and the
+    sockets' folder is removed.
 
     Example
     -------
@@ -140,7 +178,12 @@ class ReportPool:
                     process.terminate()  # Python 3.14's ProcessPoolExecutor.terminate_workers(), by hand
             self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
         finally:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            try:  # a worker closes its kernel when it ends normally; not when terminated or killed
+                left = kill_kernels(self._folder)
+                if left:
+                    log.info("%d report kernel(s) left by their workers were killed", len(left))
+            finally:
+                shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def execute_all(jobs: list[dict], *, workers: int, reuse_kernels: bool,
