@@ -40,6 +40,11 @@ __all__ = ["STORE_VERSION", "write_store", "open_store", "canonical_types", "is_
 log = logging.getLogger(__name__)
 
 STORE_VERSION = 2  # 2: the _school and _pos keys, the checked students and per-file reuse (issue 17)
+# DuckDB's memory for a reading connection. Its default (80% of the machine) lets the buffer pool keep
+# every block read: over a pass through a store's batches of schools, the whole file (1.8 GB at two
+# million students), on top of training's matrix. Each batch is read once per pass, so the cache buys
+# nothing; the results handed to pandas are not bounded by it (docs/benchmarks.md, training memory).
+READ_MEMORY_LIMIT = "512MB"
 _DTYPES = {"string": object, "enum": object, "date": "datetime64[ns]", "bool": "boolean", "int": "Int64",
            "number": "float64"}
 
@@ -181,7 +186,7 @@ def _connect(path: str | Path, lang: str) -> tuple[duckdb.DuckDBPyConnection, di
     if not path.is_file():
         raise ContractError(text("data.error.no_store", lang, path=path))
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config={"memory_limit": READ_MEMORY_LIMIT})
     except duckdb.Error as exc:
         raise ContractError(text("data.error.not_duckdb", lang, path=path, detail=exc)) from None
     try:
