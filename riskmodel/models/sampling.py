@@ -51,6 +51,9 @@ MEMORY_FACTOR = 1.5
 EVALUATION_SHARE = 0.5
 # the least share of a fit fold's negatives the row budget keeps (the memory budget may go below it)
 MIN_FIT_SHARE = 0.05
+# below this many outcomes left in the calibration and held-out months by the memory budget, early
+# stopping and the calibrator work from noise: at 440 the model lost 15% of its AP (docs/benchmarks.md)
+MIN_EVALUATION_OUTCOMES = 1_000
 
 
 def negative_share(n: int, positives: int, *, max_rows: int) -> float | None:
@@ -209,6 +212,7 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
                             "negative of those months is left out; raise the budget", max_memory_gb)
 
     chosen, kept_u, kept_share, kept_factor = [], [], [], []
+    evaluation_outcomes = 0
     for i, u in enumerate(draws()):
         negative = labels[i] == 0
         if is_eval[i]:
@@ -221,6 +225,8 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
             keep = np.zeros(len(u), bool)
             share, factor = 1.0, 1.0
         rows = np.flatnonzero(keep)
+        if is_eval[i]:
+            evaluation_outcomes += int(np.count_nonzero(~negative[rows]))
         chosen.append(rows)
         kept_u.append(u[rows])
         # a lowered negative (fit-only month) was built under the memory share; everything else under 1
@@ -235,6 +241,7 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
                        "estimated_gb_built": round(estimate_bytes(built, n_features) / 1e9, 2),
                        "rows_built": built, "rows_usable": int(sizes.sum()),
                        "fit_negative_share": round(memory_share, 6), "evaluation_student_share": round(student_share, 6),
+                       "evaluation_outcomes": evaluation_outcomes,
                        "rule": "every positive of the fit months kept, negatives at the share weighted back by "
                                "1/share; calibration and held-out months: a seeded share of students, unweighted "
                                "(docs/models.md)"}
@@ -242,5 +249,10 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
                     "%.3g: built %d rows (fit-month negatives at %.1f%%, weighted back; calibration and held-out "
                     "months %.0f%% of students)", rows_needed, n_features, sample.info["estimated_gb_all_rows"],
                     max_memory_gb, built, 100 * memory_share, 100 * student_share)
+        if student_share < 1 and evaluation_outcomes < MIN_EVALUATION_OUTCOMES:
+            log.warning("under model.max_memory_gb %.3g the calibration and held-out months keep %d outcomes (of %d): "
+                        "early stopping and calibration on so few are noisy and the model loses accuracy; raise "
+                        "model.max_memory_gb (docs/models.md, Training memory)", max_memory_gb, evaluation_outcomes,
+                        int(positives[is_eval].sum()))
     log.info("training rows: %d usable, %d built", int(sizes.sum()), built)
     return chosen, sample
