@@ -184,8 +184,9 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
         if fit_only[i]:
             needed[i] = positives[i] + int(np.count_nonzero((labels[i] == 0) & (u < reach[i])))
     rows_needed = int(needed.sum())
+    over_budget = bool(max_memory_gb) and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9
     memory_share, student_share, drawn = 1.0, 1.0, None
-    if max_memory_gb and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9:
+    if over_budget:
         capacity = max(int(max_memory_gb * 1e9 / estimate_bytes(1, n_features)), 1)  # a budget below one row: one
         evaluation_rows = int(sizes[is_eval].sum())
         # the evaluation months may take what the fit months' rows leave, and at least half the budget
@@ -235,7 +236,7 @@ def plan_rows(as_of: list[pd.Timestamp], labels: list[np.ndarray], positions: li
     built = int(sum(len(c) for c in chosen))
     cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)  # noqa: E731
     sample.u, sample.share, sample.factor = cat(kept_u), cat(kept_share), cat(kept_factor)
-    if max_memory_gb and estimate_bytes(rows_needed, n_features) > max_memory_gb * 1e9:
+    if over_budget:
         sample.info = {"max_memory_gb": max_memory_gb,
                        "estimated_gb_all_rows": round(estimate_bytes(rows_needed, n_features) / 1e9, 2),
                        "estimated_gb_built": round(estimate_bytes(built, n_features) / 1e9, 2),
