@@ -288,10 +288,9 @@ class Store:
         one query per table for a batch of small schools (split it with
         :func:`riskmodel.warning.warning_list.split_by_school`); only the tables ``tables`` when given. See
         :meth:`school`."""
-        wanted = tables
-        tables = {}
+        read = {}
         for name in self.meta["tables"]:
-            if wanted is not None and name not in wanted:
+            if tables is not None and name not in tables:
                 continue
             if name in self._keyed:
                 frame = _read(self._con, name, where="WHERE _school BETWEEN ? AND ?", params=[str(first), str(last)],
@@ -302,8 +301,8 @@ class Store:
                     school = frame["school"].astype(str)
                     frame = frame.loc[frame["school"].isna() | ((school >= str(first)) & (school <= str(last)))]
                     frame = frame.reset_index(drop=True)
-            tables[name] = canonical_types(frame, name)
-        return Dataset(tables=tables, checksum=self.meta["checksum"], files=self.meta["files"],
+            read[name] = canonical_types(frame, name)
+        return Dataset(tables=read, checksum=self.meta["checksum"], files=self.meta["files"],
                        summary=_summary(self.meta), skipped=tuple(self.meta["skipped"]))
 
     def batches(self, limit: int, sizes: pd.Series | None = None) -> list[tuple[str, str]]:

@@ -525,9 +525,8 @@ def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec
                     timings["schools"] = time.perf_counter() - t0
                     from riskmodel.warning.levels import warn_level_one_over
 
-                    warn_level_one_over(pd.DataFrame([row for school in sorted(results)  # once, not once per school
-                                                      for row in results[school].get("over_capacity", [])],
-                                                     columns=["school", "held", "capacity", "by_rule", "by_review"]))
+                    warn_level_one_over([row for school in sorted(results)  # once, not once per school
+                                         for row in results[school].get("over_capacity", [])])
                 except BaseException:
                     _stop(client, stop, futures, work, local=spec.local)
                     raise

@@ -54,7 +54,7 @@ from riskmodel.config import Settings
 from riskmodel.vocab import LEVEL_ORDER, LEVELS, capacity_for
 
 __all__ = ["LEVELS", "LEVEL_ORDER", "tie_key", "capacities", "assign_levels", "STATE_COLUMNS", "level_one_over",
-           "warn_level_one_over"]
+           "warn_level_one_over", "OVER_CAPACITY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ def capacities(n_scored: int, *, settings: Settings) -> dict[str, int]:
         return {level: int(warning.capacity.get(level, 0)) for level in LEVELS}
     return {level: capacity_for(warning.capacity_per_1000.get(level, 0.0), n_scored) for level in LEVELS}
 
+
+# a school whose level I is above its capacity (level_one_over, ScoreResult.over_capacity)
+OVER_CAPACITY_COLUMNS = ["school", "held", "capacity", "by_rule", "by_review"]
 
 # the case columns assign_levels adds with the review loop (riskmodel.warning.cases)
 STATE_COLUMNS = ["state", "trigger_date", "trigger_rules", "days_waiting", "interview_overdue", "review_date",
@@ -225,13 +228,14 @@ def level_one_over(levels: pd.DataFrame, *, settings: Settings) -> dict | None:
             "by_review": int((first & path.str.startswith("review:").to_numpy()).sum())}
 
 
-def warn_level_one_over(over: pd.DataFrame | None, *, shown: int = 5) -> None:
-    """One warning for the schools whose level I is above its capacity (``school, held, capacity, by_rule,
-    by_review`` rows; :class:`riskmodel.warning.warning_list.ScoreResult` ``.over_capacity``): the school's
+def warn_level_one_over(over: pd.DataFrame | list[dict] | None, *, shown: int = 5) -> None:
+    """One warning for the schools whose level I is above its capacity (:data:`OVER_CAPACITY_COLUMNS` rows,
+    a frame or records; :class:`riskmodel.warning.warning_list.ScoreResult` ``.over_capacity``): the school's
     counts when it is one, else how many schools and the ``shown`` most over (a province's run would
     otherwise write one line per school into the scheduler's mail). Counts and school names only."""
-    if over is None or over.empty:
+    if over is None or len(over) == 0:
         return
+    over = pd.DataFrame(over, columns=OVER_CAPACITY_COLUMNS)
     if len(over) == 1:
         row = over.iloc[0]
         where = f" in {row['school']}" if row["school"] else ""

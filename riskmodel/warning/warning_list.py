@@ -41,7 +41,14 @@ from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
-from riskmodel.warning.levels import LEVEL_ORDER, LEVELS, assign_levels, level_one_over, warn_level_one_over
+from riskmodel.warning.levels import (
+    LEVEL_ORDER,
+    LEVELS,
+    OVER_CAPACITY_COLUMNS,
+    assign_levels,
+    level_one_over,
+    warn_level_one_over,
+)
 from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
@@ -232,7 +239,7 @@ def _levels_by_school(predicted: pd.DataFrame, fired: pd.DataFrame, schools: np.
     over = [{"school": str(school), **found} for school, part in parts.items()
             if (found := level_one_over(part, settings=settings)) is not None]
     levels = next(iter(parts.values())) if len(parts) == 1 else pd.concat(parts.values()).loc[predicted.index]
-    return levels, pd.DataFrame(over, columns=["school", "held", "capacity", "by_rule", "by_review"])
+    return levels, pd.DataFrame(over, columns=OVER_CAPACITY_COLUMNS)
 
 
 def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students: pd.DataFrame,
