@@ -295,3 +295,22 @@ def test_features_of_a_school_do_not_depend_on_the_other_schools(district):
     alone = pd.concat([build_features(part, [AS_OF], settings=Settings())
                        for _, part in split_by_school(dataset)]).set_index("student_id")
     pd.testing.assert_frame_equal(alone.loc[whole.index], whole, check_exact=True)
+
+
+def test_dropped_students_are_said_once_per_store_not_once_per_batch(district, tmp_path, caplog):
+    """Scored from a store one school a batch, previously listed students missing from two schools come in
+    one warning with the run's count (counts only: no ID in the line)."""
+    from riskmodel.warning.stream import score_store
+
+    store = tmp_path / "district.duckdb"
+    _validate(district["folder"] / "data", store, tmp_path / "rejected.csv")
+    first, second = schools_of(district["dataset"].table("students"))[:2]
+    previous = pd.DataFrame({"student_id": ["gone-1", "gone-2", "gone-3"], "level": ["I", "II", "III"],
+                             "school": [first, second, second]})
+    one_a_batch = LEGACY.model_copy(update={"data": LEGACY.data.model_copy(update={"batch_students": 1})})
+    with caplog.at_level("WARNING", logger="riskmodel.warning.warning_list"):
+        result = score_store(store, district["model"], AS_OF, settings=one_a_batch, previous=previous, lang="en")
+    assert (result.warning_list["change"] == "dropped").sum() == 3
+    lines = [r.getMessage() for r in caplog.records if "not scored" in r.getMessage()]
+    assert lines == ["3 previously listed students were not scored (missing from the register or rejected); "
+                     "the list marks them 'dropped'"]

@@ -595,6 +595,7 @@ def _finish(work: Path, results: dict[str, dict], schools: list[str], slugs: dic
     """The whole run's list and scores file, index and manifest, from the schools' results (in school order)."""
     from riskmodel.reports.register_guard import dropped_students
     from riskmodel.warning.scores_file import write_scores
+    from riskmodel.warning.warning_list import warn_dropped
 
     by_slug = {r["slug"]: r for r in results.values()}
     ordered = [by_slug.get(slugs[s], {"school": s, "slug": slugs[s], "status": "failed", "error": "no result"})
@@ -632,6 +633,7 @@ def _finish(work: Path, results: dict[str, dict], schools: list[str], slugs: dic
                             ignore_index=True)
     dropped = dropped_students(warning_list)
     run_info["dropped"] = dropped
+    warn_dropped(warning_list)  # once for the run: the schools' tasks do not say it
     write_index(work, cohorts=cohorts, outcomes={k: _absolute(work, o) for k, o in outcomes.items()}, lists=lists,
                 info=run_info, lang=lang, level_counts=counts)
     failed = sorted(k for k, o in outcomes.items() if o["status"] != "ok")

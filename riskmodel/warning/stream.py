@@ -42,6 +42,7 @@ from riskmodel.warning.warning_list import (
     combine_results,
     previous_by_school,
     score_school,
+    warn_dropped,
 )
 
 __all__ = ["score_store", "score_batch_task"]
@@ -160,6 +161,7 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
                 report(sum(in_batch[:number + 1]), len(sizes))
     combined = combine_results(results)
     warn_level_one_over(combined.over_capacity)  # once for the store, not once per school
+    warn_dropped(combined.warning_list)
     timings = dict(combined.timings or {})
     timings["load"] = timings.get("load", 0.0) + load
     return replace(combined, timings=timings)

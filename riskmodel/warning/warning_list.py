@@ -53,7 +53,7 @@ from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
            "score_features", "make_warning_list", "compare_with_previous", "score_school", "split_by_school",
-           "schools_of", "previous_by_school", "combine_results"]
+           "schools_of", "previous_by_school", "combine_results", "warn_dropped"]
 
 log = logging.getLogger(__name__)
 
@@ -339,9 +339,6 @@ def score_features(features: pd.DataFrame, model: RiskModel, as_of, *, students:
     else:
         log.info("list of %s: %d listed (%d by hard rules), %d cleared", f"{as_of:%Y-%m-%d}", int(listed.sum()),
                  int(fired.any(axis=1).sum()), n_cleared)
-    if (cleared["change"] == "dropped").any():  # counts only: never an ID or pseudonym in a log line
-        log.warning("%d previously listed students were not scored (missing from the register or rejected); "
-                    "the list marks them 'dropped'", int((cleared["change"] == "dropped").sum()))
     return ScoreResult(warning_list=warning_list, reasons=reasons_out, scores=all_scores, model_version=model.version,
                        cases=cases, over_capacity=over)
 
@@ -459,6 +456,18 @@ def score_school(dataset, model: RiskModel, as_of, *, settings: Settings, previo
                    timings={"features": built, "score": time.perf_counter() - started})
 
 
+def warn_dropped(warning_list: pd.DataFrame | None) -> None:
+    """One warning for the previously listed students a list did not score (``change`` 'dropped'): said
+    once per run, after every school's list is made, not once per school or batch. Counts only: never an
+    ID or pseudonym in a log line."""
+    if warning_list is None or "change" not in warning_list.columns:
+        return
+    dropped = int((warning_list["change"] == "dropped").sum())
+    if dropped:
+        log.warning("%d previously listed students were not scored (missing from the register or rejected); "
+                    "the list marks them 'dropped'", dropped)
+
+
 def combine_results(results: list[ScoreResult]) -> ScoreResult:
     """The schools' results as one, in the order given (each school's list whole, one after the other)."""
     if len(results) == 1:
@@ -484,9 +493,11 @@ def score_as_of(dataset, model: RiskModel, as_of, *, settings: Settings, previou
     """Check that ``dataset`` on ``as_of`` fits ``model`` (:func:`riskmodel.warning.checks.check_scoring_data`),
     then score every school of it with :func:`score_school` (levels, capacity and rank per school; the
     list school by school, in :func:`schools_of` order). With one school: the list as it always was.
-    Schools whose level I is above its capacity are said in one warning."""
+    Schools whose level I is above its capacity are said in one warning, previously listed students not
+    scored in another."""
     result = score_school(dataset, model, as_of, settings=settings, previous=previous, run_id=run_id, lang=lang)
     warn_level_one_over(result.over_capacity)
+    warn_dropped(result.warning_list)
     return result
 
 
