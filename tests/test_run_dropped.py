@@ -130,7 +130,11 @@ def test_missing_listed_student_is_dropped_by_pseudonym_and_exits_1(small, tmp_p
     assert gone_pseudonym in index and "previously listed students were not scored" in index
     for name in ("manifest.json", "index.html", "run.log"):
         assert gone_id not in (run_dir / name).read_text(encoding="utf-8"), name
-    assert gone_pseudonym not in (run_dir / "run.log").read_text(encoding="utf-8")
+    run_log = (run_dir / "run.log").read_text(encoding="utf-8")
+    assert gone_pseudonym not in run_log
+    # what scoring said before the run's folder existed is in run.log too, first: the auditor's record
+    said = run_log.index("WARNING riskmodel.warning.warning_list: 1 previously listed students were not scored")
+    assert said < run_log.index("INFO riskmodel.reports.runner: run run-2023-12-01")
     listed_now = pd.read_parquet(run_dir / "warning_list.parquet").set_index("pseudonym")
     assert listed_now.loc[gone_pseudonym, ["change", "previous_level", "level"]].tolist() == ["dropped", gone_level,
                                                                                               "none"]

@@ -438,3 +438,28 @@ def test_a_live_runs_partial_folder_is_left_alone(tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
+
+
+def test_run_log_begins_with_what_was_said_before_the_run_folder(tmp_path, caplog):
+    """Loading and scoring speak before the run's folder exists (rows ignored, level I above capacity):
+    run.log, the auditor's record, begins with what they said; the console still shows the warnings."""
+    import logging
+
+    from riskmodel.reports.runlog import held_records, log_to
+
+    early = logging.getLogger("riskmodel.warning.levels")
+    with caplog.at_level(logging.WARNING), held_records() as said:
+        early.info("scored 12 PHQ9 administrations")
+        early.warning("level I holds 9 students, above its capacity of 8")
+        early.debug("not kept")
+    assert [r.getMessage() for r in said] == ["scored 12 PHQ9 administrations",
+                                              "level I holds 9 students, above its capacity of 8"]
+    assert [r.getMessage() for r in caplog.records] == ["level I holds 9 students, above its capacity of 8"]
+    with log_to(tmp_path / "run.log", said):
+        logging.getLogger("riskmodel.reports.runner").info("run r of 2026-03-01: 20 students scored")
+    lines = (tmp_path / "run.log").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "INFO riskmodel.warning.levels: scored 12 PHQ9 administrations",
+        "WARNING riskmodel.warning.levels: level I holds 9 students, above its capacity of 8",
+        "INFO riskmodel.reports.runner: run r of 2026-03-01: 20 students scored"]
+    assert (tmp_path / "run.log").stat().st_mode & 0o077 == 0

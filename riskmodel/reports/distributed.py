@@ -62,6 +62,7 @@ from riskmodel.reports.names import safe_component
 from riskmodel.reports.notebooks import check_parameters, execute, template
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
 from riskmodel.reports.runlog import (
+    held_records,
     hold_run_lock,
     log_to,
     point_latest,
@@ -442,23 +443,24 @@ def run_distributed(data_dir: str | Path, model_dir: str | Path, as_of: date | s
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
     guard_outputs({"--out": out}, inputs={"data folder": data_dir, "model folder": model_dir}, folders=["--out"])
     with hold_run_lock(out, as_of):  # a second run of this date stops here (exit 75), before reading anything
-        remove_stale_partials(out)
-        run_id = run_id or _run_id(out, as_of)
-        model, dataset, register_check, load_seconds = _prepare(
-            Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, lang=lang,
-            accept_register_loss=accept_register_loss)
+        with held_records() as said:  # run.log begins with what was said before its folder existed
+            remove_stale_partials(out)
+            run_id = run_id or _run_id(out, as_of)
+            model, dataset, register_check, load_seconds = _prepare(
+                Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, lang=lang,
+                accept_register_loss=accept_register_loss)
         inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
         from riskmodel.data.store import is_store
 
         return _publish(dataset, model, as_of, out, settings=settings, spec=spec, lang=lang, run_id=run_id,
                         progress=progress, templates=templates, register_check=register_check, inputs=inputs,
                         timings={"load": load_seconds},
-                        store=str(Path(data_dir).absolute()) if is_store(data_dir) else "")
+                        store=str(Path(data_dir).absolute()) if is_store(data_dir) else "", earlier_log=said)
 
 
 def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec: ClusterSpec, lang: str,
              run_id: str, progress: bool, templates: Path | None, register_check: dict | None, inputs: dict,
-             timings: dict[str, float], store: str = "") -> RunResult:
+             timings: dict[str, float], store: str = "", earlier_log: list | None = None) -> RunResult:
     from riskmodel.warning.warning_list import previous_by_school, schools_of
 
     rs = settings.reports
@@ -476,7 +478,7 @@ def _publish(dataset, model, as_of: date, out: Path, *, settings: Settings, spec
     try:
         with terminate_as_interrupt(), atomic_dir(out / run_id) as work:
             work.chmod(DIR_MODE)
-            with log_to(work / "run.log"), open_cluster(spec, settings=settings.cluster) as client:
+            with log_to(work / "run.log", earlier_log or ()), open_cluster(spec, settings=settings.cluster) as client:
                 from distributed import Event, as_completed
 
                 workers = check_versions(client)

@@ -24,7 +24,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -164,22 +164,46 @@ def remove_stale_partials(out: str | Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def log_to(path: Path) -> Iterator[None]:
-    """Copy riskmodel's log records to ``path`` (mode 0600) while the run is made."""
+def log_to(path: Path, earlier: Iterable[logging.LogRecord] = ()) -> Iterator[None]:
+    """Copy riskmodel's log records to ``path`` (mode 0600) while the run is made, after the ``earlier``
+    records (:func:`held_records`: what loading and scoring said before the run's folder existed)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     handler = _QuietFileHandler(path, encoding="utf-8", delay=True)
     os.close(fd)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
+    for record in earlier:
+        handler.handle(record)
+    try:
+        with _attached(handler):
+            yield
+    finally:
+        handler.close()
+
+
+@contextlib.contextmanager
+def held_records() -> Iterator[list[logging.LogRecord]]:
+    """Keep riskmodel's INFO-and-above records made inside the block, for :func:`log_to` to write first: a
+    run's warnings about its data and its list (rows ignored, level I above capacity, students dropped)
+    are made before its folder exists, and an auditor reads them in run.log. The console shows what it
+    showed."""
+    records: list[logging.LogRecord] = []
+    handler = _Keep(records)
+    handler.setLevel(logging.INFO)
+    with _attached(handler):
+        yield records
+
+
+@contextlib.contextmanager
+def _attached(handler: logging.Handler) -> Iterator[None]:
+    """``handler`` on the riskmodel logger at INFO; the console keeps the level it had (-v or not): records
+    reach the usual handlers through a relay at that level instead of through propagation."""
     logger = logging.getLogger("riskmodel")
     old_level, old_propagate = logger.level, logger.propagate
-    console_level = logger.getEffectiveLevel()
-    # run.log gets INFO; the console keeps the level it had (-v or not): records reach the usual
-    # handlers through a relay at that level instead of through propagation
-    relay = _Relay(console_level)
+    relay = _Relay(logger.getEffectiveLevel())
     logger.addHandler(handler)
     logger.addHandler(relay)
-    logger.setLevel(min(console_level, logging.INFO))
+    logger.setLevel(min(relay.level, logging.INFO))
     logger.propagate = False
     try:
         yield
@@ -188,7 +212,17 @@ def log_to(path: Path) -> Iterator[None]:
         logger.removeHandler(relay)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
-        handler.close()
+
+
+class _Keep(logging.Handler):
+    """Keeps the records it is handed (:func:`held_records`)."""
+
+    def __init__(self, records: list[logging.LogRecord]):
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 class _QuietFileHandler(logging.FileHandler):

@@ -55,6 +55,7 @@ from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import ReportPool
 from riskmodel.reports.report_data import LEVELS, write_parquet, write_report_data
 from riskmodel.reports.runlog import (
+    held_records,
     hold_run_lock,
     log_to,
     point_latest,
@@ -97,6 +98,8 @@ class Scored:
         What the loader read, rejected and did not use.
     timings
         Seconds per stage so far.
+    log_records
+        What loading and scoring logged before the run's folder existed (run.log begins with them).
     """
 
     as_of: date
@@ -114,6 +117,7 @@ class Scored:
     previous_run: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     register_check: dict | None = None  # the register-loss guard's figures (riskmodel.reports.register_guard)
+    log_records: list = field(default_factory=list)
 
     @property
     def schools(self) -> list[str]:
@@ -416,7 +420,7 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
             work.chmod(DIR_MODE)
             # the pool first: its workers spawn and their kernels boot and import while this process
             # writes the report data and the scores (riskmodel.reports.pool.ReportPool)
-            with log_to(work / "run.log"), ReportPool(workers=workers, reuse_kernels=rs.reuse_kernels,
+            with log_to(work / "run.log", scored.log_records), ReportPool(workers=workers, reuse_kernels=rs.reuse_kernels,
                                                       max_notebooks=rs.kernel_max_notebooks) as pool:
                 log.info("run %s of %s: %d students scored", run_id, scored.as_of, len(scored.everyone))
                 t0 = time.perf_counter()
@@ -569,10 +573,12 @@ def run(data_dir: str | Path, model_dir: str | Path, as_of: date | str, out: str
         raise ModelMismatchError(f"{model_dir}: no such model folder; pass the --out folder of `riskmodel train`.")
     guard_outputs({"--out": out}, inputs={"data folder": data_dir, "model folder": model_dir}, folders=["--out"])
     with hold_run_lock(out, as_of):  # a second run of this date stops here (exit 75), before reading anything
-        remove_stale_partials(out)  # left by a killed run; they hold student IDs
-        run_id = _run_id(out, as_of)
-        scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id, lang=lang,
-                       accept_register_loss=accept_register_loss)
+        with held_records() as said:  # run.log begins with what was said before its folder existed
+            remove_stale_partials(out)  # left by a killed run; they hold student IDs
+            run_id = _run_id(out, as_of)
+            scored = score(Path(data_dir), Path(model_dir), as_of, settings=settings, out=out, run_id=run_id,
+                           lang=lang, accept_register_loss=accept_register_loss)
+        scored.log_records = said
         inputs = {"data_dir": str(Path(data_dir).absolute()), "model_dir": str(Path(model_dir).absolute())}
         return publish(scored, out, settings=settings, lang=lang, jobs=jobs, progress=progress, templates=templates,
                        run_id=run_id, inputs=inputs)
