@@ -4,7 +4,9 @@ Trains LightGBM, the logistic model and the rules baseline up to ``--until`` on 
 university (riskmodel.synth), then scores the following twelve monthly as-of dates and prints, per
 model: average precision, ROC AUC, recall at the level I and I+II capacities (5 and 20 per 1,000 per
 month), Brier score and expected calibration error; and the same ranking figures for the generator's
-true 90-day risk (the ceiling; read from ``_truth``, never by the models). Then times training
+true 90-day risk (the ceiling; read from ``_truth``, never by the models), and where each finds its
+positives at the level I+II capacity (:func:`recall_by_onset`: in acute phases that begin after the
+as-of date, under way, or none; the bundled generator only). Then times training
 (20,000 enrolled students x ``model.history_months`` monthly as-of dates, 48 by default) and scoring 30,000 enrolled students with
 reasons for everyone listed.
 
@@ -28,6 +30,7 @@ from riskmodel.data import Dataset
 from riskmodel.features import build_features
 from riskmodel.labels import build_labels
 from riskmodel.models import evaluate, train_model
+from riskmodel.models.metrics import recall_at_capacity
 from riskmodel.models.training import monthly_as_of_dates, training_frame
 from riskmodel.synth import generate
 from riskmodel.warning import score_features
@@ -73,6 +76,34 @@ def ceiling(truth: dict, frame: pd.DataFrame) -> pd.DataFrame:
     before = before.assign(month=pd.to_datetime(before["month"]) + pd.DateOffset(months=1))
     return out.drop(columns="month").merge(before, left_on=["student_id", "as_of"], right_on=["student_id", "month"],
                                            how="left")
+
+
+def recall_by_onset(truth: dict, frame: pd.DataFrame, scores: dict[str, np.ndarray], per_1000: float) -> pd.DataFrame | None:
+    """Recall at capacity split into the points each kind of positive row contributes, by where the student
+    stood on the as-of date: in an acute phase that begins in the month starting on the as-of date (the
+    previous month has no acute day, this month has: the generator draws the onset after the as-of date,
+    so no record can show it), in a phase begun before the as-of date (records show it only through the
+    entries the phase leaves), or in none. The points of a row sum to its recall. The ceiling ranks the
+    first kind high because it knows the month's state; a model of records cannot. None when the
+    generator's truth has no acute share (the second generator)."""
+    months = truth["student_months"]
+    if "acute" not in months.columns:
+        return None
+    months = months[["student_id", "month", "acute"]].assign(month=lambda m: pd.to_datetime(m["month"]))
+    before = months.assign(month=months["month"] + pd.DateOffset(months=1)).rename(columns={"acute": "acute_before"})
+    rows = frame[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
+                                               right_on=["student_id", "month"], how="left").drop(columns="month")
+    rows = rows.merge(before, left_on=["student_id", "as_of"], right_on=["student_id", "month"], how="left")
+    ongoing = (rows["acute_before"].fillna(0) > 0).to_numpy()
+    onset = (rows["acute"].fillna(0) > 0).to_numpy() & ~ongoing
+    parts = {"phase begins after as-of": onset, "phase begun before": ongoing, "no phase": ~onset & ~ongoing}
+    y = frame["label"].to_numpy(dtype=int)
+    table = pd.DataFrame({name: {"recall": recall_at_capacity(y, score, frame["as_of"], per_1000=per_1000),
+                                 **{part: recall_at_capacity(y & mask, score, frame["as_of"], per_1000=per_1000)
+                                    * (y & mask).sum() / y.sum() for part, mask in parts.items()}}
+                          for name, score in scores.items()}).T
+    table.attrs["positives"] = {part: int((y & mask).sum()) for part, mask in parts.items()}
+    return table
 
 
 def main() -> None:
@@ -160,6 +191,16 @@ def main() -> None:
                                   "recall_at_I_II_III", "brier", "ece_quantile", "ece_uniform", "mean_probability"]]
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(table)
+    state = truth["risk_90d_state"]
+    scores = {kind: model.predict(test)["raw"].to_numpy(dtype=float) for kind, model in models.items()}
+    by_onset = recall_by_onset(synth.truth, test, {**scores, "ceiling (state)": state.fillna(state.mean()).to_numpy()},
+                               cap["I"] + cap["II"])
+    if by_onset is not None:
+        counts = ", ".join(f"{part} {n}" for part, n in by_onset.attrs["positives"].items())
+        print(f"\nrecall at I+II, the points each kind of positive gives, by the acute phase on the as-of date "
+              f"(positives: {counts}; a phase that begins after the as-of date no record can show):")
+        with pd.option_context("display.width", 250, "display.max_columns", 10, "display.float_format", "{:.3f}".format):
+            print(by_onset)
     if "lightgbm" not in models:
         return
     booster = models["lightgbm"].estimator.booster_

@@ -16,6 +16,14 @@ Variants (``--variants``, comma-separated; default all):
 * ``leaves``: LightGBM with other tree sizes (num_leaves / min_data_in_leaf), at 36 and 48 dates.
 * ``rows``: LightGBM fitted on twice ``model.max_fit_rows`` (fewer of the fit fold's negatives subsampled).
 * ``semimonthly``: the 15th of each month added to the fit fold (calibration and held-out folds unchanged).
+* ``reviews``: the records' features plus 15 features of the review decisions (研判, contract version 2's
+  ``reviews``: latest and previous level, change, days since, decisions and level I decisions so far, the
+  latest status, days overdue, highest level in 90 and 365 days); the bundled generator only.
+* ``seeds``: the mean log-odds of five LightGBM models (``model.seed`` + 0..4: each its own sample of the
+  fit fold's negatives and its own bagging), recalibrated.
+* ``gap``: where the default model and the ceiling find their positives (bench_models.recall_by_onset),
+  and, among positives in an acute phase begun before the as-of date, how many had an observation entry in
+  the 30 days before it.
 * ``latent``: the records' features plus the generator's latent state of the three months *before* each
   as-of date (never the month that begins on it): an estimate of the best a model could do knowing
   the latent state up to the as-of date (the causal ceiling; docs/models.md). Uses ``_truth``, so it is
@@ -39,11 +47,12 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_models import ceiling, cohort, test_frame  # noqa: E402
+from bench_models import ceiling, cohort, recall_by_onset, test_frame  # noqa: E402
 
 from riskmodel.config import load_settings  # noqa: E402
 from riskmodel.models import evaluate  # noqa: E402
 from riskmodel.models.calibration import ProbabilityCalibrator  # noqa: E402
+from riskmodel.models.metrics import recall_at_capacity  # noqa: E402
 from riskmodel.models.training import (  # noqa: E402
     _matrix,
     _refit_folds,
@@ -52,8 +61,10 @@ from riskmodel.models.training import (  # noqa: E402
     time_folds,
     training_frame,
 )
+from riskmodel.vocab import capacity_for  # noqa: E402
 
-VARIANTS = ("default", "logistic", "blend", "history36", "history48", "leaves", "rows", "semimonthly", "latent")
+VARIANTS = ("default", "logistic", "blend", "history36", "history48", "leaves", "rows", "semimonthly", "reviews", "seeds",
+            "gap", "latent")
 METRICS = ("average_precision", "roc_auc", "recall_at_I_II", "ece_quantile")
 
 
@@ -161,6 +172,37 @@ def blend(lgb, logistic, weight, how):
     return combine
 
 
+LEVEL_CODE = {"none": 0, "III": 1, "II": 2, "I": 3}
+
+
+def review_columns(reviews: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Features of the review decisions dated on or before each row's as-of date (the later row of one day
+    is the decision in force, as in riskmodel.warning.cases), aligned with ``rows``."""
+    r = reviews[["student_id", "date", "level", "status", "next_review"]].reset_index(drop=True)
+    r = r.assign(student_id=r["student_id"].astype(str), level=r["level"].map(LEVEL_CODE).astype(float),
+                 order=np.arange(len(r))).sort_values(["date", "order"], kind="mergesort")
+    by = r.groupby("student_id")
+    r = r.assign(previous=by["level"].shift(1), decisions=by.cumcount() + 1.0,
+                 level_one=(r["level"] == 3).astype(float).groupby(r["student_id"]).cumsum())
+    keys = rows[["student_id", "as_of"]].assign(student_id=rows["student_id"].astype(str), row=np.arange(len(rows)))
+    m = pd.merge_asof(keys.sort_values("as_of"), r.rename(columns={"date": "decided"}), left_on="as_of",
+                      right_on="decided", by="student_id").sort_values("row")
+    out = pd.DataFrame({"rev_level_last": m["level"].to_numpy(), "rev_level_prev": m["previous"].to_numpy(),
+                        "rev_level_change": (m["level"] - m["previous"]).to_numpy(),
+                        "rev_days_since": (m["as_of"] - m["decided"]).dt.days.to_numpy(dtype=float),
+                        "rev_decisions": m["decisions"].to_numpy(), "rev_level_one": m["level_one"].to_numpy(),
+                        "rev_overdue_days": (m["as_of"] - m["next_review"]).dt.days.to_numpy(dtype=float)},
+                       index=rows.index)
+    for status in ("referred", "hospital", "leave", "released"):
+        out[f"rev_status_{status}"] = np.where(m["status"].isna(), np.nan, (m["status"] == status).astype(float))
+    pairs = keys.merge(r[["student_id", "date", "level"]], on="student_id")
+    age = (pairs["as_of"] - pairs["date"]).dt.days
+    for days in (90, 365):
+        highest = pairs.loc[(age >= 0) & (age < days)].groupby("row")["level"].max()
+        out[f"rev_level_max_{days}d"] = highest.reindex(np.arange(len(rows))).to_numpy()
+    return out.astype("float32")
+
+
 def latent_columns(truth: dict, rows: pd.DataFrame) -> pd.DataFrame:
     """The latent state of the three months before each row's as-of date (and the student's vulnerability)."""
     months = truth["student_months"].copy()
@@ -227,6 +269,48 @@ def main() -> None:
         for months in (36, 48):
             bench.show(f"LightGBM, the 15th of each month added to the fit fold, {months} months",
                        bench.figures(bench.fit(semi, test, months=months, extra_fit=extra)))
+    if "reviews" in wanted:
+        reviews = bench._cohort()[1].table("reviews")
+        bench.show("records' features + 15 features of the review decisions",
+                   bench.figures(bench.fit(pd.concat([frame, review_columns(reviews, frame)], axis=1),
+                                           pd.concat([test, review_columns(reviews, test)], axis=1))))
+    if "seeds" in wanted:
+        fits = [bench.fit(frame, test, model={"seed": bench.settings.model.seed + k}) for k in range(5)]
+
+        def mean_log_odds(step):
+            estimators = [f[step][0].estimator for f in fits]
+            return lambda X: np.mean([e.decision_function(X) for e in estimators], axis=0)
+
+        bench.show("mean log-odds of 5 LightGBM seeds, recalibrated", bench.figures(fits[0], combine=mean_log_odds))
+    if "gap" in wanted:
+        model, (X_test, _, _), _ = bench.fit(frame, test)["test"]
+        raw = model.estimator.decision_function(X_test)
+        risk = ceiling(truth, test)["risk_90d_state"]
+        cap = bench.cap["I"] + bench.cap["II"]
+        table = recall_by_onset(truth, test, {"LightGBM": raw, "ceiling": risk.fillna(risk.mean()).to_numpy()}, cap)
+        if table is not None:
+            print(f"<!-- recall at I+II, the points each kind of positive gives; positives {table.attrs['positives']}\n"
+                  f"{table.round(3).to_string()} -->")
+            months = truth["student_months"][["student_id", "month", "acute"]].assign(
+                month=lambda m: pd.to_datetime(m["month"]) + pd.DateOffset(months=1))
+            before = test[["student_id", "as_of"]].merge(months, left_on=["student_id", "as_of"],
+                                                        right_on=["student_id", "month"], how="left")["acute"]
+            now = test[["student_id", "as_of"]].merge(months.assign(month=months["month"] - pd.DateOffset(months=1)),
+                                                      left_on=["student_id", "as_of"], right_on=["student_id", "month"],
+                                                      how="left")["acute"]
+            onset = ((now.fillna(0) > 0) & (before.fillna(0) == 0)).to_numpy().astype(int)
+            slots = sum(capacity_for(cap, n) for n in test.groupby("as_of").size())
+            for name, score in (("LightGBM", raw), ("ceiling", risk.fillna(risk.mean()).to_numpy())):
+                held = recall_at_capacity(onset, score, test["as_of"], per_1000=cap) * onset.sum()
+                print(f"<!-- {name}: {held / slots:.0%} of its top {cap:g} per 1,000 are students whose acute phase "
+                      "begins after the as-of date -->")
+            ongoing = (before.fillna(0) > 0).to_numpy() & (test["label"].to_numpy() == 1)
+            seen = test["obs_count_30d"].to_numpy() > 0
+            for name, score in (("LightGBM", raw), ("ceiling", risk.fillna(risk.mean()).to_numpy())):
+                for label, mask in (("an entry in the 30 days before", seen), ("no entry", ~seen)):
+                    share = recall_at_capacity((ongoing & mask).astype(int), score, test["as_of"], per_1000=cap)
+                    print(f"<!-- {name}: positives in a phase begun before the as-of date with {label}: "
+                          f"{int((ongoing & mask).sum())}, in the top {cap:g} per 1,000: {share:.0%} -->")
     if "latent" in wanted:
         bench.show("records' features + the latent state of the 3 months before the as-of date (causal-ceiling estimate)",
                    bench.figures(bench.fit(latent_columns(truth, frame), latent_columns(truth, test))))
