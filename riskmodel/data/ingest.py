@@ -58,6 +58,7 @@ from riskmodel.data.load import REJECTED_DTYPES, file_sha256, validation_fingerp
 from riskmodel.data.mapping import ColumnMapping
 from riskmodel.data.read import RawFile
 from riskmodel.data.schema import PROBLEM_COLUMNS
+from riskmodel.data.sorted_reference import SortedReference
 from riskmodel.errors import ContractError
 from riskmodel.i18n import text
 from riskmodel.outputs import atomic_path
@@ -316,6 +317,24 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def joined_reference(con: duckdb.DuckDBPyConnection, ids: pd.Series) -> StudentReference:
+    """The students ``ids`` (with the rejected ones' rows), by a join against the store's _reference tables
+    (reads the whole register: what :class:`~riskmodel.data.sorted_reference.SortedReference` avoids)."""
+    wanted = pd.DataFrame({"student_id": pd.unique(ids.dropna().astype(str))})
+    con.register("ids_view", wanted)
+    accepted = con.sql("SELECT r.student_id, r.enrollment_date, r.exit_date, r.row FROM _reference r "
+                       "SEMI JOIN ids_view i ON r.student_id = i.student_id").to_df()
+    rejected = con.sql("SELECT r.student_id, r.row FROM _reference_rejected r "
+                       "SEMI JOIN ids_view i ON r.student_id = i.student_id").to_df()
+    con.unregister("ids_view")
+    accepted = accepted.set_index("student_id")
+    for column in ("enrollment_date", "exit_date"):
+        accepted[column] = pd.to_datetime(accepted[column]).astype("datetime64[ns]")
+    accepted["row"] = accepted["row"].astype("int64")
+    return StudentReference(accepted, pd.Series(rejected["row"].to_numpy(dtype=np.int64),
+                                                index=rejected["student_id"].astype(str).to_numpy()))
+
+
 class _Builder:
     """The staging database and the store being built; one table file at a time."""
 
@@ -328,6 +347,7 @@ class _Builder:
         self.files: dict[str, dict] = {}
         self.notes: dict[str, list[str]] = {}
         self.segment = 0
+        self._sorted: SortedReference | None | bool = None  # read at the first lookup, once _reference is made
         con.execute("CREATE TABLE stage._problems (seg INTEGER, pos BIGINT, seq BIGINT, \"table\" VARCHAR, "
                     "row BIGINT, \"column\" VARCHAR, value VARCHAR, reason VARCHAR, file VARCHAR, code VARCHAR, "
                     "cell BOOLEAN)")
@@ -350,20 +370,11 @@ class _Builder:
         self.con.unregister("chunk_view")
 
     def _reference_for(self, ids: pd.Series) -> StudentReference:
-        """The students ``ids`` (with the rejected ones' rows), looked up in the store's _reference."""
-        wanted = pd.DataFrame({"student_id": pd.unique(ids.dropna().astype(str))})
-        self.con.register("ids_view", wanted)
-        accepted = self.con.sql("SELECT r.student_id, r.enrollment_date, r.exit_date, r.row FROM _reference r "
-                                "SEMI JOIN ids_view i ON r.student_id = i.student_id").to_df()
-        rejected = self.con.sql("SELECT r.student_id, r.row FROM _reference_rejected r "
-                                "SEMI JOIN ids_view i ON r.student_id = i.student_id").to_df()
-        self.con.unregister("ids_view")
-        accepted = accepted.set_index("student_id")
-        for column in ("enrollment_date", "exit_date"):
-            accepted[column] = pd.to_datetime(accepted[column]).astype("datetime64[ns]")
-        accepted["row"] = accepted["row"].astype("int64")
-        return StudentReference(accepted, pd.Series(rejected["row"].to_numpy(dtype=np.int64),
-                                                    index=rejected["student_id"].astype(str).to_numpy()))
+        """The students ``ids`` (with the rejected ones' rows), looked up in the store's _reference: by binary
+        search in the register read once (riskmodel.data.sorted_reference), or by a join where it cannot be."""
+        if self._sorted is None:
+            self._sorted = SortedReference.from_store(self.con) or False
+        return self._sorted.lookup(ids) if self._sorted else joined_reference(self.con, ids)
 
     def stage_file(self, name: str, path: Path, *, origin: str | None = None, info_key: str | None = None) -> None:
         """Validate ``path`` (a file of table ``name``) chunk by chunk into the staging tables."""
