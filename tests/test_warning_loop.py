@@ -255,6 +255,15 @@ def test_the_decisions_sheet_has_drop_downs_and_the_list_the_loop(small, tmp_pat
         f"{AS_OF - pd.Timedelta(days=3):%Y-%m-%d}"
     parquet = pd.read_parquet(paths["parquet"])
     assert parquet["days_waiting"].dtype.kind == "i" and parquet["interview_overdue"].dtype == bool
+    # what a counsellor reads in the sheet: the rule in words, a date without a time, no reviewed level for a
+    # student never reviewed (it read 解除, "released", for a student awaiting interview)
+    row = next(r for r in book.worksheets[0].iter_rows(min_row=2, values_only=True)
+               if r[header.index(text("warning.column.pseudonym", "zh"))] == listed.loc[student, "pseudonym"])
+    cell = dict(zip(header, row, strict=True))
+    assert cell[text("warning.column.trigger_rules", "zh")] == text("warning.rule.phq9_item9", "zh")
+    assert cell[text("warning.column.trigger_date", "zh")] == f"{AS_OF - pd.Timedelta(days=3):%Y-%m-%d}"
+    assert cell[text("warning.column.reviewed_level", "zh")] in (None, "")
+    assert parquet.loc[parquet["student_id"] == student, "reviewed_level"].item() == "none"  # programs: the code
 
 
 def _texts_of(path: Path) -> list[str]:
@@ -295,6 +304,11 @@ def test_a_full_run_shows_the_loop_and_no_note_reaches_any_output(small, tmp_pat
         lst.loc[student, "pseudonym"] in queue.iloc[:, 0].tolist()
     overdue = overdue_reviews(report, "school", "", "en")
     assert lst.loc[reviewed, "pseudonym"] in overdue.iloc[:, 0].tolist()
+    # the reviewed level in words, and none for a student nobody has reviewed yet (not "Not listed")
+    mine = queue.set_index(queue.columns[0]).loc[lst.loc[student, "pseudonym"]]
+    assert mine[text("reports.col.reviewed_level", "en")] == ""
+    theirs = overdue.set_index(overdue.columns[0]).loc[lst.loc[reviewed, "pseudonym"]]
+    assert theirs[text("reports.col.reviewed_level", "en")] == text("warning.value.reviewed_level.II", "en")
     assert "<table" in case_section(report, "school", "", "en")._repr_html_()
     html = (run_dir / "reports").glob("*.html")
     assert any(text("reports.cohort.s6", "zh") in p.read_text(encoding="utf-8") for p in html)

@@ -20,7 +20,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
-from riskmodel.warning.localise import percent
+from riskmodel.warning.localise import percent, rule_words
 
 __all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary",
            "factor_summary", "factor_section", "record_word", "table_name",
@@ -507,16 +507,16 @@ def case_table(run: RunData, level: str, cohort_id: str) -> pd.DataFrame:
     return run.members(cases, level, cohort_id)
 
 
-def _rule_words(joined: str, lang: str) -> str:
-    from riskmodel.i18n import catalogue
-
-    known = catalogue()
-    return text("warning.reason.separator", lang).join(
-        text(f"warning.rule.{c}", lang) if f"warning.rule.{c}" in known else c for c in str(joined).split("+") if c)
-
-
 def _day(values: pd.Series) -> list[str]:
     return [f"{v:%Y-%m-%d}" if not pd.isna(v) else "" for v in pd.to_datetime(values)]
+
+
+def _reviewed_level(part: pd.DataFrame, lang: str) -> list[str]:
+    """The level the latest review set, in the list's words (无 for a review that set none); empty for a
+    student never reviewed (not "not listed": nobody decided anything yet)."""
+    reviewed = pd.to_datetime(part["review_date"]).notna().to_numpy()
+    return [text(f"warning.value.reviewed_level.{lv}", lang) if seen and lv else ""
+            for lv, seen in zip(part["reviewed_level"].astype(str), reviewed, strict=True)]
 
 
 def interview_queue(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
@@ -533,13 +533,12 @@ def interview_queue(run: RunData, level: str, cohort_id: str, lang: str) -> pd.D
     out = pd.DataFrame({
         text("reports.col.pseudonym", lang): part["pseudonym"].to_numpy(),
         text("reports.col.class_id", lang): part["class_id"].to_numpy(),
-        text("reports.col.trigger_rules", lang): [_rule_words(r, lang) for r in part["trigger_rules"]],
+        text("reports.col.trigger_rules", lang): [rule_words(r, lang) for r in part["trigger_rules"]],
         text("reports.col.trigger_date", lang): _day(part["trigger_date"]),
         text("reports.col.days_waiting", lang): part["days_waiting"].astype(int).to_numpy(),
         text("reports.col.overdue", lang): [yes if o else no for o in part["interview_overdue"].astype(bool)],
         text("reports.col.score", lang): part["score"].astype(float).round(3).to_numpy(),
-        text("reports.col.reviewed_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
-                                                   for lv in part["reviewed_level"]],
+        text("reports.col.reviewed_level", lang): _reviewed_level(part, lang),
     })
     if level == "school":
         out.insert(1, text("reports.col.college", lang), part["college"].to_numpy())
@@ -561,8 +560,7 @@ def overdue_reviews(run: RunData, level: str, cohort_id: str, lang: str) -> pd.D
     out = pd.DataFrame({
         text("reports.col.pseudonym", lang): part["pseudonym"].to_numpy(),
         text("reports.col.class_id", lang): part["class_id"].to_numpy(),
-        text("reports.col.reviewed_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
-                                                   for lv in part["reviewed_level"]],
+        text("reports.col.reviewed_level", lang): _reviewed_level(part, lang),
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in part["level"]],
         text("reports.col.model_level", lang): [text(f"level.{lv}", lang) if lv in LEVELS else lv
                                                 for lv in part["model_level"]],

@@ -29,7 +29,8 @@ import pandas as pd
 from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 
-__all__ = ["LEVEL_COLOURS", "tint", "localise", "header", "coded_columns", "percent", "glossary", "delocalise"]
+__all__ = ["LEVEL_COLOURS", "tint", "localise", "header", "coded_columns", "percent", "glossary", "delocalise",
+           "rule_words"]
 
 # one palette for the levels everywhere (report figures, XLSX fills): red, orange, amber, grey
 LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#e0b040", "none": "#bababa"}
@@ -72,6 +73,15 @@ def _values(column: str, series: pd.Series, lang: str) -> pd.Series:
     return series.map(lambda v: words.get(v, "") if isinstance(v, str) or pd.notna(v) else "")
 
 
+def rule_words(joined: object, lang: str) -> str:
+    """Hard-rule codes joined with ``+`` (``phq9_item9+urgent_self_harm_signal``) in words (``warning.rule.<code>``),
+    joined with the reasons' separator; a code without words (a centre's own rule file) stays a code."""
+    known = i18n_catalogue()
+    names = [c for c in str(joined).split("+") if c] if isinstance(joined, str) else []
+    return text("warning.reason.separator", lang).join(
+        text(f"warning.rule.{c}", lang) if f"warning.rule.{c}" in known else c for c in names)
+
+
 def percent(value: float) -> str:
     """A probability as a percent with sensible digits: 0.0321 -> ``3.2%``; 0.0004 -> ``0.04%``."""
     if value is None or pd.isna(value):
@@ -105,8 +115,12 @@ def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
             values = _score_text(frame, lang)
         elif column in coded:
             values = _values(column, frame[column].astype(object), lang)
-        elif column == "as_of":
-            values = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d")
+            if column == "reviewed_level" and "review_date" in frame.columns:  # never reviewed: no reviewed level
+                values = values.where(pd.to_datetime(frame["review_date"]).notna().to_numpy(), "")
+        elif column == "trigger_rules":
+            values = frame[column].map({v: rule_words(v, lang) for v in frame[column].dropna().unique()}).fillna("")
+        elif column == "as_of" or pd.api.types.is_datetime64_any_dtype(frame[column]):
+            values = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
         else:
             values = frame[column]
         out[header(column, lang)] = values.array  # keeps nullable integers (a rank of 4, not 4.0)

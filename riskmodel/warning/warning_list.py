@@ -37,7 +37,6 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError
-from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.warning.hard_rules import evaluate_hard_rules, load_hard_rules
@@ -49,6 +48,7 @@ from riskmodel.warning.levels import (
     level_one_over,
     warn_level_one_over,
 )
+from riskmodel.warning.localise import rule_words
 from riskmodel.warning.reasons import explain, previous_families
 
 __all__ = ["ScoreResult", "LIST_COLUMNS", "EXTRA_COLUMNS", "CASE_EXTRA_COLUMNS", "GONE", "case_inputs", "score_as_of",
@@ -104,14 +104,7 @@ class ScoreResult:
 
 
 def _rule_words(codes: pd.Series, lang: str) -> pd.Series:
-    known = i18n_catalogue()
-    sep = text("warning.reason.separator", lang)
-
-    def words(joined: str) -> str:
-        names = [c for c in joined.split("+") if c]
-        return sep.join(text(f"warning.rule.{c}", lang) if f"warning.rule.{c}" in known else c for c in names)
-
-    unique = {joined: words(joined) for joined in codes.unique()}  # a handful of distinct combinations
+    unique = {joined: rule_words(joined, lang) for joined in codes.unique()}  # a handful of distinct combinations
     return codes.map(unique)
 
 
