@@ -48,7 +48,8 @@ class ModelMismatchError(RiskmodelError, ValueError):
 
 
 class PreflightError(RiskmodelError, OSError):
-    """The output cannot be written: folder not writable, not enough disk, a path that would destroy an input.
+    """The output cannot be written (folder not writable, not enough disk, a path that would destroy an input), or
+    the machine lacks the memory the command would need.
 
     ``errno`` and ``strerror`` may be set from the ``OSError`` it replaces; the message stays the text.
     """

@@ -314,3 +314,32 @@ def test_dropped_students_are_said_once_per_store_not_once_per_batch(district, t
     lines = [r.getMessage() for r in caplog.records if "not scored" in r.getMessage()]
     assert lines == ["3 previously listed students were not scored (missing from the register or rejected); "
                      "the list marks them 'dropped'"]
+
+
+def test_a_store_too_big_for_this_machine_is_refused_before_it_is_read(district, tmp_path, monkeypatch):
+    """A single-machine run reads its store whole: where the free memory could not hold it, the run says so
+    and stops (exit 3) instead of reading for minutes into the kernel's out-of-memory kill; `score` reads
+    the same store school by school and goes on."""
+    from collections import namedtuple
+
+    import psutil
+    from typer.testing import CliRunner
+
+    from riskmodel.cli import app
+    from riskmodel.data.store import WHOLE_READ_FACTOR
+
+    store = tmp_path / "district.duckdb"
+    _validate(district["folder"] / "data", store, tmp_path / "rejected.csv")
+    free = store.stat().st_size * WHOLE_READ_FACTOR - 1
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: namedtuple("Memory", "available")(free))
+    model = str(district["folder"] / "model")
+    result = CliRunner().invoke(app, ["run", "--data", str(store), "--model", model, "--as-of", AS_OF.isoformat(),
+                                      "--out", str(tmp_path / "reports")])
+    assert result.exit_code == 3, result.output
+    said = " ".join(result.output.split())
+    assert f"{store}: reading this store whole needs about" in said and "--cluster local:2" in said
+    assert not (tmp_path / "reports").exists() or not any(p.name.startswith("run-")
+                                                           for p in (tmp_path / "reports").iterdir())
+    result = CliRunner().invoke(app, ["score", "--data", str(store), "--model", model, "--as-of", AS_OF.isoformat(),
+                                      "--out", str(tmp_path / "list"), "--lang", "en"])
+    assert result.exit_code == 0, result.output
