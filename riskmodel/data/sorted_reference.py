@@ -4,10 +4,10 @@ Every chunk of every record file is checked against the students it names (enrol
 unknown: riskmodel.data.integrity). A join of the chunk's IDs against the store's ``_reference`` table
 read the whole register for each chunk: 0.22 s a chunk at 3.6 million register students, 2,090 chunks,
 about 7.7 of the 23.8 minutes of a first validation at two million enrolled, and the reason
-validation grew faster than the register (16.4 minutes since; docs/benchmarks.md). Here the register's IDs are read once, encoded as UTF-8
-and sorted as fixed-width bytes (with their enrolment, exit and row); a chunk's IDs are found by
-binary search, so a chunk costs its own size, not the register's. About 35 bytes a register student
-(125 MB at 3.6 million with 10-byte IDs).
+validation grew faster than the register (16.4 minutes since; docs/benchmarks.md). Here the
+register's IDs are read once, encoded as UTF-8 and sorted as fixed-width bytes (with their
+enrolment, exit and row); a chunk's IDs are found by binary search, so a chunk costs its own size,
+not the register's. About 35 bytes a register student (125 MB at 3.6 million with 10-byte IDs).
 
 IDs are compared as bytes, as DuckDB compares them. Fixed-width bytes ignore trailing NULs, so a
 register with an ID holding a NUL, or with an ID longer than :data:`MAX_KEY_BYTES` (the width would
