@@ -27,3 +27,23 @@ def test_unknown_key_and_language_are_errors():
     with pytest.raises(ValueError):
         text("level.I", "fr")
     assert text("level.I", "en") == "Level I"
+
+
+def test_text_that_yaml_would_misread_is_refused(tmp_path, monkeypatch):
+    """An unquoted yes/no is a YAML boolean (a report showed "True" for "yes"), and an unquoted comma in
+    a flow mapping cuts the text into a second key (an audit label lost half its English)."""
+    from importlib import resources
+
+    import riskmodel.i18n as i18n
+
+    for line in ('reports.x: {zh: 是, en: yes}', "audit.x: {zh: 甲, en: kappa, reviewed level vs the model}"):
+        (tmp_path / "bad.yaml").write_text(line + "\n", encoding="utf-8")
+        monkeypatch.setattr(resources, "files", lambda package: tmp_path)
+        i18n.catalogue.cache_clear()
+        try:
+            with pytest.raises(ValueError, match="quote the text"):
+                i18n.catalogue()
+        finally:
+            monkeypatch.undo()
+            i18n.catalogue.cache_clear()
+    assert text("reports.yes", "en") == "yes" and "reviewed level" in text("audit.loop.kappa", "en")

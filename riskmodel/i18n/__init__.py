@@ -41,7 +41,13 @@ def catalogue() -> dict[str, dict[str, str]]:
             missing = [lang for lang in LANGUAGES if not isinstance(value, dict) or lang not in value]
             if missing:
                 raise ValueError(f"i18n key {key!r} in {entry.name} lacks {missing}")
-            merged[key] = {lang: str(value[lang]) for lang in LANGUAGES}
+            # YAML reads an unquoted yes/no as a boolean, and an unquoted comma inside {...} splits the text
+            # into a second key: both showed in reports ("True", a truncated English label); quote such text
+            odd = {k: v for k, v in value.items() if k not in LANGUAGES or not isinstance(v, str)}
+            if odd:
+                raise ValueError(f"i18n key {key!r} in {entry.name}: {odd} is not text in a known language; quote the "
+                                 "text (YAML reads yes/no as booleans and cuts unquoted text at a comma)")
+            merged[key] = {lang: value[lang] for lang in LANGUAGES}
             origin[key] = entry.name
     return merged
 
