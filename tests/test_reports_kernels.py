@@ -9,8 +9,10 @@ in that kernel for anything that still holds the first cohort's students.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -390,3 +392,35 @@ def test_a_worker_killed_while_its_kernel_boots_leaves_no_kernel(tmp_path):
         _kill_left(folder)
         proc.kill()
         proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_dask_worker_sweeps_the_kernels_of_a_killed_worker():
+    """A Dask worker's kernels live in ``riskmodel-dask-<its pid>``; a worker starting (the nanny's restart
+    of a killed one) stops the kernels of folders whose process is gone, and leaves a live worker's."""
+    import tempfile
+
+    from riskmodel.reports.cluster import sweep_orphan_kernels
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="rk-", dir="/tmp"))  # short: a kernel's socket path has a limit
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)  # a worker process that was killed: its pid names a folder, no process
+    sessions = {}
+    try:
+        for owner in (gone.pid, os.getpid()):
+            folder = tmp_path / f"riskmodel-dask-{owner}"
+            folder.mkdir(mode=0o700)
+            sessions[owner] = KernelSession(folder=str(folder))
+            sessions[owner].start()
+        orphan, live = (str(tmp_path / f"riskmodel-dask-{owner}") for owner in (gone.pid, os.getpid()))
+        assert _naming(orphan) and _naming(live)
+        killed = sweep_orphan_kernels(str(tmp_path))
+        assert killed and not _naming(orphan) and not os.path.exists(orphan)
+        assert _naming(live) and os.path.isdir(live)  # a live worker's kernel is its own business
+        assert sweep_orphan_kernels(str(tmp_path)) == []
+    finally:
+        for owner, session in sessions.items():
+            with contextlib.suppress(Exception):
+                session.close()
+            _kill_left(str(tmp_path / f"riskmodel-dask-{owner}"))
+        shutil.rmtree(tmp_path, ignore_errors=True)

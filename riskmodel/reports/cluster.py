@@ -12,7 +12,8 @@ parent process and exits when it goes).
 On a worker, :func:`worker_session` gives each task thread one report kernel per run
 (:class:`~riskmodel.reports.notebooks.KernelSession`: IPC sockets in a private folder, replaced after
 ``reports.kernel_max_notebooks`` notebooks); :func:`close_sessions` (run on every worker when the run
-ends) and the :class:`KernelSessions` plugin (when a worker closes) shut them down.
+ends) and the :class:`KernelSessions` plugin (when a worker closes) shut them down; a worker starting
+sweeps the kernels of worker processes that were killed (:func:`sweep_orphan_kernels`).
 
 Example
 -------
@@ -26,7 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +40,7 @@ from riskmodel.config import ClusterSettings
 from riskmodel.errors import ConfigError
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_cluster", "check_versions", "worker_session", "close_sessions",
-           "KernelSessions", "VERSION_PACKAGES"]
+           "KernelSessions", "VERSION_PACKAGES", "sweep_orphan_kernels"]
 
 log = logging.getLogger(__name__)
 
@@ -167,14 +171,62 @@ _sessions: dict[tuple[str, int], object] = {}  # (run_id, thread) -> KernelSessi
 _sessions_guard = threading.Lock()
 
 
-def _kernel_parent() -> str | None:
-    """The worker's scratch folder (removed with the worker), else the temporary folder."""
-    try:
-        from distributed import get_worker
+_KERNELS_FOLDER = re.compile(r"riskmodel-dask-(\d+)")
 
-        return get_worker().local_directory
-    except (ImportError, ValueError):
-        return None
+
+def _kernel_parent() -> str:
+    """This worker process's folder of report kernels, ``<tmp>/riskmodel-dask-<pid>`` (owner-only): every
+    kernel it starts has its sockets and connection file in it, so that kernels a killed worker left
+    can be found by the process id in their folder's name (:func:`sweep_orphan_kernels`)."""
+    folder = _own_folder()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def _bases() -> list[str]:
+    """Where kernel folders go: the temporary folder, or ``/tmp`` when that is too deep for the sockets
+    inside (riskmodel.reports.notebooks keeps a socket's folder within 80 bytes)."""
+    base = tempfile.gettempdir()
+    fits = len(os.fsencode(base)) + len("/riskmodel-dask-4194304/riskmodel-kernel-xxxxxxxx") <= 80
+    return [base] if fits or not os.path.isdir("/tmp") else ["/tmp", base]
+
+
+def _own_folder() -> str:
+    return os.path.join(_bases()[0], f"riskmodel-dask-{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def sweep_orphan_kernels(parent: str | None = None) -> list[int]:
+    """Kill the report kernels of worker processes that are gone, and remove their folders; their pids.
+
+    A worker killed (SIGKILL, the OOM killer) while its kernel boots leaves that kernel running when an
+    orphan goes to a subreaper rather than to process 1 (``systemd --user``, a container's init):
+    ipykernel watches only for process 1. Each new worker sweeps (:class:`KernelSessions`), so the
+    nanny's restart of a killed worker collects what it left. Linux only, like
+    :func:`~riskmodel.reports.notebooks.kill_kernels`; a folder whose pid was reused is left.
+    """
+    from riskmodel.reports.notebooks import kill_kernels
+
+    killed: list[int] = []
+    for base in [parent] if parent else _bases():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(base):
+                match = _KERNELS_FOLDER.fullmatch(entry.name)
+                if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match.group(1))):
+                    killed += kill_kernels(entry.path)
+                    shutil.rmtree(entry.path, ignore_errors=True)
+    if killed:
+        log.warning("stopped %d report kernel(s) left by a worker process that was killed", len(killed))
+    return killed
 
 
 def worker_session(run_id: str, *, max_notebooks: int):
@@ -215,5 +267,9 @@ def _plugin_base():
 class KernelSessions(_plugin_base()):
     """A worker plugin: when the worker closes (end of a local cluster, a restart), its kernels go too."""
 
+    def setup(self, worker) -> None:  # noqa: ARG002 - WorkerPlugin's signature
+        sweep_orphan_kernels()  # a worker the nanny starts again after a kill collects its kernels
+
     def teardown(self, worker) -> None:  # noqa: ARG002 - WorkerPlugin's signature
         close_sessions(None)
+        shutil.rmtree(_own_folder(), ignore_errors=True)
