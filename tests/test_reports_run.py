@@ -409,3 +409,35 @@ def test_the_run_hands_back_every_scored_student_in_the_scores_file(first):
     merged = scores.merge(report, on="pseudonym", suffixes=("", "_report"))
     assert (merged["level"] == merged["level_report"]).all() and (merged["rank"] == merged["rank_report"]).all()
     assert (scores["run_id"] == result.run_dir.name).all()
+
+
+def test_the_student_waterfall_starts_at_the_models_average(first):
+    """The student file's waterfall runs from the model's average log-odds, which the run stores, to the
+    student's own; it started at 0 (E[f(X)] = 0, f(x) = the contributions' sum), which no auditor could
+    hold against the listed risk."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from riskmodel.models.gbm import LightGBMRisk
+    from riskmodel.reports import open_run
+    from riskmodel.reports.explain import expected_log_odds, student_waterfall
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(3000, 4)), columns=["a", "b", "c", "d"])
+    y = (rng.random(3000) < 1 / (1 + np.exp(4 - 1.5 * X["a"]))).astype(int)
+    estimator = LightGBMRisk(n_estimators=40).fit(X, y)
+    model = type("Model", (), {"estimator": estimator})()
+    base = expected_log_odds(model)
+    assert base < -1  # about the log-odds of a rare outcome, not 0
+    assert np.allclose(estimator.contributions(X[:50]).sum(axis=1) + base, estimator.decision_function(X[:50]))
+
+    result, _ = first
+    run = open_run(result.run_dir)
+    assert "base_value" in json.loads((result.run_dir / "report_data" / "run.json").read_text(encoding="utf-8"))
+    run.info["base_value"] = -4.25
+    pseudonym = run.table("contributions")["pseudonym"].iloc[0]
+    figure = student_waterfall(run, pseudonym, "en").figure
+    labels = " ".join(t.get_text() for axes in figure.axes for t in [*axes.texts, *axes.get_xticklabels()])
+    assert "E[f(X)]" in labels and "4.25" in labels  # shap labels the start on a second axis

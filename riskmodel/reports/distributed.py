@@ -57,6 +57,7 @@ from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.models.registry import load_cached
 from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
 from riskmodel.reports.cluster import ClusterSpec, check_versions, close_sessions, open_cluster, parse_cluster
+from riskmodel.reports.explain import expected_log_odds
 from riskmodel.reports.index import write_index
 from riskmodel.reports.names import safe_component
 from riskmodel.reports.notebooks import check_parameters, execute, template
@@ -213,7 +214,8 @@ def school_task(job: SchoolJob) -> dict:
         written.append(school_dir)
         private_dir(school_dir)
         run_info = {"as_of": job.as_of.isoformat(), "run_id": job.run_id, "lang": job.lang,
-                    "model_version": model.version, "small_cell": settings.reports.small_cell}
+                    "model_version": model.version, "small_cell": settings.reports.small_cell,
+                    "base_value": expected_log_odds(model)}
         cohorts = write_report_data(
             school_dir, warning_list=everyone, tables=dataset.tables,
             history=_school_history(job.earlier, job.school, job.slug), contributions=contributions,

@@ -6,9 +6,11 @@ scored student in ``report_data/contributions.parquet``. This module wraps those
 waterfall, bar) without shap computing anything again. Feature names are the catalogue's
 descriptions in the report language.
 
-The expected value (shap's ``base_values``, the model's average log-odds) is not stored by the run:
-for a LightGBM model it is read from the booster as the constant last column of ``pred_contrib`` for
-one empty row (every feature missing); the contributions themselves are never recomputed.
+The expected value (shap's ``base_values``, the model's average log-odds: the waterfall's start) is
+stored by the run in ``report_data/run.json`` (``base_value``); for a LightGBM model it is the
+constant last column of ``pred_contrib`` for one empty row (every feature missing). A run made before
+it was stored, or a ``model_dir`` given, reads it from the model; the contributions themselves are
+never recomputed.
 
 Example
 -------
@@ -30,7 +32,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.report_data import RunData
 
-__all__ = ["explanation", "run_explanation", "base_value", "plot_beeswarm", "student_waterfall"]
+__all__ = ["explanation", "run_explanation", "base_value", "expected_log_odds", "plot_beeswarm", "student_waterfall"]
 
 
 def _shap():
@@ -68,19 +70,25 @@ def explanation(contributions: pd.DataFrame, *, lang: str, base_values: float = 
                             feature_names=_labels(contributions.columns, lang))
 
 
-def base_value(model_dir: str | Path | None) -> float:
-    """The model's expected log-odds (LightGBM: the bias column of ``pred_contrib``); 0 when unknown."""
-    if model_dir is None:
-        return 0.0
-    from riskmodel.models.registry import load
-
-    model = load(model_dir)
+def expected_log_odds(model) -> float:
+    """A model's expected log-odds (LightGBM: the bias column of ``pred_contrib``); 0 for other models."""
     booster = getattr(model.estimator, "booster_", None)
     if booster is None:
         return 0.0
     empty = np.full((1, booster.num_feature()), np.nan)
     return float(booster.predict(empty, num_iteration=getattr(model.estimator, "best_iteration_", None),
                                  pred_contrib=True)[0, -1])
+
+
+def base_value(model_dir: str | Path | None, run: RunData | None = None) -> float:
+    """The waterfall's start: from the model in ``model_dir``, else the one ``run`` stored, else 0."""
+    if model_dir is not None:
+        from riskmodel.models.registry import load
+
+        return expected_log_odds(load(model_dir))
+    if run is not None and run.info.get("base_value") is not None:
+        return float(run.info["base_value"])
+    return 0.0
 
 
 def run_explanation(run: RunData, lang: str, *, model_dir: str | Path | None = None, rows: pd.Series | None = None):
@@ -90,7 +98,7 @@ def run_explanation(run: RunData, lang: str, *, model_dir: str | Path | None = N
         return None
     if rows is not None:
         contrib = contrib.loc[rows.to_numpy()]
-    return explanation(contrib.drop(columns="pseudonym"), lang=lang, base_values=base_value(model_dir))
+    return explanation(contrib.drop(columns="pseudonym"), lang=lang, base_values=base_value(model_dir, run))
 
 
 def plot_beeswarm(run: RunData, lang: str, *, model_dir: str | Path | None = None, top: int = 15):
@@ -118,11 +126,10 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
                       top: int = 10):
     """shap's waterfall for one student of the run: from the model's average to this student's log-odds.
 
-    ``model_dir`` gives the average (the waterfall's start); without it the start is 0 and the plot
-    shows the contributions alone. Returns the Axes, or a note when the run holds no contributions.
-
-    Notebook 40 (the student file) calls it as
-    ``rp.student_waterfall(run, student, lang, model_dir=model_dir)``.
+    The start is the model's average the run stored (or ``model_dir``'s; 0 for a run made before it was
+    stored: the plot then shows the contributions alone). Returns the Axes, or a note when the run
+    holds no contributions. Notebook 40 (the student file) calls it as
+    ``rp.student_waterfall(run, student, lang)``.
     """
     import matplotlib.pyplot as plt
 
@@ -132,7 +139,7 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
     if contrib.empty or not (contrib["pseudonym"] == pseudonym).any():
         return note("reports.student.no_contributions", lang)
     row = contrib.loc[contrib["pseudonym"] == pseudonym].drop(columns="pseudonym").iloc[[0]]
-    explained = explanation(row, lang=lang, base_values=base_value(model_dir))[0]
+    explained = explanation(row, lang=lang, base_values=base_value(model_dir, run))[0]
     shap = _shap()
     interactive = plt.isinteractive()
     plt.figure()  # made while interactive, so a notebook shows it; shap draws into the current figure

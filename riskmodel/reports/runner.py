@@ -50,6 +50,7 @@ import pandas as pd
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError, PreflightError
 from riskmodel.outputs import DIR_MODE, atomic_dir, guard_outputs, private_dir, write_text
+from riskmodel.reports.explain import expected_log_odds
 from riskmodel.reports.index import write_index
 from riskmodel.reports.notebooks import check_parameters, template
 from riskmodel.reports.pool import ReportPool
@@ -118,6 +119,7 @@ class Scored:
     timings: dict[str, float] = field(default_factory=dict)
     register_check: dict | None = None  # the register-loss guard's figures (riskmodel.reports.register_guard)
     log_records: list = field(default_factory=list)
+    base_value: float = 0.0  # the model's expected log-odds: where a student's waterfall starts
 
     @property
     def schools(self) -> list[str]:
@@ -272,6 +274,7 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     timings["score"] = result.timings["score"] + time.perf_counter() - started
     return Scored(as_of=as_of, warning_list=result.warning_list, everyone=everyone, tables=dataset.tables,
                   model_version=model.version, model_meta=model.meta, contributions=contributions,
+                  base_value=expected_log_odds(model),
                   data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
                   rejected=dataset.rejected, skipped=tuple(dataset.skipped),
                   previous_run=previous_dirs[-1].name if previous_dirs else None, timings=timings,
@@ -425,7 +428,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 log.info("run %s of %s: %d students scored", run_id, scored.as_of, len(scored.everyone))
                 t0 = time.perf_counter()
                 run_info = {"as_of": scored.as_of.isoformat(), "run_id": run_id, "lang": lang,
-                            "model_version": scored.model_version, "small_cell": rs.small_cell}
+                            "model_version": scored.model_version, "small_cell": rs.small_cell,
+                            "base_value": scored.base_value}
                 history = _history(out, scored.schools, scored.as_of)
                 cohorts = write_report_data(
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
