@@ -47,3 +47,17 @@ def test_text_that_yaml_would_misread_is_refused(tmp_path, monkeypatch):
             monkeypatch.undo()
             i18n.catalogue.cache_clear()
     assert text("reports.yes", "en") == "yes" and "reviewed level" in text("audit.loop.kappa", "en")
+
+
+def test_review_words_are_the_contracts_and_policies_and_one_set_everywhere():
+    """The review status and reviewer have one set of words (warning.value.*), the contract's (解除关注) and
+    the policies' (心理教师); the decisions sheet's drop-down offers the same words a page shows."""
+    from riskmodel.warning.export import DECISION_CHOICES
+    from riskmodel.warning.localise import word
+
+    assert word("review_status", "released", "zh") == "解除关注"
+    assert word("reviewer_role", "psych_teacher", "zh") == "心理教师"
+    assert word("reviewer_role", "", "zh") == "" and word("reviewer_role", "a_centres_own", "en") == "a_centres_own"
+    for column, enum in (("status", "review_status"), ("reviewer_role", "reviewer_role")):
+        shown = {word(enum, code, "zh") for code in DECISION_CHOICES[column]["en"]}
+        assert shown == set(DECISION_CHOICES[column]["zh"])

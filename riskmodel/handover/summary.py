@@ -14,6 +14,7 @@ import pandas as pd
 
 from riskmodel.i18n import LANGUAGES, text
 from riskmodel.vocab import FAMILY_FLAGS, LEVELS
+from riskmodel.warning.localise import word
 
 __all__ = ["SECTIONS", "summarise"]
 
@@ -126,7 +127,7 @@ def _value(name: str, value, lang: str) -> str:
     if name == "level":
         return text(f"level.{value}", lang) if value in LEVELS else text("student.review_level.none", lang)
     if name == "status":
-        return text(f"student.status.{value}", lang)
+        return word("review_status", value, lang)
     if name == "event":
         return text(f"student.event.{value}", lang)
     if name == "events":

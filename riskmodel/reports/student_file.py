@@ -31,7 +31,7 @@ from riskmodel.i18n import catalogue, text
 from riskmodel.reports.report_data import RunData
 from riskmodel.reports.views import Heading, Section, Table, note
 from riskmodel.vocab import ALL_LEVELS, FAMILY_FLAGS, LEVELS
-from riskmodel.warning.localise import percent
+from riskmodel.warning.localise import percent, word
 
 __all__ = [
     "counselling_section",
@@ -344,9 +344,9 @@ def reviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading:
         text("reports.col.date", lang): _day(rows["date"]),
         text("student.col.level", lang): [text(f"level.{v}", lang) if v in LEVELS else
                                           text("student.review_level.none", lang) for v in rows["level"]],
-        text("student.col.status", lang): [_say("status", v, lang) for v in get("status")],
+        text("student.col.status", lang): [word("review_status", v, lang) for v in get("status")],
         text("student.col.next_review", lang): _day(get("next_review")),
-        text("student.col.reviewer", lang): [_say("role", v, lang) for v in get("reviewer_role")],
+        text("student.col.reviewer", lang): [word("reviewer_role", v, lang) for v in get("reviewer_role")],
     }, rows, lang))
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.reports.names import html_text
 from riskmodel.reports.report_data import LEVELS, RunData
-from riskmodel.warning.localise import percent, rule_words
+from riskmodel.warning.localise import percent, rule_words, word
 
 __all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", "title", "level_counts", "group_summary",
            "factor_summary", "factor_section", "record_word", "table_name",
@@ -555,8 +555,7 @@ def overdue_reviews(run: RunData, level: str, cohort_id: str, lang: str) -> pd.D
     late = (run.as_of - pd.to_datetime(part["next_review"])).dt.days.fillna(0).astype(int)
     part = part.assign(_late=-late).sort_values(["_late", "pseudonym"], kind="mergesort")
     late = late.loc[part.index]
-    roles = [text(f"reports.role.{r}", lang) if r in ("counsellor", "psych_teacher", "class_teacher", "centre",
-                                                      "meeting") else r for r in part["reviewer_role"]]
+    roles = [word("reviewer_role", r, lang) for r in part["reviewer_role"]]
     out = pd.DataFrame({
         text("reports.col.pseudonym", lang): part["pseudonym"].to_numpy(),
         text("reports.col.class_id", lang): part["class_id"].to_numpy(),

@@ -30,7 +30,7 @@ from riskmodel.i18n import catalogue as i18n_catalogue
 from riskmodel.i18n import text
 
 __all__ = ["LEVEL_COLOURS", "tint", "localise", "header", "coded_columns", "percent", "glossary", "delocalise",
-           "rule_words"]
+           "rule_words", "word"]
 
 # one palette for the levels everywhere (report figures, XLSX fills): red, orange, amber, grey
 LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#e0b040", "none": "#bababa"}
@@ -71,6 +71,15 @@ def _values(column: str, series: pd.Series, lang: str) -> pd.Series:
         key = f"warning.value.{column}.{_code(column, value)}"
         words[value] = text(key, lang)  # KeyError: a code without words is a bug
     return series.map(lambda v: words.get(v, "") if isinstance(v, str) or pd.notna(v) else "")
+
+
+def word(column: str, value: object, lang: str) -> str:
+    """One coded value of ``column`` in words (``warning.value.<column>.<code>``): empty for a blank, the
+    code itself when the catalogue has no words for it (a centre's own code is shown, never hidden)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
+        return ""
+    key = f"warning.value.{column}.{_code(column, value)}"
+    return text(key, lang) if key in i18n_catalogue() else str(value)
 
 
 def rule_words(joined: object, lang: str) -> str:
