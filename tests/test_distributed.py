@@ -116,7 +116,8 @@ def runs(district, tmp_path_factory):
     single = runner.publish(scored, single_out, settings=settings, jobs=2, run_id=RUN_ID)
 
     dist_out = tmp_path_factory.mktemp("distributed")
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     client = Client(cluster, set_as_default=False)
     try:
         pids_before = client.run(os.getpid)
@@ -242,3 +243,29 @@ def test_score_on_a_cluster_is_the_single_process_list(district, tmp_path):
     names = ["warning_list.csv", "warning_list.parquet", "scores.parquet"]
     assert _digests(alone, *names) == _digests(on_cluster, *names)
     assert pd.read_parquet(on_cluster / "scores.parquet")["school"].nunique() == 3  # every batch came back
+
+
+def test_a_local_cluster_leaves_port_8787_alone():
+    """Two runs at once (or a centre's own dashboard on 8787) must not make the run warn "Port 8787 is already
+    in use": the local cluster's scheduler serves its HTTP routes on a free loopback port."""
+    import socket
+    import warnings
+
+    from riskmodel.config import ClusterSettings
+    from riskmodel.reports.cluster import open_cluster
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:  # someone holds it already: the same situation
+        pass
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with open_cluster("local:1", settings=ClusterSettings()) as client:
+                port = client.scheduler_info().get("services", {}).get("dashboard")
+        assert not [w for w in caught if "already in use" in str(w.message)]
+        assert port not in (None, 8787)
+    finally:
+        holder.close()

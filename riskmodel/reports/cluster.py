@@ -138,9 +138,12 @@ def open_cluster(spec: ClusterSpec | str, *, settings: ClusterSettings) -> Itera
             if settings.worker_lifetime:  # the nanny restarts a worker this old, between tasks where it can
                 extra = {"lifetime": settings.worker_lifetime, "lifetime_stagger": "5 minutes",
                          "lifetime_restart": True}
-            # no dashboard: no HTTP port on this machine for a run nobody watches, and none to collide
+            # no dashboard for a run nobody watches; the scheduler's HTTP server (health routes) still starts,
+            # on 8787 unless told otherwise ("Port 8787 is already in use" when two runs overlap): a free
+            # port of the loopback interface
             cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR,
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                   silence_logs=logging.ERROR,
                                    memory_limit=settings.memory_limit, **extra)
             client = Client(cluster, set_as_default=False)
         else:
