@@ -98,9 +98,36 @@ def test_score_refuses_a_model_trained_on_other_features(workspace, tmp_path):
 
 
 def _enrolled_on(students: pd.DataFrame, as_of: pd.Timestamp) -> set[str]:
-    """Straight from the contract: enrolled on or before the date and not exited on or before it."""
-    on = (students["enrollment_date"] <= as_of) & (students["exit_date"].isna() | (students["exit_date"] > as_of))
+    """Straight from the contract: enrolled on or before the date, and no scoring after the exit date."""
+    on = (students["enrollment_date"] <= as_of) & (students["exit_date"].isna() | (students["exit_date"] >= as_of))
     return set(students.loc[on, "student_id"].astype(str))
+
+
+def test_a_student_leaving_on_the_lists_date_is_on_it(workspace, tmp_path):
+    """A student whose exit date is the as-of date was silently left out of the list and the scores file
+    (the contract: no scoring *after* the exit date; the loader and the scoring checks counted them)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace / "data", data)
+    path = data / "students.csv"
+    try:  # the synthetic writer varies the encoding as centres do
+        path.read_bytes().decode("utf-8-sig")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError:
+        encoding = "gb18030"
+    students = pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False)
+    as_of = pd.Timestamp("2025-10-01")
+    open_ended = students[(students["exit_date"] == "") & (pd.to_datetime(students["enrollment_date"]) < as_of)]
+    leaving = open_ended["student_id"].head(2).tolist()
+    students.loc[students["student_id"].isin(leaving), "exit_date"] = "2025-10-01"
+    students.to_csv(path, index=False, encoding=encoding)
+    result = runner.invoke(app, ["score", "--data", str(data), "--model", str(workspace / "model"), "--as-of",
+                                 "2025-10-01", "--out", str(tmp_path / "out"), "--config",
+                                 str(workspace / "settings.yaml")])
+    assert result.exit_code == 0, result.output
+    scored = set(pd.read_parquet(tmp_path / "out" / "scores.parquet")["student_id"])
+    assert len(leaving) == 2 and set(leaving) <= scored
 
 
 def test_the_scores_file_holds_every_enrolled_student_once(workspace):

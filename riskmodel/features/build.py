@@ -152,10 +152,15 @@ def enrolment(students: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def enrolled_mask(enrolled_day: np.ndarray, exit_day: np.ndarray, as_of) -> np.ndarray:
-    """Students enrolled on ``as_of``: enrolled on or before it and not exited on or before it."""
+    """Students enrolled on ``as_of``: enrolled on or before it and not exited before it.
+
+    The contract scores a student up to and including the exit date ("no scoring after it"), as the
+    loader keeps records dated on it and the scoring checks count the student: a student who leaves on
+    the list's date is on it (a level I student awaiting interview once vanished from the list that day).
+    """
     day = int(np.datetime64(pd.Timestamp(as_of), "D").astype(np.int64))
     with np.errstate(invalid="ignore"):
-        return (enrolled_day <= day) & (np.isnan(exit_day) | (exit_day > day))
+        return (enrolled_day <= day) & (np.isnan(exit_day) | (exit_day >= day))
 
 
 @dataclass
@@ -170,7 +175,7 @@ class FeatureSource:
     settings: Settings
 
     def enrolled_on(self, as_of: pd.Timestamp) -> np.ndarray:
-        """Students enrolled on ``as_of``: enrolled on or before it and not exited on or before it."""
+        """Students enrolled on ``as_of``: enrolled on or before it and not exited before it (:func:`enrolled_mask`)."""
         return enrolled_mask(self.enrolled_day, self.exit_day, as_of)
 
     def _computed(self, as_of: pd.Timestamp) -> tuple[Context, np.ndarray]:
