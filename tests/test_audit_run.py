@@ -177,7 +177,14 @@ def test_notebook_runs_under_papermill_on_the_audit_folder(audit, tmp_path):
     assert len(loop_cells) == 2 and all(c["outputs"] for c in loop_cells)
     assert not any(o.get("name") == "stderr" for c in loop_cells for o in c["outputs"]), "a warning in section 10"
     tables = open_audit(audit.out_dir)
-    assert "模型说明卡" not in tables["card"]  # the card was written in English; the notebook shows it as is
+    assert "模型说明卡" not in tables["card"]  # the card was written in English; the page shows it in its own language
+    html = "".join("".join(o["data"]["text/html"]) for c in cells for o in c.get("outputs", [])
+                   if "text/html" in o.get("data", {}))
+    markdown = "\n".join("".join(o["data"]["text/markdown"]) for c in cells for o in c.get("outputs", [])
+                         if "text/markdown" in o.get("data", {}))
+    assert html.count("<h1>") == 1 and "<h1>模型审计：" in html  # the page's title (the exported page's <title>)
+    assert "\n### 模型说明卡：" in "\n" + markdown and "\n# " not in "\n" + markdown  # nested under 一、模型说明卡
+    assert ">True<" not in html and ">False<" not in html and "outcome_rate" not in html
 
 
 def test_verify_run_recomputes_a_recorded_list_and_detects_a_change(cohort, tmp_path):
@@ -262,6 +269,15 @@ def test_review_loop_interviews_overdue_agreement_and_released(audit, cohort):
     assert loop["triggers"] == interviews["triggers"] and loop["kappa_linear"] == pytest.approx(overall["kappa_linear"],
                                                                                                abs=1e-4)
     assert "## The review loop" in audit.card and "Safety:" in audit.card
+    # the released students' rate against no case: the ratio of the two rates, a cluster-bootstrap interval around
+    # it, and the card's verdict follows the interval
+    row = released.loc["released"]
+    assert row["ratio_to_none"] == pytest.approx(row["outcome_rate"] / released.loc["none", "outcome_rate"])
+    assert row["ratio_low"] <= row["ratio_to_none"] <= row["ratio_high"]
+    assert loop["released_ratio_to_no_case"] == pytest.approx(row["ratio_to_none"], abs=1e-4)
+    verdict = ("is higher than in no case" if row["ratio_low"] > 1 else "is lower than in no case"
+               if row["ratio_high"] < 1 else "does not differ detectably")
+    assert verdict in audit.card
 
 
 def test_review_loop_waits_count_from_the_trigger_to_the_first_review_on_or_after_it():

@@ -21,10 +21,13 @@ from riskmodel.audit.loop import LOOP_TABLES, loop_summary, loop_tables
 from riskmodel.audit.metrics import Bootstrap, reliability_table
 from riskmodel.audit.performance import calibration_table, performance_table
 from riskmodel.audit.plots import (
+    feedback_view,
     group_gap_table,
     loop_overview,
     metric_table,
+    model_card_section,
     open_audit,
+    page_title,
     plot_drift,
     plot_group_gaps,
     plot_importance,
@@ -45,4 +48,5 @@ __all__ = ["AuditResult", "Bootstrap", "TABLES", "audit_dates", "calibration_tab
            "psi_table", "reliability_table", "run", "run_audit", "stability_table", "transitions", "open_audit", "setup",
            "metric_table", "group_gap_table", "plot_metric_by_month", "plot_reliability", "plot_group_gaps",
            "plot_drift", "plot_importance", "plot_stability", "Verification", "list_hash", "verify_run",
-           "LOOP_TABLES", "loop_summary", "loop_tables", "loop_overview", "plot_loop"]
+           "LOOP_TABLES", "loop_summary", "loop_tables", "loop_overview", "plot_loop", "page_title", "model_card_section",
+           "feedback_view"]

@@ -19,7 +19,8 @@ import pandas as pd
 from riskmodel.i18n import text
 from riskmodel.vocab import LEVELS
 
-__all__ = ["markdown_table", "metric_label", "model_card"]
+__all__ = ["kind_label", "markdown_table", "metric_label", "model_card", "outcome_labels", "released_verdict",
+           "variable_labels"]
 
 MAX_CARD_GAPS = 12  # the card lists the largest flagged gaps; groups.csv has them all
 CARD_METRICS: tuple[str, ...] = ("auc", "average_precision", "recall_I", "precision_I", "recall_II", "precision_II",
@@ -128,8 +129,8 @@ def _groups_section(summary: dict, lang: str) -> str:
         lines.append(text("audit.card.groups_more", lang, more=len(flagged) - len(shown)))
     insufficient = summary.get("insufficient_groups", [])
     if insufficient:
-        names = ", ".join(f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang, g['grouping'])}"
-                          for g in insufficient)
+        names = text("audit.card.separator", lang).join(
+            f"{_grouping_label(g['grouping'], lang)} = {_group_label(g['group'], lang, g['grouping'])}" for g in insufficient)
         lines.append(text("audit.card.groups_insufficient", lang, groups=names))
     return "\n\n".join(lines)
 
@@ -145,6 +146,53 @@ def _share(value) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.0%}"
 
 
+def _percent(value) -> str:
+    """A rate in percent, as every risk on a page is (0.0089 -> ``0.89%``); ``–`` when unknown."""
+    from riskmodel.warning.localise import percent
+
+    return "–" if value is None or not np.isfinite(value) else percent(value)
+
+
+def _count(unit: str, n, lang: str) -> str:
+    """``n`` with its unit in words (``1 day``, ``2 days``; ``once``); ``–`` when unknown."""
+    if n is None or (isinstance(n, float) and not np.isfinite(n)):
+        return "–"
+    return text(f"audit.unit.{unit}.{'one' if n == 1 else 'other'}", lang, n=f"{n:g}")
+
+
+def kind_label(kind: str, lang: str) -> str:
+    """Words for a model kind (``lightgbm`` -> ``LightGBM``); an unknown kind stays as written, literal."""
+    from riskmodel.i18n import catalogue
+    from riskmodel.reports.names import md_text
+
+    key = f"audit.kind.{kind}"
+    return text(key, lang) if key in catalogue() else md_text(kind)
+
+
+def outcome_labels(events, lang: str) -> list[str]:
+    """The outcome events' words from the feature catalogue's vocabulary (``self_harm`` -> ``自伤``)."""
+    from riskmodel.features.catalogue import raw_catalogue
+    from riskmodel.reports.names import md_text
+
+    words = raw_catalogue()["vocab"]["outcome"]
+    return [words[e][lang] if e in words else md_text(e) for e in events]
+
+
+def variable_labels(variables, lang: str) -> list[str]:
+    """Feature descriptions from the feature catalogue in ``lang`` (the name itself if not catalogued), and
+    ``score`` as the model score: the drift chart's labels and the card's drift list.
+
+    Example
+    -------
+    >>> variable_labels(["score"], "en")
+    ['model score']
+    """
+    from riskmodel.features import catalogue
+
+    words = catalogue()[lang]
+    return [text("audit.plot.score", lang) if v == "score" else str(words.get(v, v)) for v in variables]
+
+
 def _loop_section(summary: dict, lang: str) -> list[str]:
     """The review loop's headline figures (riskmodel.audit.loop), or a note that the data hold no reviews."""
     loop = summary.get("review_loop") or {}
@@ -153,25 +201,62 @@ def _loop_section(summary: dict, lang: str) -> list[str]:
     def number(value) -> str:
         return "–" if value is None else (f"{value:g}" if isinstance(value, (int, float)) else str(value))
 
-    def rate(value) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
     horizon = summary["settings"]["labels"]["horizon_days"]
     from riskmodel.audit.loop import RECENT_DAYS
 
     return ["## " + text("audit.card.loop", lang),
-            text("audit.card.loop_text", lang, triggers=number(loop.get("triggers")),
-                 median=number(loop.get("median_days_to_review")), within=_share(loop.get("share_reviewed_within_due")),
-                 due=number(loop.get("due_days")), never=_share(loop.get("share_not_reviewed")), horizon=horizon,
+            text("audit.card.loop_text", lang, triggers=_count("time", loop.get("triggers"), lang),
+                 median=_count("day", loop.get("median_days_to_review"), lang),
+                 within=_share(loop.get("share_reviewed_within_due")),
+                 due=_count("day", loop.get("due_days"), lang), never=_share(loop.get("share_not_reviewed")), horizon=horizon,
                  awaiting_overdue=number(loop.get("interview_overdue_median")),
                  review_overdue=number(loop.get("review_overdue_median")), under=number(loop.get("under_review_median"))),
             text("audit.card.loop_agreement", lang, rows=number(loop.get("agreement_rows")),
                  exact=_share(loop.get("agreement_exact")),
                  kappa="–" if loop.get("kappa_linear") is None else f"{loop['kappa_linear']:.2f}",
                  spearman="–" if loop.get("spearman_score") is None else f"{loop['spearman_score']:.2f}"),
-            text("audit.card.loop_released", lang, horizon=horizon, released=rate(loop.get("released_outcome_rate")),
-                 recent=rate(loop.get("released_recently_outcome_rate")), recent_days=RECENT_DAYS,
-                 under=rate(loop.get("under_review_outcome_rate")), none=rate(loop.get("no_case_outcome_rate")))]
+            text("audit.card.loop_released", lang, horizon=horizon, released=_percent(loop.get("released_outcome_rate")),
+                 released_outcomes=number(loop.get("released_outcomes")), released_rows=number(loop.get("released_rows")),
+                 recent=_percent(loop.get("released_recently_outcome_rate")), recent_days=RECENT_DAYS,
+                 under=_percent(loop.get("under_review_outcome_rate")), none=_percent(loop.get("no_case_outcome_rate")),
+                 none_outcomes=number(loop.get("no_case_outcomes")), none_rows=number(loop.get("no_case_rows")),
+                 verdict=text("audit.card.loop_released_" + released_verdict(loop), lang, **_ratio_words(loop, summary)))]
+
+
+def released_verdict(loop: dict) -> str:
+    """``higher``, ``lower``, ``similar`` or ``unknown``: released students' outcome rate against that of students
+    in no case, called higher or lower only when the cluster-bootstrap interval of the ratio excludes 1.
+
+    Example
+    -------
+    >>> released_verdict({"released_ratio_to_no_case": 1.16, "released_ratio_low": 0.6, "released_ratio_high": 2.1})
+    'similar'
+    >>> released_verdict({"released_ratio_to_no_case": 1.5, "released_ratio_low": 1.1, "released_ratio_high": 2.0})
+    'higher'
+    """
+    ratio, low, high = (loop.get(k) for k in ("released_ratio_to_no_case", "released_ratio_low", "released_ratio_high"))
+    if any(v is None or not np.isfinite(v) for v in (ratio, low, high)):
+        return "unknown"
+    return "higher" if low > 1 else "lower" if high < 1 else "similar"
+
+
+def _ratio_words(loop: dict, summary: dict) -> dict[str, str]:
+    def ratio(value) -> str:
+        return "–" if value is None or not np.isfinite(value) else f"{value:.2f}"
+
+    return {"ratio": ratio(loop.get("released_ratio_to_no_case")), "low": ratio(loop.get("released_ratio_low")),
+            "high": ratio(loop.get("released_ratio_high")),
+            "confidence": f"{summary['settings']['audit']['confidence']:.0%}"}
+
+
+def _by_psi(variables: list[str], drift: pd.DataFrame | None) -> list[tuple[str, float]]:
+    """The drifted variables with their PSI over the whole period, largest first (NaN PSI if not in ``drift``)."""
+    psi = {}
+    if drift is not None and len(drift):
+        pooled = drift.loc[drift["period"] == "all"]
+        psi = dict(zip(pooled["variable"], pooled["psi"].astype(float)))
+    pairs = [(v, psi.get(v, float("nan"))) for v in variables]
+    return sorted(pairs, key=lambda pair: -pair[1] if np.isfinite(pair[1]) else 0.0)
 
 
 def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> str:
@@ -191,14 +276,15 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
     train = model.get("as_of_dates") or ["?"]
     horizon = model.get("horizon_days") or summary["settings"]["labels"]["horizon_days"]
     sections = [
-        "# " + text("audit.card.title", lang, kind=model.get("kind", ""), version=model.get("version", "")),
+        "# " + text("audit.card.title", lang, kind=kind_label(model.get("kind", ""), lang), version=model.get("version", "")),
         "> " + text("disclaimer", lang),
         "## " + text("audit.card.intended_use", lang),
         text("audit.card.intended_use_text", lang, horizon=horizon),
         "## " + text("audit.card.data", lang),
         text("audit.card.data_text", lang, train_first=train[0], train_last=train[-1], until=model.get("until", "?"),
              audit_from=period["from"], audit_to=period["to"], dates=period["dates"],
-             outcomes=", ".join(model.get("outcome_events") or summary["settings"]["labels"]["outcome_events"]),
+             outcomes=text("audit.card.separator", lang).join(
+                 outcome_labels(model.get("outcome_events") or summary["settings"]["labels"]["outcome_events"], lang)),
              usable=rows["usable"], censored=rows["left_out_censored"], incomplete=rows["left_out_incomplete_window"]),
         "## " + text("audit.card.metrics", lang),
         text("audit.card.metrics_text", lang, replicates=audit["bootstrap"], confidence=f"{audit['confidence']:.0%}"),
@@ -207,13 +293,18 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
         _groups_section(summary, lang),
         "## " + text("audit.card.drift", lang),
     ]
-    drifted = summary.get("drifted_variables", [])
-    sections.append(text("audit.card.drift_text", lang, threshold=audit["psi_flag"], variables=", ".join(drifted))
+    drifted = _by_psi(summary.get("drifted_variables", []), tables.get("drift"))
+    sections.append(text("audit.card.drift_text", lang, threshold=audit["psi_flag"],
+                         variables=text("audit.card.drift_separator", lang).join(
+                             text("audit.card.drift_item", lang, variable=label, psi=f"{psi:.2f}") if np.isfinite(psi)
+                             else label
+                             for label, psi in zip(variable_labels([v for v, _ in drifted], lang), [p for _, p in drifted])))
                     if drifted else text("audit.card.drift_none", lang))
     importance = tables.get("importance")
     if importance is not None and len(importance):
         overall = importance.loc[importance["grouping"] == "all"].head(5)
-        families = ", ".join(f"{_family_label(f, lang)} {s:.0%}" for f, s in zip(overall["family"], overall["share"]))
+        families = text("audit.card.separator", lang).join(
+            f"{_family_label(f, lang)} {s:.0%}" for f, s in zip(overall["family"], overall["share"]))
         sections += ["## " + text("audit.card.factors", lang), text("audit.card.factors_text", lang, families=families)]
     levels = tables.get("levels")
     if levels is not None and len(levels):
@@ -237,7 +328,7 @@ def model_card(summary: dict, tables: dict[str, pd.DataFrame], *, lang: str) -> 
         counselled = listed.loc[listed["counselled"]]
 
         def rate(rows: pd.DataFrame) -> str:
-            return _fmt(float(rows["outcome_rate"].iloc[0]), 3) if len(rows) else "–"
+            return _percent(float(rows["outcome_rate"].iloc[0])) if len(rows) else "–"
         share = listed.loc[listed["counselled"], "n"].sum() / max(int(listed["n"].sum()), 1)
         sections += ["## " + text("audit.card.feedback", lang),
                      text("audit.card.feedback_text", lang, share=f"{share:.0%}", with_contact=rate(counselled),

@@ -23,7 +23,10 @@ version 2), each overall (``grouping`` ``all``) and by grade and by college when
 ``loop_released``
     The safety figure: recorded outcomes within the horizon among students released (解除) by the as-of
     date, among those released in the ``RECENT_DAYS`` before it, under review, awaiting interview and
-    in no case; usable rows only (complete outcome windows), as the other tables.
+    in no case; usable rows only (complete outcome windows), as the other tables. For the whole
+    population (``grouping`` ``all``) each state's rate is also compared with that of the students in no
+    case: ``ratio_to_none`` with its cluster-bootstrap interval ``ratio_low``-``ratio_high``
+    (:func:`rate_ratio`); the model card calls a rate higher or lower only when that interval excludes 1.
 
 Small cells: a group whose count of triggers, rows or outcomes is below ``reports.small_cell`` has
 that count left empty, with the rates and medians computed from it (the audit's rule for group sizes
@@ -45,7 +48,8 @@ import pandas as pd
 
 from riskmodel.config import Settings
 
-__all__ = ["LOOP_TABLES", "RECENT_DAYS", "kappa_linear", "loop_states", "loop_summary", "loop_tables", "suppress"]
+__all__ = ["LOOP_TABLES", "RECENT_DAYS", "kappa_linear", "loop_states", "loop_summary", "loop_tables", "rate_ratio",
+           "suppress"]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +194,50 @@ def _model_view(features: pd.DataFrame, model, dates, *, settings: Settings) -> 
     return pd.concat(parts, ignore_index=True)
 
 
+def rate_ratio(student_id, label, rows, reference, *, boot) -> tuple[float, float, float]:
+    """Outcome rate of ``rows`` over that of ``reference`` (boolean masks over the same rows) with a
+    cluster-bootstrap interval (students resampled, as every interval of the audit: a student's monthly
+    rows share one outcome window, so counting rows as independent gives intervals far too narrow).
+
+    Returns ``(ratio, low, high)``; NaN where undefined (no row, no outcome in the reference).
+
+    Example
+    -------
+    >>> from riskmodel.audit.metrics import Bootstrap
+    >>> ids = np.arange(400)
+    >>> label = (ids % 10 == 0).astype(int)
+    >>> ratio, low, high = rate_ratio(ids, label, ids < 200, ids >= 200, boot=Bootstrap(replicates=200, seed=1))
+    >>> ratio, bool(low < 1 < high)
+    (1.0, True)
+    """
+    from riskmodel.audit.metrics import Replicates, interval
+
+    label = np.asarray(label, dtype=np.float64)
+    rows, reference = np.asarray(rows, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    sums = Replicates(np.asarray(student_id), boot).sums_many(
+        {"n": rows, "k": label * rows, "n0": reference, "k0": label * reference})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (sums["k"] / sums["n"]) / (sums["k0"] / sums["n0"])
+    estimate, low, high, _ = interval(ratio, boot.confidence)
+    return estimate, low, high
+
+
+def _ratios_to_no_case(joined: pd.DataFrame, recent: pd.Series, *, settings: Settings) -> pd.DataFrame:
+    """``state, grouping (all), ratio_to_none, ratio_low, ratio_high``: each case state's outcome rate against
+    that of the students in no case, the comparison the model card states (docs/audit.md, the review loop)."""
+    from riskmodel.audit.metrics import Bootstrap
+
+    audit = settings.audit
+    boot = Bootstrap(replicates=audit.bootstrap, seed=audit.seed, confidence=audit.confidence)
+    reference = (joined["state"] == "none").to_numpy()
+    rows = []
+    for state in _STATES[:-1]:
+        mask = (recent if state == "released_recently" else joined["state"] == state).to_numpy()
+        ratio, low, high = rate_ratio(joined["student_id"], joined["label"], mask, reference, boot=boot)
+        rows.append({"state": state, "grouping": "all", "ratio_to_none": ratio, "ratio_low": low, "ratio_high": high})
+    return pd.DataFrame(rows)
+
+
 def loop_tables(dataset, features: pd.DataFrame, frame: pd.DataFrame, model, dates, *,
                 settings: Settings) -> dict[str, pd.DataFrame]:
     """The four loop tables (module docstring) from the audit's features and frame (``student_id,
@@ -276,7 +324,10 @@ def loop_tables(dataset, features: pd.DataFrame, frame: pd.DataFrame, model, dat
         released_rows.append(part.assign(state=state))
     released = pd.concat(released_rows, ignore_index=True)
     released = released[["state", "grouping", "group", "rows", "outcomes", "outcome_rate"]]
-    released = suppress(released, {"rows": ["outcomes", "outcome_rate"], "outcomes": ["outcome_rate"]}, small)
+    released = released.merge(_ratios_to_no_case(joined, recent, settings=settings), on=["state", "grouping"], how="left")
+    ratio = ["ratio_to_none", "ratio_low", "ratio_high"]
+    released = suppress(released, {"rows": ["outcomes", "outcome_rate", *ratio], "outcomes": ["outcome_rate", *ratio]},
+                        small)
     return {"loop_interviews": interviews, "loop_overdue": overdue, "loop_agreement": agreement,
             "loop_released": released}
 
@@ -311,7 +362,7 @@ def loop_summary(tables: dict[str, pd.DataFrame]) -> dict:
         return int(round(float(values.median()))) if len(values) else None
 
     def state(name: str, column: str):
-        return number(released.loc[name, column]) if name in released.index else None
+        return number(released.loc[name, column]) if name in released.index and column in released.columns else None
 
     return {
         "triggers": number(interviews["triggers"]), "due_days": number(interviews["due_days"]),
@@ -330,4 +381,9 @@ def loop_summary(tables: dict[str, pd.DataFrame]) -> dict:
         "released_recently_outcome_rate": state("released_recently", "outcome_rate"),
         "under_review_outcome_rate": state("under_review", "outcome_rate"),
         "no_case_outcome_rate": state("none", "outcome_rate"),
+        # the counts and the comparison behind the card's safety sentence (released against no case)
+        "released_outcomes": state("released", "outcomes"), "no_case_rows": state("none", "rows"),
+        "no_case_outcomes": state("none", "outcomes"),
+        "released_ratio_to_no_case": state("released", "ratio_to_none"),
+        "released_ratio_low": state("released", "ratio_low"), "released_ratio_high": state("released", "ratio_high"),
     }

@@ -11,17 +11,19 @@ Example
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from riskmodel.audit.card import metric_label
+from riskmodel.audit.card import metric_label, variable_labels
 from riskmodel.audit.run import LOOP_TABLES, TABLES
 from riskmodel.i18n import text
 
 __all__ = ["open_audit", "setup", "plot_metric_by_month", "plot_reliability", "plot_group_gaps", "plot_drift",
-           "plot_importance", "plot_stability", "metric_table", "group_gap_table", "loop_overview", "plot_loop"]
+           "plot_importance", "plot_stability", "metric_table", "group_gap_table", "loop_overview", "plot_loop",
+           "page_title", "model_card_section", "feedback_view"]
 
 SCORER_COLOURS = {"model": "#2166ac", "rules": "#b2182b"}
 
@@ -78,7 +80,57 @@ def _axes(ax, figsize=None):
     return ax
 
 
-def metric_table(performance: pd.DataFrame, *, lang: str, period: str = "all") -> pd.DataFrame:
+def _table(frame: pd.DataFrame):
+    """The page's table: escaped, without the row index (riskmodel.reports.Table)."""
+    from riskmodel.reports.views import Table
+
+    return Table(frame.reset_index(drop=True))
+
+
+def _yes_no(values, lang: str) -> list[str]:
+    return [text(f"audit.group.{'yes' if bool(v) else 'no'}", lang) for v in values]
+
+
+def page_title(tables: dict, *, lang: str):
+    """The audit page's heading (level 1; the exported page's ``<title>``): model kind, version and period."""
+    from riskmodel.audit.card import kind_label
+    from riskmodel.reports.views import Heading
+
+    summary = tables["summary"]
+    model, period = summary["model"], summary["period"]
+    return Heading(text("audit.page.title", lang, kind=kind_label(model.get("kind") or "", lang),
+                        version=model.get("version") or "", audit_from=period["from"], audit_to=period["to"]), 1)
+
+
+def model_card_section(tables: dict, *, lang: str, below: int = 2):
+    """The model card in the page's language, built from the audit folder's summary and tables as ``riskmodel
+    audit`` built ``model_card.md``, its headings nested under the page's section heading (level ``below``)."""
+    import re
+
+    from IPython.display import Markdown
+
+    from riskmodel.audit.card import model_card
+
+    card = model_card(tables["summary"], tables, lang=lang)
+    return Markdown(re.sub(r"^(#{1,6}) ", lambda m: "#" * min(6, len(m.group(1)) + below) + " ", card, flags=re.M))
+
+
+def feedback_view(tables: dict, *, lang: str):
+    """The ``feedback`` table for reading: listed and contacted in words, rows, recorded outcomes (empty where the
+    audit left a small count out) and the outcome rate in percent."""
+    from riskmodel.audit.card import _percent
+
+    feedback = tables["feedback"]
+    outcomes = feedback["outcomes"].astype("Int64").to_numpy()
+    return _table(pd.DataFrame({
+        text("audit.feedback.listed", lang): _yes_no(feedback["listed"], lang),
+        text("audit.feedback.counselled", lang): _yes_no(feedback["counselled"], lang),
+        text("audit.feedback.n", lang): feedback["n"].astype(int).to_numpy(),
+        text("audit.feedback.outcomes", lang): outcomes,
+        text("audit.metric.base_rate", lang): [_percent(v) for v in feedback["outcome_rate"].astype(float)]}))
+
+
+def metric_table(performance: pd.DataFrame, *, lang: str, period: str = "all"):
     """Model against rules baseline, one row per metric, ``estimate (low-high)`` in each cell."""
     part = performance.loc[performance["period"] == period].copy()
 
@@ -93,9 +145,10 @@ def metric_table(performance: pd.DataFrame, *, lang: str, period: str = "all") -
     wide = part.pivot(index="metric", columns="scorer", values="value")
     order = [m for m in part["metric"].drop_duplicates() if not m.startswith("selection_rate")]
     wide = wide.reindex(order)
-    wide.index = [metric_label(m, lang) for m in wide.index]
-    wide.columns = [text(f"audit.scorer.{c}", lang) for c in wide.columns]
-    return wide
+    table = pd.DataFrame({text("audit.card.metric", lang): [metric_label(m, lang) for m in wide.index]})
+    for scorer in wide.columns:
+        table[text(f"audit.scorer.{scorer}", lang)] = wide[scorer].to_numpy()
+    return _table(table)
 
 
 def plot_metric_by_month(performance: pd.DataFrame, metric: str, *, lang: str, ax=None):
@@ -136,9 +189,14 @@ def _group_name(grouping: str, group: str, lang: str) -> str:
     return f"{_grouping_label(grouping, lang)}: {_group_label(group, lang, grouping)}"
 
 
-def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = None) -> pd.DataFrame:
-    """The group table for reading: scorer, group, status, n, estimate (interval), rest, gap (interval), flagged."""
+def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = None):
+    """The group table for reading: scorer, group, status, n, estimate (interval), rest, gap (interval), flagged
+    (yes/no); a sentence when no row is left (no gap flagged)."""
     part = groups if metric is None else groups.loc[groups["metric"] == metric]
+    if part.empty:
+        from IPython.display import Markdown
+
+        return Markdown(text("audit.card.groups_none", lang))
     scorer = part["scorer"] if "scorer" in part.columns else pd.Series("model", index=part.index)
 
     def fmt(v: float) -> str:
@@ -152,9 +210,9 @@ def group_gap_table(groups: pd.DataFrame, *, lang: str, metric: str | None = Non
         "estimate": [f"{fmt(e)} ({fmt(lo)}–{fmt(hi)})" for e, lo, hi in zip(part["estimate"], part["low"], part["high"])],
         "rest": [fmt(v) for v in part["rest"]],
         "gap": [f"{fmt(e)} ({fmt(lo)}–{fmt(hi)})" for e, lo, hi in zip(part["gap"], part["gap_low"], part["gap_high"])],
-        "flagged": part["flagged"].to_numpy(),
+        "flagged": _yes_no(part["flagged"], lang),
     })
-    return table.rename(columns={c: text(f"audit.col.{c}", lang) for c in table.columns})
+    return _table(table.rename(columns={c: text(f"audit.col.{c}", lang) for c in table.columns}))
 
 
 def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, scorer: str = "model", ax=None):
@@ -183,20 +241,15 @@ def plot_group_gaps(groups: pd.DataFrame, metric: str, *, lang: str, scorer: str
     return ax
 
 
-def _variable_labels(variables: pd.Series, lang: str) -> list[str]:
-    """Feature descriptions from the feature catalogue in ``lang`` (the name itself if not catalogued)."""
-    from riskmodel.features import catalogue
-
-    words = catalogue()[lang] if lang in ("zh", "en") else pd.Series(dtype=object)
-    return [text("audit.plot.score", lang) if v == "score" else str(words.get(v, v)) for v in variables]
-
-
 def plot_drift(drift: pd.DataFrame, *, lang: str, top: int = 15, flag: float = 0.25, ax=None):
     """The variables with the largest PSI over the whole audited period, and the score's."""
     part = drift.loc[drift["period"] == "all"].sort_values("psi", ascending=False)
     part = pd.concat([part.head(top), part.loc[part["variable"] == "score"]]).drop_duplicates("variable")
-    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * len(part) + 1)))
-    ax.barh(_variable_labels(part["variable"], lang), part["psi"], color=np.where(part["flagged"], "#b2182b", "#4393c3"))
+    # long English descriptions would squeeze the bars to a sliver: wrapped onto two lines at most
+    labels = [textwrap.shorten(v, 80, placeholder=" ...") for v in variable_labels(part["variable"], lang)]
+    labels = [textwrap.fill(v, 42) for v in labels]
+    ax = _axes(ax, figsize=(7.5, max(2.5, 0.28 * sum(v.count("\n") + 1 for v in labels) + 1)))
+    ax.barh(labels, part["psi"], color=np.where(part["flagged"], "#b2182b", "#4393c3"))
     ax.axvline(flag, color="#b2182b", linestyle=":", label=text("audit.plot.psi_threshold", lang))
     ax.invert_yaxis()
     ax.set_xlabel(text("audit.plot.psi", lang))
@@ -245,10 +298,27 @@ def loop_overview(tables: dict, *, lang: str = "zh"):
     Markdown note when the audited data held no reviews table."""
     from IPython.display import Markdown
 
+    from riskmodel.audit.card import _percent, _share
+
     loop = tables.get("summary", {}).get("review_loop") or {}
     if not loop:
         return Markdown(text("audit.card.loop_none", lang))
     due = loop.get("due_days")
+    confidence = f"{tables['summary']['settings']['audit']['confidence']:.0%}"
+
+    def count(value) -> str:
+        return "–" if value is None else f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+
+    def two(value) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
+    def ratio(keys: tuple[str, str, str]) -> str:  # the estimate and its interval
+        values = [loop.get(k) for k in keys]
+        return "–" if any(v is None for v in values) else f"{values[0]:.2f} ({values[1]:.2f}–{values[2]:.2f})"
+    shown = {"triggers": count, "median_days": count, "share_within_due": _share,
+             "share_not_reviewed": _share, "interview_overdue": count, "review_overdue": count, "exact": _share,
+             "kappa": two, "spearman": two, "released_rate": _percent, "released_recently_rate": _percent,
+             "no_case_rate": _percent, "released_ratio": ratio}
     rows = [("triggers", loop.get("triggers")), ("median_days", loop.get("median_days_to_review")),
             ("share_within_due", loop.get("share_reviewed_within_due")),
             ("share_not_reviewed", loop.get("share_not_reviewed")),
@@ -257,9 +327,11 @@ def loop_overview(tables: dict, *, lang: str = "zh"):
             ("kappa", loop.get("kappa_linear")), ("spearman", loop.get("spearman_score")),
             ("released_rate", loop.get("released_outcome_rate")),
             ("released_recently_rate", loop.get("released_recently_outcome_rate")),
-            ("no_case_rate", loop.get("no_case_outcome_rate"))]
-    return pd.DataFrame({text("audit.loop.figure", lang): [text(f"audit.loop.{key}", lang, due=due) for key, _ in rows],
-                         text("audit.loop.value", lang): ["–" if v is None else v for _, v in rows]})
+            ("no_case_rate", loop.get("no_case_outcome_rate")),
+            ("released_ratio", ("released_ratio_to_no_case", "released_ratio_low", "released_ratio_high"))]
+    figures = [text(f"audit.loop.{key}", lang, due=due, confidence=confidence) for key, _ in rows]
+    return _table(pd.DataFrame({text("audit.loop.figure", lang): figures,
+                                text("audit.loop.value", lang): [shown[key](v) for key, v in rows]}))
 
 
 def plot_loop(tables: dict, *, lang: str = "zh", ax=None):
