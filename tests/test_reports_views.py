@@ -11,8 +11,10 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote
 
+import pandas as pd
 import pytest
 
+from riskmodel.i18n import text
 from riskmodel.reports import list_section, open_run
 from riskmodel.reports.report_data import write_report_data
 from riskmodel.reports.views import cohort_list, dorm_section, group_section, group_summary
@@ -121,3 +123,83 @@ def test_latest_is_not_moved_back_by_a_backfill(tmp_path):
     assert (tmp_path / "latest").resolve().name == "run-2024-09-01-20240902T020000Z"
     point_latest(tmp_path, "run-2024-09-01-20241002T020000Z")  # September again, made later: it moves
     assert (tmp_path / "latest").resolve().name == "run-2024-09-01-20241002T020000Z"
+
+
+@pytest.fixture(scope="module")
+def looped(tmp_path_factory):
+    """A run with the review loop: one student awaiting interview after a hard rule, one held at level I
+    by a review (the demo's S-E2NAG3FK3S: level I, no rule, a low risk), one a score lifted above its
+    reviewed level III, one reviewed by a role the catalogue lacks, and the rest by score."""
+    from riskmodel.reports.report_data import write_parquet
+    from riskmodel.warning.cases import REPORT_CASE_COLUMNS
+
+    folder = tmp_path_factory.mktemp("looped")
+    scored = make_scored(students=120, colleges=("计算机学院",), as_of=date(2026, 3, 1))
+    everyone = scored.everyone.copy()
+    everyone["rules"] = ""
+    listed = everyone[everyone["level"] != "none"].sort_values("rank")
+    p = listed["pseudonym"].tolist()
+    everyone.loc[everyone["pseudonym"] == p[0], "rules"] = "PHQ-9 第9题阳性"
+    for pseudonym, level in zip(p[:4], ["I", "I", "II", "I"], strict=True):
+        everyone.loc[everyone["pseudonym"] == pseudonym, "level"] = level
+    write_report_data(folder, warning_list=everyone, tables=scored.tables, history=None,
+                      contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
+                      skipped=[], run_info={"as_of": "2026-03-01", "small_cell": 5})
+    case = everyone.set_index("pseudonym").loc[p[:4]].reset_index()
+    case["state"] = ["awaiting_interview", "under_review", "under_review", "under_review"]
+    case["reviewed_level"] = ["none", "I", "III", "I"]
+    case["review_date"] = pd.to_datetime([None, "2026-02-20", "2026-01-05", None])
+    case["reviewer_role"] = ["", "meeting", "counsellor", "unknown"]
+    case["review_status"] = ["", "hospital", "monitoring", ""]
+    case["trigger_rules"] = ["phq9_item9", "", "", ""]
+    case["trigger_date"] = pd.to_datetime(["2026-02-26", None, None, None])
+    case["days_waiting"] = [3, 0, 0, 0]
+    case["interview_overdue"] = [False] * 4
+    case["score"] = [0.0213, 0.015, 0.05, 0.02]
+    case["next_review"] = pd.NaT
+    case["review_overdue"] = False
+    case["model_level"] = ["I", "none", "II", "none"]
+    write_parquet(case.reindex(columns=REPORT_CASE_COLUMNS), folder / "report_data" / "cases.parquet")
+    run = open_run(folder)
+    return run, p
+
+
+def test_interview_queue_shows_risk_in_percent_as_the_list(looped):
+    from riskmodel.reports.views import interview_queue
+
+    run, p = looped
+    for lang in ("zh", "en"):
+        queue = interview_queue(run, "school", "", lang)
+        assert queue[text("reports.col.score", lang)].tolist() == ["2.1%"], "0.021 was shown before"
+
+
+def test_the_cohort_list_says_how_each_student_was_listed_in_words(looped):
+    run, p = looped
+    for lang in ("zh", "en"):
+        table = cohort_list(run, "school", "", lang).set_index(text("reports.col.pseudonym", lang))
+        how = table[text("reports.col.path", lang)]
+        assert how[p[0]] == text("warning.value.path.rule", lang)
+        assert how[p[2]] == how[p[5]] == text("warning.value.path.score", lang), "a score above the reviewed level"
+        words = how.to_dict()
+        page = list_section(run, "school", "", lang, rows=0)._repr_html_()
+        assert "review:" not in page and "hospital" not in page.replace(words[p[1]], "") and "unknown" not in page
+    zh = cohort_list(run, "school", "", "zh").set_index("化名")["列入途径"]
+    assert zh[p[1]] == "研判：住院\n（研判会，2026-02-20）" and zh[p[3]] == "研判"
+    en = cohort_list(run, "school", "", "en").set_index("Pseudonym")["How listed"]
+    assert en[p[1]] == "Review: Hospital\n(review meeting, 2026-02-20)"
+    page = list_section(run, "school", "", "en", rows=0)._repr_html_()
+    column = 1 + list(cohort_list(run, "school", "", "en").columns).index("How listed")
+    assert f"td:nth-child({column}){{white-space:nowrap}}" in page, "broken only at the line break, never in the date"
+    assert "Review: Hospital<br>(review meeting, 2026-02-20)" in page and "\\n" not in page
+
+
+def test_list_table_lines_empty_list_and_no_markup_from_the_data():
+    """A cohort with nobody listed still renders (the column of how listed is then empty, not text); a
+    cell holding the private character that carries line breaks through pandas never becomes markup."""
+    from riskmodel.reports.views import ListTable
+
+    empty = pd.DataFrame({"Rank": pd.Series([], dtype=int), "How listed": []})
+    assert "<tbody>" in ListTable(empty, lines=("How listed",))._repr_html_()
+    hostile = pd.DataFrame({"Class": ["a\ue000b<br>"], "How listed": ["Review\n(centre, 2026-01-01)"]})
+    page = ListTable(hostile, lines=("How listed",))._repr_html_()
+    assert "Review<br>(centre, 2026-01-01)" in page and "ab&lt;br&gt;" in page and page.count("<br>") == 1

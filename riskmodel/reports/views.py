@@ -3,7 +3,8 @@
 Each function takes the :class:`~riskmodel.reports.report_data.RunData` of a run and returns a
 DataFrame (for tests and researchers) or a :class:`Table`/:class:`Heading` (what a notebook shows).
 A :class:`Table` renders with ``DataFrame.to_html(escape=True)``, so a class named ``<script>``
-shows as text. Aggregate counts below ``small_cell`` show as ``<n``.
+shows as text. Aggregate counts below ``small_cell`` show as ``<n``, and the class and dorm tables add
+complementary suppression (:func:`protect_levels`) so that no ``<n`` can be undone by subtraction.
 
 Example
 -------
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 from riskmodel.i18n import text
@@ -27,7 +29,7 @@ __all__ = ["Heading", "Table", "ListTable", "BarTable", "show_text", "heading", 
            "cohort_list", "student_records", "student_reasons", "data_summary", "rejected_summary",
            "skipped_notes", "note", "check_run", "history_note", "dorm_section", "pick_student",
            "student_title", "rejected_section", "skipped_section", "list_section", "Section", "group_section",
-           "case_table", "interview_queue", "overdue_reviews", "case_section"]
+           "case_table", "interview_queue", "overdue_reviews", "case_section", "protect_levels", "listed_how"]
 
 
 class Heading:
@@ -70,18 +72,38 @@ class Table:
         return f"{self.frame.head(30).to_string(index=False)}\n... ({len(self.frame)} rows)"
 
 
+_BREAK = "\ue000"  # a line break inside a cell of a ListTable, on its way through pandas' HTML
+
+
 class ListTable(Table):
     """The warning list as a table whose short columns (rank, pseudonym, class, college, level, risk) never
-    wrap: a level or pseudonym broken over two lines is misread. The style is scoped to this table."""
+    wrap: a level or pseudonym broken over two lines is misread. Columns named in ``lines`` break only at
+    their own line breaks (how a student was listed: the review's decision, then who and when; a browser
+    otherwise broke the date at its hyphen). The style is scoped to this table."""
+
+    def __init__(self, frame: pd.DataFrame, *, lines: tuple[str, ...] = ()) -> None:
+        super().__init__(frame)
+        self.lines = lines
 
     def _repr_html_(self) -> str:
-        page = self.frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
+        frame = self.frame.copy()
+        # pandas writes a line break as the two characters \n: carried through the (escaping) export as a
+        # private-use character, which no cell may hold (removed first), and made a <br> after it
+        for name in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[name]):
+                frame[name] = frame[name].astype("string").str.replace(_BREAK, "", regex=False)
+        for name in self.lines:
+            frame[name] = frame[name].astype("string").str.replace("\n", _BREAK, regex=False)
+        page = frame.to_html(index=False, escape=True, na_rep="", border=0, classes="riskmodel riskmodel-list")
+        page = page.replace(_BREAK, "<br>")
         # prefixed with JupyterLab's output class: its `:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td`
         # right-aligns every cell and outranks a plain `table.x td`
         lab = ".jp-RenderedHTMLCommon table.riskmodel-list"
+        lines = "".join(f"{lab} td:nth-child({i}){{white-space:nowrap}}"
+                        for i, name in enumerate(self.frame.columns, start=1) if name in self.lines)
         style = (f"<style>{lab} td,{lab} th{{text-align:left;vertical-align:top}}"
                  f"{lab} td:nth-child(-n+6),{lab} th{{white-space:nowrap}}"
-                 f"{lab} td:first-child{{text-align:right}}</style>")
+                 f"{lab} td:first-child{{text-align:right}}{lines}</style>")
         return style + page
 
 
@@ -169,6 +191,120 @@ def _suppress(counts: pd.Series, small_cell: int) -> pd.Series:
     return out.mask((counts > 0) & (counts < small_cell), f"<{small_cell}")
 
 
+_PLAIN, _WIDENED, _HIDDEN = 0, 1, 2  # how far a level column of a class or dorm table is suppressed
+
+
+def _pinned(values: np.ndarray, steps: list[int], n: int) -> np.ndarray:
+    """Which hidden cells of a table the page pins to one value (True where a reader recovers it).
+
+    ``values``: rows x (levels..., not listed); the last column (each row's students not on the list)
+    is never printed. Every column's total and every row's total are printed (section 1, the students
+    column), so the hidden cells form a table with known margins: a cell can take another value exactly
+    when it lies on a cycle that alternately adds and takes one student along hidden cells, row, column,
+    row, ..., each within the bounds its mark states (a flow's residual cycle). ``<n`` states 1..n-1 in
+    a column that still prints zeros, 0..n-1 in one whose zeros read ``<n`` too; the hidden mark and
+    the unprinted column state only 0 or more.
+    """
+    rows, cols = values.shape
+    hide = np.zeros_like(values, dtype=bool)
+    low = np.zeros_like(values)
+    high = np.full(values.shape, np.inf)
+    for c, step in enumerate(steps):
+        v = values[:, c]
+        if step == _PLAIN:
+            hide[:, c] = (v > 0) & (v < n)
+            low[:, c], high[:, c] = 1, n - 1
+        elif step == _WIDENED:
+            hide[:, c] = v < n
+            high[:, c] = n - 1
+        else:
+            hide[:, c] = True
+    hide[:, -1] = True
+    down = hide & (values - 1 >= low)  # may give a student
+    up = hide & (values + 1 <= high)  # may take one
+    # edge k -> l through row b: column k gives one back at (b, k), row b takes it at (b, l)
+    through = down[:, :, None] & up[:, None, :]
+    edges_all = through.sum(axis=0)
+
+    def closure(edges: np.ndarray) -> np.ndarray:  # column k reaches column l: a handful of columns
+        reach = edges > 0
+        np.fill_diagonal(reach, False)
+        for _ in range(cols):
+            reach = reach | ((reach.astype(int) @ reach.astype(int)) > 0)
+        return reach
+
+    everywhere = closure(edges_all)
+    pinned = np.zeros_like(hide)
+    for a in np.flatnonzero(hide[:, :-1].any(axis=1)):
+        alone = (edges_all > 0) & (edges_all - through[a] == 0)  # edges only row a makes
+        # paths that leave row a aside: a simple cycle meets it once
+        reach = closure(edges_all - through[a]) if alone.any() else everywhere
+        for j in np.flatnonzero(hide[a, :-1]):
+            others = np.arange(cols) != j
+            more = up[a, j] and (reach[j, others] & down[a, others]).any()
+            less = down[a, j] and (reach[others, j] & up[a, others]).any()
+            pinned[a, j] = not (more or less)
+    return pinned
+
+
+def protect_levels(counts: pd.DataFrame, students: pd.Series, small_cell: int, *, hidden: str) -> pd.DataFrame:
+    """Level counts of groups (one row a class or dorm, one column a level) as text, with primary and
+    complementary suppression.
+
+    The page prints each level's total for the cohort (section 1, and the list) and each row's
+    students, so a hidden cell can be recovered by subtraction unless another table fits the page
+    (:func:`_pinned`). The rule, column by column:
+
+    1. a count of 1 to ``small_cell - 1`` shows as ``<n`` (0 shows as 0);
+    2. while some hidden cell is pinned (three rooms ``<5`` and a level total of 3: each is 1), the
+       column holding it goes one step further: first its zeros show as ``<n`` too (``<n`` then
+       means 0 to n-1 and a room with one student at that level cannot be told from a room with
+       none), then every cell of the column shows ``hidden``. A pinned cell in a column already
+       hidden (rooms whose every student is listed) moves the other columns on instead.
+
+    The rule is applied to the whole table: a page that shows only its first rows hides more, never
+    less. A table of one row is the cohort itself (its counts are section 1's) and keeps step 1.
+    ``attrs["widened"]`` and ``attrs["hidden"]`` list the columns of the two further steps.
+
+    >>> counts = pd.DataFrame({"I": [1, 0, 1, 0], "II": [2, 1, 0, 6]})
+    >>> out = protect_levels(counts, pd.Series([6, 6, 6, 9]), 5, hidden="x")
+    >>> out["I"].tolist(), out["II"].tolist(), out.attrs["widened"]
+    (['<5', '<5', '<5', '<5'], ['<5', '<5', '0', '6'], ['I'])
+    """
+    n = small_cell
+    levels = list(counts.columns)
+    values = counts.to_numpy(dtype=int)
+    rest = students.to_numpy(dtype=int) - values.sum(axis=1)
+    table = np.column_stack([values, rest])
+    steps = [_PLAIN] * len(levels)
+    # a table of one row is the cohort (or all of it that has a dorm): its counts are section 1's own
+    while len(values) > 1:
+        # a 0 or a count of n or more read off the page was never hidden by step 1: only 1..n-1 matter
+        pinned = (_pinned(table, steps, n)[:, :-1] & (values > 0) & (values < n)).any(axis=0)
+        if not pinned.any():
+            break
+        move = [c for c in np.flatnonzero(pinned) if steps[c] < _HIDDEN]
+        move = move or [c for c in range(len(levels)) if steps[c] < _HIDDEN][:1]
+        if not move:  # every column hidden and still pinned: one row, or the cohort itself
+            break
+        for c in move:
+            steps[c] += 1
+    out = pd.DataFrame(index=counts.index)
+    for c, column in enumerate(levels):
+        v = values[:, c]
+        shown = v.astype(str).astype(object)
+        if steps[c] == _PLAIN:
+            shown[(v > 0) & (v < n)] = f"<{n}"
+        elif steps[c] == _WIDENED:
+            shown[v < n] = f"<{n}"
+        else:
+            shown[:] = hidden
+        out[column] = shown
+    out.attrs.update(widened=[lv for lv, s in zip(levels, steps) if s == _WIDENED],
+                     hidden=[lv for lv, s in zip(levels, steps) if s == _HIDDEN])
+    return out
+
+
 def level_counts(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataFrame:
     """Students at each level now, at the previous run, and the change.
 
@@ -225,10 +361,13 @@ def group_summary(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
         names.append(text("reports.cohort.small_groups", lang, n=run.small_cell, count=int(small.sum()), kind=kind))
     out = pd.DataFrame({kind: names})
     out[text("reports.col.students", lang)] = _suppress(table["students"], run.small_cell).to_numpy()
+    # computed on the whole table: a page that shows only its first rows hides more, never less
+    cells = protect_levels(table[list(LEVELS[:3])], table["students"], run.small_cell,
+                           hidden=text("reports.cohort.hidden_mark", lang))
     for lv in LEVELS[:3]:
-        out[text(f"level.{lv}", lang)] = _suppress(table[lv], run.small_cell).to_numpy()
+        out[text(f"level.{lv}", lang)] = cells[lv].to_numpy()
     out[text("reports.col.mean_score", lang)] = table["mean_score"].map(percent).to_numpy()  # as the plots: percent
-    out.attrs["pooled"] = bool(small.any())
+    out.attrs.update(pooled=bool(small.any()), widened=cells.attrs["widened"], hidden=cells.attrs["hidden"])
     return out
 
 
@@ -279,11 +418,66 @@ def cohort_list(run: RunData, level: str, cohort_id: str, lang: str) -> pd.DataF
         text("reports.col.level", lang): [text(f"level.{lv}", lang) for lv in listed["level"]],
         text("reports.col.score", lang): listed["score"].map(percent).to_numpy(),
         text("reports.col.change", lang): changes.to_numpy(),
+        text("reports.col.path", lang): listed_how(run, listed, lang),
         text("reports.col.rules", lang): listed["rules"].to_numpy(),
         text("reports.col.factors", lang): listed["factors"].to_numpy(),
     })
     if level == "school":
         out.insert(3, text("reports.col.college", lang), listed["college"].to_numpy())
+    return out
+
+
+def listed_how(run: RunData, listed: pd.DataFrame, lang: str) -> list[str]:
+    """How each student of ``listed`` came to their level, in words (the list files' 列入途径 / How listed):
+    a hard rule (awaiting interview), a review (its decision, who reviewed and when: 研判：住院（研判会，
+    2024-11-25）) or the model's score.
+
+    The list's own ``path`` code (``rule:<codes>``, ``review:<role>:<date>``, ``score``: set by
+    riskmodel.warning.levels) says it; a run folder written before ``report_data`` kept it is read from
+    the loop's state (``cases.parquet``) as levels sets it: a student awaiting interview, or with hard
+    rules shown, is there by the rule; a student under review at the reviewed level by the review; every
+    other listed student by score.
+    """
+    cases = run.table("cases")
+    keep = ["state", "reviewed_level", "review_date", "reviewer_role", "review_status"]
+    if cases.empty or not set(keep) <= set(cases.columns):
+        cases = pd.DataFrame(columns=["pseudonym", *keep])
+    cases = cases[["pseudonym", *keep]].drop_duplicates("pseudonym")
+    paths = listed["path"] if "path" in listed.columns else pd.Series("", index=listed.index)
+    state = listed[["pseudonym", "level", "rules"]].assign(path=paths.to_numpy()).merge(cases, on="pseudonym",
+                                                                                        how="left")
+    for column in ("level", "rules", "path", "state", "reviewed_level", "reviewer_role", "review_status"):
+        state[column] = state[column].astype("string").fillna("").astype(str)
+    words = []
+    for row in state.itertuples(index=False):  # a cohort's listed students: a few hundred at most
+        how = row.path.split(":", 1)[0]
+        if not how:  # an older run folder: the route from the loop's state
+            how = "rule" if row.state == "awaiting_interview" or row.rules else \
+                "review" if row.state == "under_review" and row.reviewed_level == row.level else "score"
+        words.append(_review_words(row, lang) if how == "review" else text(f"warning.value.path.{how}", lang))
+    return words
+
+
+def _review_words(row: object, lang: str) -> str:
+    """研判：随访关注（辅导员，2024-11-01） / Review: Monitoring (counsellor, 2024-11-01), with a line break
+    before the parenthesis (the page keeps it); a part the data lack, or a code without words (a role
+    written ``unknown``), is left out, never shown as a code."""
+    from riskmodel.i18n import catalogue as i18n_catalogue
+
+    def known(column: str, code: object) -> str:
+        key = f"warning.value.{column}.{code}"
+        return text(key, lang) if code and key in i18n_catalogue() else ""
+
+    out = text("warning.value.path.review", lang)
+    status = known("review_status", row.review_status)
+    if status:
+        out = text("reports.list.path_status", lang, path=out, status=status)
+    when = pd.to_datetime(row.review_date)
+    detail = [part for part in (known("reviewer_role", row.reviewer_role),
+                                "" if pd.isna(when) else f"{when:%Y-%m-%d}") if part]
+    if detail:
+        out = text("reports.list.path_detail", lang, path=out,
+                   detail=text("reports.list.detail_separator", lang).join(detail))
     return out
 
 
@@ -300,13 +494,14 @@ def list_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: i
     table = cohort_list(run, level, cohort_id, lang)
     total = len(table)
     rank_note = note("reports.cohort.rank_note", lang)
+    lines = (text("reports.col.path", lang),)
     if rows <= 0 or total <= rows:
-        return Section(rank_note, ListTable(table))
+        return Section(rank_note, ListTable(table, lines=lines))
     key = str(run.cohort(level, cohort_id)["key"])
     links = ", ".join(f'<a href="{html_text("../lists/" + quote(key) + "/warning_list." + ext)}">'
                       f"{html_text(text('reports.cohort.list_file.' + ext, lang))}</a>" for ext in ("xlsx", "csv"))
     shown = note("reports.cohort.list_top", lang, shown=rows, total=total)
-    return Section(shown, _Trusted(f"<p>{links}</p>"), rank_note, ListTable(table.head(rows)))
+    return Section(shown, _Trusted(f"<p>{links}</p>"), rank_note, ListTable(table.head(rows), lines=lines))
 
 
 def _change_keys() -> frozenset[str]:
@@ -452,11 +647,28 @@ def group_section(run: RunData, level: str, cohort_id: str, lang: str, *, by: st
         return Section(note("reports.cohort.no_dorms", lang)) if by == "dorm_id" else Section(Table(summary))
     pooled = summary.attrs.get("pooled", False)
     alone = len(summary) - int(pooled)  # the groups shown one per row
+    notes = _suppression_notes(summary, run.small_cell, lang)
     if rows <= 0 or alone <= rows:
-        return Section(Table(summary))
+        return Section(Table(summary), *notes)
     kind = text(f"reports.level.{'dorm' if by == 'dorm_id' else 'class'}", lang)
     shown = pd.concat([summary.head(rows), summary.tail(1)]) if pooled else summary.head(rows)
-    return Section(note("reports.cohort.groups_top", lang, shown=rows, total=alone, kind=kind), Table(shown))
+    return Section(note("reports.cohort.groups_top", lang, shown=rows, total=alone, kind=kind), Table(shown), *notes)
+
+
+def _suppression_notes(summary: pd.DataFrame, small_cell: int, lang: str) -> list[Heading]:
+    """What the reader of a table with complementary suppression needs: why zeros read ``<n`` in some
+    columns, why a column is hidden (:func:`protect_levels`)."""
+    def levels(codes: list[str]) -> str:
+        return text("reports.cohort.level_separator", lang).join(text(f"level.{lv}", lang) for lv in codes)
+
+    notes = []
+    if summary.attrs.get("widened"):
+        notes.append(note("reports.cohort.suppressed_widened", lang, n=small_cell, m=small_cell - 1,
+                          levels=levels(summary.attrs["widened"])))
+    if summary.attrs.get("hidden"):
+        notes.append(note("reports.cohort.suppressed_hidden", lang, n=small_cell, levels=levels(summary.attrs["hidden"]),
+                          mark=text("reports.cohort.hidden_mark", lang)))
+    return notes
 
 
 def dorm_section(run: RunData, level: str, cohort_id: str, lang: str, *, rows: int = 0) -> Section:
@@ -537,7 +749,7 @@ def interview_queue(run: RunData, level: str, cohort_id: str, lang: str) -> pd.D
         text("reports.col.trigger_date", lang): _day(part["trigger_date"]),
         text("reports.col.days_waiting", lang): part["days_waiting"].astype(int).to_numpy(),
         text("reports.col.overdue", lang): [yes if o else no for o in part["interview_overdue"].astype(bool)],
-        text("reports.col.score", lang): part["score"].astype(float).round(3).to_numpy(),
+        text("reports.col.score", lang): part["score"].astype(float).map(percent).to_numpy(),  # as the list
         text("reports.col.reviewed_level", lang): _reviewed_level(part, lang),
     })
     if level == "school":
