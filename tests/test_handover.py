@@ -289,3 +289,23 @@ def test_records_after_the_students_exit_here_are_refused(centres, packet, tmp_p
                   root / "keys-a" / "centre.pub", "--as", centres["receiver_id"])
     assert result.exit_code == 2 and "outside_enrolment" in result.output, result.output
     assert _digest(data) == before
+
+
+def test_the_summary_reads_in_each_language_without_dangling_commas_or_foreign_text():
+    """Found rendering a demo's handover: 'SCL-90：总分122，' (no band: a dangling comma), the risk as
+    0.0237, '1 observations', and the sending list's Chinese reasons in the English summary unmarked."""
+    from riskmodel.handover.summary import render
+
+    screening = {"key": "handover.summary.latest_screening",
+                 "params": {"date": "2023-03-24", "instrument": "SCL90", "total": 122, "band": "", "positive": True}}
+    assert render(screening, "zh").endswith("总分122，筛查阳性")
+    assert render(screening, "en").endswith("total 122, positive screen")
+    banded = {**screening, "params": {**screening["params"], "band": "moderate", "positive": False}}
+    assert render(banded, "en").endswith("total 122, moderate")
+    level = {"key": "handover.summary.level", "params": {"date": "2025-01-01", "level": "I", "score": 0.0237}}
+    assert "2.4%" in render(level, "zh") and "0.0237" not in render(level, "en")
+    parent = {"key": "handover.summary.parent_reports", "params": {"n": 1}}
+    assert render(parent, "en") == "observations reported by a parent: 1"
+    factors = {"key": "handover.summary.factors", "params": {"date": "2025-01-01", "factors": "出勤：近一个月无故缺勤4次"}}
+    assert "as the sending school's list wrote them" in render(factors, "en")
+    assert "原文" not in render(factors, "zh")

@@ -53,6 +53,8 @@ def make_scored(*, students: int = 90, colleges: tuple[str, ...] = ("计算机�
                   tables={"students": register, "screenings": screenings, "observations": observations},
                   model_version="test0000", model_meta={"kind": "lightgbm", "horizon_days": 90},
                   contributions=contributions, data_checksum="0" * 64,
+                  feature_values=pd.DataFrame(np.random.default_rng(seed + 1).integers(0, 5, (students, len(FEATURES))),
+                                              columns=FEATURES).astype(float),
                   summary=pd.DataFrame({"table": ["students", "screenings"], "file": ["students.csv", "screenings.csv"],
                                         "rows_read": [students, 2 * students], "accepted": [students, 2 * students],
                                         "rejected": [0, 0]}),

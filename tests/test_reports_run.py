@@ -440,4 +440,10 @@ def test_the_student_waterfall_starts_at_the_models_average(first):
     pseudonym = run.table("contributions")["pseudonym"].iloc[0]
     figure = student_waterfall(run, pseudonym, "en").figure
     labels = " ".join(t.get_text() for axes in figure.axes for t in [*axes.texts, *axes.get_xticklabels()])
-    assert "E[f(X)]" in labels and "4.25" in labels  # shap labels the start on a second axis
+    assert "the model's average -4.25" in labels  # the start, in words
+    # the run stores every scored student's feature values beside the contributions: each factor with its value
+    values = run.table("feature_values")
+    assert list(values.columns) == list(run.table("contributions").columns)
+    assert values["pseudonym"].tolist() == run.table("contributions")["pseudonym"].tolist()
+    ticks = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert any("(this student: " in t for t in ticks) and not any("(yes or no)" in t for t in ticks), ticks

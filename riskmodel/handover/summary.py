@@ -14,7 +14,7 @@ import pandas as pd
 
 from riskmodel.i18n import LANGUAGES, text
 from riskmodel.vocab import FAMILY_FLAGS, LEVELS
-from riskmodel.warning.localise import word
+from riskmodel.warning.localise import percent, word
 
 __all__ = ["SECTIONS", "summarise"]
 
@@ -120,8 +120,10 @@ def _advice(screenings: pd.DataFrame, runs: pd.DataFrame, reviews: pd.DataFrame,
 
 def _value(name: str, value, lang: str) -> str:
     """One parameter rendered in ``lang`` (codes through the catalogue)."""
-    if name == "band":
-        return text(f"instruments.band.{value}", lang) if value else ""
+    if name == "band":  # with its separator: no dangling comma when the instrument has no bands
+        return text("handover.summary.band", lang, band=text(f"instruments.band.{value}", lang)) if value else ""
+    if name == "score":
+        return percent(value)
     if name == "positive":
         return text("handover.summary.positive", lang) if value else ""
     if name == "level":
@@ -154,10 +156,18 @@ def _catalogue():
     return catalogue()
 
 
+def _chinese(value: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in value)
+
+
 def render(fact: dict, lang: str) -> str:
-    """One fact in ``lang``."""
+    """One fact in ``lang``. The model's reasons are the sending list's text, in its language: where that
+    is not ``lang`` they are quoted as written, and said so."""
     params = {k: _value(k, v, lang) for k, v in fact["params"].items()}
-    return text(fact["key"], lang, **params)
+    key = fact["key"]
+    if key == "handover.summary.factors" and _chinese(str(params.get("factors", ""))) != (lang == "zh"):
+        key = "handover.summary.factors_as_written"
+    return text(key, lang, **params)
 
 
 def summarise(*, register: dict, tables: dict[str, pd.DataFrame], runs: pd.DataFrame, as_of) -> dict:

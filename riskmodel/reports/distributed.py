@@ -204,8 +204,8 @@ def school_task(job: SchoolJob) -> dict:
                               run_id=job.run_id, lang=job.lang, check=False)
         students = dataset.table("students")
         everyone = _everyone(scored, students)
-        contributions = model.contributions(
-            scored.features.set_index("student_id").loc[everyone["student_id"]].reset_index())
+        rows = scored.features.set_index("student_id").loc[everyone["student_id"]].reset_index()
+        contributions = model.contributions(rows)
         timings["score"] = time.perf_counter() - t0
         if stopped():
             raise _Stopped
@@ -219,6 +219,7 @@ def school_task(job: SchoolJob) -> dict:
         cohorts = write_report_data(
             school_dir, warning_list=everyone, tables=dataset.tables,
             history=_school_history(job.earlier, job.school, job.slug), contributions=contributions,
+            feature_values=rows[list(contributions.columns)] if contributions is not None else None,
             summary=None, rejected=None, skipped=[], run_info=run_info, instruments=settings.instruments,
             files=dataset.files)
         if "state" in everyone.columns:  # the review loop's queue for the cohort reports
@@ -363,9 +364,9 @@ def _prepare(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings
         from riskmodel.data.store import Store
 
         with Store(data_dir, lang=lang) as store:
-            check_scoring_data(store.digest(), model, as_of, settings=settings)
+            check_scoring_data(store.digest(), model, as_of, settings=settings, lang=lang)
     else:
-        check_scoring_data(dataset, model, as_of, settings=settings)
+        check_scoring_data(dataset, model, as_of, settings=settings, lang=lang)
     return model, dataset, register_check, time.perf_counter() - started
 
 

@@ -48,13 +48,24 @@ def _labels(names, lang: str) -> list[str]:
     """Catalogue descriptions, wrapped (never cut) onto lines of about 48 Latin or 22 CJK characters."""
     from riskmodel.reports.views import _feature_text
 
-    out = []
-    for label in _feature_text(names, lang):
-        if lang == "en":
-            out.append(textwrap.fill(label, width=48))
-        else:
-            out.append("\n".join(label[i:i + 22] for i in range(0, len(label), 22)))
-    return out
+    return [_wrap(label, lang) for label in _feature_text(names, lang)]
+
+
+def _wrap(label: str, lang: str, *, tail: str = "") -> str:
+    """``label`` on lines of about 48 Latin or 22 CJK characters; ``tail`` (the student's value) is never
+    broken: it ends the last line, or takes a line of its own."""
+    width = 48 if lang == "en" else 22
+    if lang == "en":
+        lines = textwrap.wrap(label, width=width) or [""]
+    else:
+        lines = [label[i:i + width] for i in range(0, len(label), width)] or [""]
+        if len(lines) > 1 and len(lines[-1]) <= 2:  # a closing bracket alone on a line
+            lines[-2:] = [lines[-2] + lines[-1]]
+    if tail and len(lines[-1]) + len(tail) <= width:
+        lines[-1] += tail
+    elif tail:
+        lines.append(tail.strip())
+    return "\n".join(lines)
 
 
 def explanation(contributions: pd.DataFrame, *, lang: str, base_values: float = 0.0,
@@ -130,6 +141,13 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
     stored: the plot then shows the contributions alone). Returns the Axes, or a note when the run
     holds no contributions. Notebook 40 (the student file) calls it as
     ``rp.student_waterfall(run, student, lang)``.
+
+    Made for a counsellor's page: shap's ``E[f(X)]`` and ``f(x)`` (drawn on two extra axes, and cut
+    off where they met the figure's edge) become the catalogue's words for the model's average and
+    this student's score, placed inside the figure. Each factor carries the student's own value,
+    worded as the list's reasons word it (:func:`riskmodel.warning.reasons.format_value`), from the
+    run's ``feature_values`` table; without one, a yes/no factor says it is one ("性别:男" alone read
+    as a claim that the student is male).
     """
     import matplotlib.pyplot as plt
 
@@ -139,8 +157,10 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
     if contrib.empty or not (contrib["pseudonym"] == pseudonym).any():
         return note("reports.student.no_contributions", lang)
     row = contrib.loc[contrib["pseudonym"] == pseudonym].drop(columns="pseudonym").iloc[[0]]
-    explained = explanation(row, lang=lang, base_values=base_value(model_dir, run))[0]
+    start = base_value(model_dir, run)
     shap = _shap()
+    explained = shap.Explanation(values=row.to_numpy(dtype=float)[0], base_values=start,
+                                 feature_names=_student_labels(row.columns, _student_values(run, pseudonym), lang))
     interactive = plt.isinteractive()
     plt.figure()  # made while interactive, so a notebook shows it; shap draws into the current figure
     try:
@@ -153,10 +173,68 @@ def student_waterfall(run: RunData, pseudonym: str, lang: str, *, model_dir: str
         # this figure and every later one were then never shown. Restore it.
         plt.interactive(interactive)
     fig = plt.gcf()
-    fig.set_size_inches(10.0, 0.6 * (top + 1) + 1.5)
-    fig.subplots_adjust(left=0.42, right=0.97)  # room for the factors' descriptions (cut off at shap's own margins)
-    _localise_rest(fig.axes[0], lang)
-    return fig.axes[0]
+    ax = fig.axes[0]
+    for extra in fig.axes[1:]:  # shap's E[f(X)] and f(x) axes
+        fig.delaxes(extra)
+    height = 0.6 * (top + 1) + 2.2
+    fig.set_size_inches(10.0, height)
+    # room for the factors' descriptions on the left (cut off at shap's own margins), the score above
+    # and the start, the axis label below
+    fig.subplots_adjust(left=0.42, right=0.97, top=1 - 0.55 / height, bottom=1.3 / height)
+    _localise_rest(ax, lang)
+    ax.tick_params(axis="y", labelsize=11)  # two or three lines a factor with the student's value
+    _mark(ax, start, text("student.waterfall.start", lang, value=_log_odds(start)), above=False)
+    score = start + float(row.to_numpy(dtype=float).sum())
+    _mark(ax, score, text("student.waterfall.score", lang, value=_log_odds(score)), above=True)
+    ax.set_xlabel(text("student.waterfall.axis", lang), labelpad=30, fontsize=12)
+    return ax
+
+
+def _log_odds(value: float) -> str:
+    return f"{value:.2f}"  # as the axis' numbers
+
+
+def _mark(ax, x: float, label: str, *, above: bool) -> None:
+    """``label`` at ``x``: over the plot (the student's score) or under the axis' numbers (the start),
+    running away from the nearer edge so that it stays inside the figure."""
+    low, high = ax.get_xlim()
+    right = (x - low) > 0.5 * (high - low)
+    ax.annotate(label, (x, 1.0 if above else 0.0), xycoords=ax.get_xaxis_transform(),
+                xytext=(-4 if right else 4, 6 if above else -24), textcoords="offset points",
+                ha="right" if right else "left", va="bottom" if above else "top", fontsize=12, color="#333333",
+                annotation_clip=False)
+
+
+def _student_values(run: RunData, pseudonym: str) -> pd.Series | None:
+    """The student's feature values the run stored (``report_data/feature_values``), or None."""
+    values = run.table("feature_values")
+    if values.empty or "pseudonym" not in values.columns or not (values["pseudonym"] == pseudonym).any():
+        return None
+    return values.loc[values["pseudonym"] == pseudonym].drop(columns="pseudonym").iloc[0]
+
+
+def _student_labels(names, values: pd.Series | None, lang: str) -> list[str]:
+    """Catalogue descriptions with the student's value in the reasons' words, wrapped as :func:`_labels`.
+
+    Without the values, a yes/no factor is marked as one; a value not recorded says so.
+    """
+    from riskmodel.features.catalogue import catalogue
+    from riskmodel.reports.views import _feature_text
+    from riskmodel.warning.reasons import format_value
+
+    kinds = catalogue()["kind"]
+    out = []
+    for name, described in zip(names, _feature_text(pd.Index(names), lang)):
+        kind = kinds.get(name, "score")
+        said = ""
+        if values is not None and name in values.index:
+            value = values[name]
+            value = float("nan") if pd.isna(value) else float(value)
+            said = text("student.waterfall.value", lang, value=format_value(value, kind, lang))
+        elif kind == "flag":
+            said = text("student.waterfall.flag", lang)
+        out.append(_wrap(described, lang, tail=said))
+    return out
 
 
 _REST = re.compile(r"^(?:Sum of )?(\d+) other features$")

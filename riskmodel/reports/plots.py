@@ -97,19 +97,35 @@ def _date_bottom(ax) -> float:
     return min(1.2 / ax.figure.get_size_inches()[1], 0.45)
 
 
-def date_ticks(ax, dates) -> None:
-    """Readable dates on the x axis: a tick at each date when there are few (monthly runs, a
-    student's screenings), else a few concise ticks; matplotlib's default put one every four days
-    between two monthly runs."""
+def date_ticks(ax, dates, *, most: int = 12, fontsize=None) -> None:
+    """A tick at each of ``dates`` (run dates, a student's screenings), labelled ``YYYY-MM-DD``.
+
+    Matplotlib's default put a tick every four days between two monthly runs (two of them printed over
+    each other) and weekly ticks that missed the run dates. The dates are thinned, keeping the latest,
+    to at most ``most`` and so that neighbouring labels, drawn at 30 degrees, are at least about two
+    text heights apart on the axis as drawn (set the axis' limits before calling). ``fontsize``: the
+    tick labels' size when the caller changes it (default ``xtick.labelsize``).
+    """
+    import matplotlib as mpl
     import matplotlib.dates as mdates
+    from matplotlib.font_manager import FontProperties
 
     days = pd.to_datetime(pd.Series(dates)).dropna().dt.normalize().drop_duplicates().sort_values()
-    if 0 < len(days) <= 8:
-        ax.set_xticks(days.to_list(), [d.date().isoformat() for d in days])
-    else:
-        locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if days.empty:
+        return
+    points = mdates.date2num(days.to_numpy())
+    step = -(-len(days) // most)
+    low, high = ax.get_xlim()
+    inches = ax.get_position().width * ax.figure.get_size_inches()[0] / max(high - low, 1e-9)  # per day
+    size = FontProperties(size=fontsize if fontsize is not None else mpl.rcParams["xtick.labelsize"]).get_size_in_points()
+    gap = 2.4 * size / 72  # a label rotated by 30 degrees clears its neighbour at twice its height
+    keep = [len(days) - 1]
+    for i in range(len(days) - 1 - step, -1, -step):
+        if (points[keep[-1]] - points[i]) * inches >= gap:
+            keep.append(i)
+    chosen = days.iloc[sorted(keep)]
+    ax.set_xticks(mdates.date2num(chosen.to_numpy()), [d.date().isoformat() for d in chosen])
+    ax.set_xlim(low, high)  # ticks never widen the drawn range
 
 
 def _axes(ax, figsize=None, *, ylabels=()):
@@ -177,6 +193,7 @@ def plot_risk_trend(run: RunData, level: str, cohort_id: str, lang: str, ax=None
                 label=text(f"level.{lv}", lang))
     if len(shares) == 1:  # one run: a month either side, not matplotlib's default of years
         ax.set_xlim(shares.index[0] - pd.Timedelta(days=31), shares.index[0] + pd.Timedelta(days=31))
+    date_ticks(ax, shares.index)  # one tick per run date
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.share_listed", lang) + " (%)")
     ax.legend(frameon=False, fontsize="small")
@@ -225,7 +242,12 @@ def plot_groups(run: RunData, level: str, cohort_id: str, lang: str, *, by: str 
 
 
 def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
-    """One student's risk at every run, points coloured by level."""
+    """One student's risk at every run, points coloured by level.
+
+    The key to the colours sits under the plot, below the axis label: inside (or just above) the plot,
+    its marker beside a point read as one more run.
+    """
+    made = ax is None
     ax = _axes(ax)
     rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
     from matplotlib.ticker import FuncFormatter
@@ -245,20 +267,39 @@ def plot_trajectory(run: RunData, pseudonym: str, lang: str, ax=None):
     ax.set_ylim(bottom=0)  # from zero: a move from 30% to 31% must not look like a leap
     ax.set_xlabel(text("reports.plot.run", lang))
     ax.set_ylabel(text("reports.plot.score", lang))
-    ax.legend(frameon=False, fontsize="small")
-    ax.figure.autofmt_xdate(bottom=_date_bottom(ax))
+    shown = len(set(rows["level"]) & set(LEVELS))
+    if not made:  # someone else's figure: the key inside, framed
+        if shown:
+            ax.legend(fontsize="small")
+        ax.figure.autofmt_xdate(bottom=_date_bottom(ax))
+        return ax
+    height = ax.figure.get_size_inches()[1]
+    ax.figure.autofmt_xdate(bottom=_date_bottom(ax) + 0.35 / height)  # and a line for the key under the axis label
+    if shown:
+        ax.figure.legend(frameon=False, fontsize="small", loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=shown,
+                         handletextpad=0.3, columnspacing=1.5)
     return ax
 
 
 def plot_coverage(run: RunData, lang: str, ax=None):
-    """Records per month of each source table: where a source starts, stops or has gaps."""
+    """Records per month of each source table: where a source starts, stops or has gaps.
+
+    The month of the as-of date is left out unless the as-of date is its last day: it holds only the
+    days up to the as-of date (one day for a run on the 1st), so every source would seem to drop at the
+    end, the very sign the page tells readers to look for (a source that stopped arriving).
+    """
     ax = _axes(ax)
     coverage = run.table("coverage")
+    if not coverage.empty:
+        partial = run.as_of.to_period("M").to_timestamp()
+        if run.as_of.normalize() < partial + pd.offsets.MonthEnd(0):
+            coverage = coverage[pd.to_datetime(coverage["month"]) < partial]
     for name, rows in coverage.groupby("table", sort=True):
         ax.plot(rows["month"], rows["records"], label=table_name(name, lang), linewidth=1.2)
     ax.axvline(run.as_of, color="#333333", linestyle="--", linewidth=1)  # records after it are not used
-    ax.annotate(text("reports.cohort.as_of", lang), (run.as_of, 1), xytext=(3, 3), textcoords="offset points",
-                fontsize="small")
+    # left of the line: the line is the right end of the drawn months, the figure's margin is narrow
+    ax.annotate(text("reports.cohort.as_of", lang), (run.as_of, 1), xytext=(-3, 3), textcoords="offset points",
+                fontsize="small", ha="right")
     ax.set_xlabel(text("reports.col.month", lang))
     ax.set_ylabel(text("reports.plot.records", lang))
     ax.set_yscale("symlog")
@@ -267,7 +308,8 @@ def plot_coverage(run: RunData, lang: str, ax=None):
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))  # plain counts, not mathtext
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(bottom=0)  # counts: symlog's margins would otherwise show negative records
-    ax.legend(frameon=False, fontsize="small", ncol=2)
+    if not coverage.empty:
+        ax.legend(frameon=False, fontsize="small", ncol=2)
     return ax
 
 

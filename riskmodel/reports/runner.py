@@ -95,6 +95,8 @@ class Scored:
         The model's version and model.json.
     contributions
         Per-feature contributions for ``everyone`` (same order), or ``None``.
+    feature_values
+        The same students' values of those features (the student file says each factor with its value).
     data_checksum, files, summary, rejected, skipped
         What the loader read, rejected and did not use.
     timings
@@ -110,6 +112,7 @@ class Scored:
     model_version: str
     model_meta: dict = field(default_factory=dict)
     contributions: pd.DataFrame | None = None
+    feature_values: pd.DataFrame | None = None  # the model's features of ``everyone`` (same order): the student file
     data_checksum: str = ""
     files: dict = field(default_factory=dict)
     summary: pd.DataFrame | None = None
@@ -270,10 +273,12 @@ def score(data_dir: Path, model_dir: Path, as_of: date, *, settings: Settings, o
     started = time.perf_counter()
     features = result.features
     everyone = _everyone(result, students)
-    contributions = model.contributions(features.set_index("student_id").loc[everyone["student_id"]].reset_index())
+    rows = features.set_index("student_id").loc[everyone["student_id"]].reset_index()
+    contributions = model.contributions(rows)
     timings["score"] = result.timings["score"] + time.perf_counter() - started
     return Scored(as_of=as_of, warning_list=result.warning_list, everyone=everyone, tables=dataset.tables,
                   model_version=model.version, model_meta=model.meta, contributions=contributions,
+                  feature_values=rows[list(contributions.columns)] if contributions is not None else None,
                   base_value=expected_log_odds(model),
                   data_checksum=dataset.checksum, files=dataset.files, summary=dataset.summary,
                   rejected=dataset.rejected, skipped=tuple(dataset.skipped),
@@ -433,7 +438,8 @@ def publish(scored: Scored, out: str | Path, *, settings: Settings, lang: str | 
                 history = _history(out, scored.schools, scored.as_of)
                 cohorts = write_report_data(
                     work, warning_list=scored.everyone, tables=scored.tables, history=history,
-                    contributions=scored.contributions, summary=scored.summary, rejected=scored.rejected,
+                    contributions=scored.contributions, feature_values=scored.feature_values,
+                    summary=scored.summary, rejected=scored.rejected,
                     skipped=list(scored.skipped), run_info=run_info, instruments=settings.instruments,
                     files=scored.files)
                 if "state" in scored.everyone.columns:  # the review loop's queue for the cohort reports

@@ -103,16 +103,35 @@ def _with_origin(out: dict, rows: pd.DataFrame, lang: str) -> pd.DataFrame:
 
 
 def _or_none(frame: pd.DataFrame, lang: str) -> Table | Heading:
-    return Table(frame) if len(frame) else note("student.none", lang)
+    return _Table(frame) if len(frame) else note("student.none", lang)
 
 
 def file_title(run: RunData, pseudonym: str, lang: str) -> Heading:
-    """``一生一档：学生心理档案: <pseudonym> (<school · college · class>), as of <date>`` (escaped)."""
-    rows = run.history[run.history["pseudonym"] == pseudonym].sort_values("as_of")
-    last = rows.iloc[-1]
-    where = " · ".join(str(v) for v in (last["school"], last["college"], last["class_id"]) if v)
-    return Heading(f"{text('student.title', lang)}: {pseudonym} ({where}), "
-                   f"{text('reports.cohort.as_of', lang)} {run.as_of.date().isoformat()}", 1)
+    """The page's title, ``<title>: <pseudonym> (<school · college · class>), as of <date>`` (escaped).
+
+    One heading for the student file wherever it is shown: :func:`riskmodel.reports.views.student_title`
+    (the catalogue's ``reports.student.heading``, full-width punctuation in Chinese).
+    """
+    from riskmodel.reports.views import student_title
+
+    return student_title(run, pseudonym, lang)
+
+
+class _Table(Table):
+    """A :class:`Table` whose first ``nowrap`` columns (dates, levels, risks) and headers stay on one line.
+
+    Beside a long column of reasons the browser squeezed the short ones until ``一级`` and ``2024-11-01``
+    broke over two lines. Scoped to the table by a wrapper class.
+    """
+
+    def __init__(self, frame: pd.DataFrame, *, nowrap: int = 1) -> None:
+        super().__init__(frame)
+        self.nowrap = nowrap
+
+    def _repr_html_(self) -> str:
+        scope = f".jp-RenderedHTMLCommon .rm-student-nowrap{self.nowrap}"
+        style = f"<style>{scope} td:nth-child(-n+{self.nowrap}),{scope} th{{white-space:nowrap}}</style>"
+        return f'{style}<div class="rm-student-nowrap{self.nowrap}">{super()._repr_html_()}</div>'
 
 
 # --------------------------------------------------------------------------------------------- 1 register
@@ -161,7 +180,7 @@ def runs_section(run: RunData, pseudonym: str, lang: str) -> Section:
         text("reports.col.rules", lang): rows["rules"].fillna("").to_numpy(),
         text("reports.col.factors", lang): rows["factors"].fillna("").to_numpy(),
     })
-    parts = [Table(table)]
+    parts = [_Table(table, nowrap=3)]  # date, level, risk
     if len(rows) < 2:
         parts.append(note("student.no_runs", lang))
     return Section(*parts)
@@ -221,7 +240,7 @@ def screenings_section(run: RunData, pseudonym: str, lang: str) -> Table | Headi
         frame = frame.drop(columns=text("student.col.standard_score", lang))
     if frame[text("student.col.classification", lang)].eq("").all():
         frame = frame.drop(columns=text("student.col.classification", lang))
-    return Table(frame)
+    return _Table(frame, nowrap=2)  # date, instrument
 
 
 # --------------------------------------------------------------------------------------------- 4 trajectories
@@ -260,8 +279,11 @@ def plot_scores(run: RunData, pseudonym: str, lang: str):
     instruments = sorted(rows["instrument"].unique())
     cols = min(3, len(instruments))
     nrows = -(-len(instruments) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.0 * cols + 1, 2.4 * nrows), squeeze=False, layout="constrained",
-                             sharex=True)
+    # not sharex: matplotlib then labelled the dates under the bottom panel of each column only, and a
+    # grid of four left three panels without dates. Each panel labels its own waves, on one time range.
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.0 * cols + 1, 2.6 * nrows), squeeze=False, layout="constrained")
+    first, last = rows["date"].min(), rows["date"].max()
+    pad = max(pd.Timedelta(days=20), (last - first) * 0.06)
     for ax, code in zip(axes.ravel(), instruments):
         scale = _scale(code)
         if scale is not None:  # the instrument's whole range: a change of 2 on PHQ-9 must not look like a leap
@@ -275,10 +297,14 @@ def plot_scores(run: RunData, pseudonym: str, lang: str):
         ax.set_title(plot_text(_instrument(code)), fontsize="medium")
         if ax in axes[:, 0]:
             ax.set_ylabel(text("student.plot.score", lang), fontsize="small")
-        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+        ax.set_xlim(first - pad, last + pad)
     for ax in axes.ravel()[len(instruments):]:
         ax.set_visible(False)
-    date_ticks(axes[0, 0], rows["date"])  # the axes share x: one set of ticks for all
+    fig.get_layout_engine().execute(fig)  # the panels' final widths, for thinning crowded dates
+    for ax, code in zip(axes.ravel(), instruments):
+        date_ticks(ax, rows.loc[rows["instrument"] == code, "date"], fontsize="small")
+        ax.tick_params(axis="x", labelsize="small")
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
     return fig
 
 
@@ -326,7 +352,7 @@ def interviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Headi
     if rows.empty:
         return note("student.none", lang)
     rows = rows[rows["kind"] == "interview"]
-    return note("student.none", lang) if rows.empty else Table(_counselling(rows, lang))
+    return note("student.none", lang) if rows.empty else _Table(_counselling(rows, lang))
 
 
 def reviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading:
@@ -340,7 +366,7 @@ def reviews_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading:
     def get(name: str) -> pd.Series:
         return _column(rows, name)
 
-    return Table(_with_origin({
+    return _Table(_with_origin({
         text("reports.col.date", lang): _day(rows["date"]),
         text("student.col.level", lang): [text(f"level.{v}", lang) if v in LEVELS else
                                           text("student.review_level.none", lang) for v in rows["level"]],
