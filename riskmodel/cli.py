@@ -462,17 +462,22 @@ def reviews_import(
     0: every filled row imported (or already present); 1: some rows rejected; 2: unusable input;
     3: the reviews table cannot be written.
     """
+    from riskmodel.i18n import text
     from riskmodel.warning.reviews_import import import_decisions
 
     try:
-        result = import_decisions(file, data, settings=_settings(config), by=by)
+        settings = _settings(config)
+        result = import_decisions(file, data, settings=settings, by=by)
     except RiskmodelError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+    lang = settings.reports.lang  # the centre's language: the summary and the rejections read in it
     for reason in result.rejected["reason"]:
-        console.print(f"[yellow]rejected:[/] {reason}", highlight=False, soft_wrap=True)
-    console.print(f"{result.target}: {result.added} decisions added, {result.duplicates} already present, "
-                  f"{len(result.rejected['row'].unique())} rows rejected", highlight=False, soft_wrap=True)
+        console.print(text("warning.decisions.cli.rejected", lang, reason=reason), style="yellow", markup=False,
+                      highlight=False, soft_wrap=True)
+    console.print(text("warning.decisions.cli.summary", lang, target=result.target, added=result.added,
+                       duplicates=result.duplicates, rejected=len(result.rejected["row"].unique())),
+                  markup=False, highlight=False, soft_wrap=True)
     if len(result.rejected):
         raise typer.Exit(1)
 

@@ -37,6 +37,7 @@ import errno
 import glob
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -45,14 +46,19 @@ from pathlib import Path
 from riskmodel.errors import OutputExistsError, PreflightError
 
 __all__ = ["FILE_MODE", "DIR_MODE", "FORMULA_START", "atomic_path", "atomic_dir", "private_dir", "write_bytes",
-           "write_text", "neutralise", "neutralise_frame", "guard_outputs", "cannot_write", "remove_stale",
-           "remove_if_unlocked",
+           "write_text", "neutralise", "neutralise_frame", "xml_safe", "XML_REPLACEMENT", "guard_outputs", "cannot_write",
+           "remove_stale", "remove_if_unlocked",
            "DISK_ERRNOS"]
 
 log = logging.getLogger(__name__)
 
 # a spreadsheet runs a cell starting with one of these as a formula (OWASP's CSV-injection list)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# characters XML 1.0 forbids (control characters but tab, newline and carriage return; lone surrogates; U+FFFE
+# and U+FFFF): openpyxl refuses a cell holding one (openpyxl.cell.cell.ILLEGAL_CHARACTERS_RE, IllegalCharacterError)
+# and Excel cannot open a sheet with one. Word's line break U+000B pasted into a reason is the usual source.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_REPLACEMENT = "\ufffd"  # the Unicode replacement character: visibly "something was here"
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -339,18 +345,38 @@ def guard_outputs(outputs: Mapping[str, str | Path | None], *, inputs: Mapping[s
         _probe(Path(resolved), folder=option in folders)
 
 
-def neutralise(values):
+def xml_safe(value):
+    """``value`` with every character XML 1.0 forbids replaced by U+FFFD (:data:`XML_REPLACEMENT`); other values
+    as they are.
+
+    An XLSX is XML: one control character in a cell (Word's line break U+000B pasted into a reason, an escape
+    sequence in a dormitory name) makes openpyxl refuse the whole workbook, so every XLSX cell and header
+    riskmodel writes from a centre's data goes through this (:func:`neutralise` with ``xlsx=True``). The CSV
+    and the Parquet files keep the value byte for byte.
+
+    Example
+    -------
+    >>> xml_safe("line\\x0bbreak"), xml_safe("ok"), xml_safe(3)
+    ('line�break', 'ok', 3)
+    """
+    return XML_ILLEGAL.sub(XML_REPLACEMENT, value) if isinstance(value, str) else value
+
+
+def neutralise(values, *, xlsx: bool = False):
     """Prefix an apostrophe to every text value a spreadsheet would run as a formula.
 
     Every CSV or XLSX riskmodel writes goes through this (or :func:`neutralise_frame`): the warning
     lists, the rejected rows, the scored screenings and the audit tables repeat what a centre's
-    export held, and opening them in Excel or WPS must not execute anything from it.
+    export held, and opening them in Excel or WPS must not execute anything from it. ``xlsx=True``
+    (for an XLSX cell) also replaces the characters XML forbids (:func:`xml_safe`).
 
     Example
     -------
     >>> import pandas as pd
     >>> neutralise(pd.Series(["=HYPERLINK(1)", "ok", "-3", None])).tolist()
     ["'=HYPERLINK(1)", 'ok', "'-3", None]
+    >>> neutralise(pd.Series(["=A1\\x1b", "a\\x0bb"]), xlsx=True).tolist()
+    ["'=A1�", 'a�b']
     """
     import pandas as pd
 
@@ -358,22 +384,27 @@ def neutralise(values):
     out = []
     for value in values.astype(object).tolist():
         if isinstance(value, str):
+            if xlsx:
+                value = xml_safe(value)
             if value.startswith(FORMULA_START):
                 value = "'" + value
         elif not (value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value)):
             value_text = str(value)  # a number or date kept as text in an object column
             if value_text.startswith(FORMULA_START):
-                value = "'" + value_text
+                value = "'" + (xml_safe(value_text) if xlsx else value_text)
         out.append(value)
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
-def neutralise_frame(frame):
-    """:func:`neutralise` every text (object or string) column of ``frame`` (a copy)."""
+def neutralise_frame(frame, *, xlsx: bool = False):
+    """:func:`neutralise` every text (object or string) column of ``frame`` (a copy); ``xlsx=True`` also
+    makes the column names XML-safe (:func:`xml_safe`)."""
     import pandas as pd
 
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = neutralise(out[column])
+            out[column] = neutralise(out[column], xlsx=xlsx)
+    if xlsx:
+        out.columns = [xml_safe(c) for c in out.columns]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pandas as pd
@@ -13,7 +14,7 @@ from riskmodel.data import Dataset
 from riskmodel.errors import ContractError, ModelMismatchError
 from riskmodel.warning.checks import check_scoring_data, training_sources
 
-S = Settings()
+S = Settings.model_validate({"reports": {"lang": "en"}})  # the English words; the default zh: at the end
 AS_OF = "2025-06-01"
 
 
@@ -38,7 +39,7 @@ def test_training_records_the_sources_and_stages(data):
 
 
 def test_a_table_the_model_learned_from_must_be_there(data):
-    with pytest.raises(ModelMismatchError, match=r"trained with the table\(s\) counselling.*Add the table"):
+    with pytest.raises(ModelMismatchError, match=r"trained with the table\(s\) Counselling \(counselling\).*Add the table"):
         check_scoring_data(without(data, "counselling"), model_of(data), AS_OF, settings=S)
     empty = Dataset(tables={**data.tables, "observations": data.table("observations").iloc[:0]})
     with pytest.raises(ModelMismatchError, match="observations"):
@@ -49,7 +50,7 @@ def test_a_table_the_model_learned_from_must_be_there(data):
 
 def test_a_stage_the_model_never_saw_is_refused_unless_a_few_newcomers(data, caplog):
     uni_only = SimpleNamespace(meta={"training_data": {"sources": [], "stages": ["university"]}})
-    with pytest.raises(ModelMismatchError, match=r"stage\(s\) senior .* trained on university only"):
+    with pytest.raises(ModelMismatchError, match=r"stage\(s\) Senior secondary .* trained on University only"):
         check_scoring_data(data, uni_only, AS_OF, settings=S)  # about half the students: refused
     students = data.table("students").copy()
     students["stage"] = "university"
@@ -72,3 +73,31 @@ def test_dates_before_any_screening_or_long_after_the_records_are_refused(data):
         check_scoring_data(data, model_of(data), end + pd.Timedelta(days=120), settings=S)
     relaxed = Settings.model_validate({"warning": {"max_data_age_days": 400}})
     check_scoring_data(data, model_of(data), end + pd.Timedelta(days=300), settings=relaxed)
+
+
+def test_the_refusals_are_in_the_centres_language(data):
+    """Under the default language (zh) each refusal that leaves a centre without its list is in Chinese, names the
+    table's file as it is and says what to do; lang="en" (or reports.lang: en) gives the English words."""
+    from riskmodel.labels import records_end
+
+    zh = Settings()
+    assert zh.reports.lang == "zh"
+    uni_only = SimpleNamespace(meta={"training_data": {"sources": [], "stages": ["university"]}})
+    first = data.table("screenings")["date"].min()
+    no_screenings = Dataset(tables={**data.tables, "screenings": data.table("screenings").iloc[:0]})
+    refusals = [  # (what is checked, the Chinese words, the English words)
+        ((without(data, "counselling"), model_of(data), AS_OF), "模型训练时使用了心理咨询（counselling）表",
+         "trained with the table(s) Counselling (counselling)"),
+        ((data, uni_only, AS_OF), "属于高中学段，而模型只用大学本科学段的数据训练过", "stage(s) Senior secondary"),
+        ((data, model_of(data), first - pd.Timedelta(days=1)), f"最早的一次在{first:%Y-%m-%d}", "no screening on"),
+        ((no_screenings, model_of(data), AS_OF), "筛查表是空的", "(the table is empty)"),
+        ((data, model_of(data), records_end(data) + pd.Timedelta(days=120)), "早120天", "120 days before --as-of"),
+    ]
+    for args, chinese, english in refusals:
+        with pytest.raises((ContractError, ModelMismatchError)) as said:
+            check_scoring_data(*args, settings=zh)
+        assert chinese in str(said.value) and english not in str(said.value), str(said.value)
+        assert "请" in str(said.value)  # what to do
+        for settings, lang in ((zh, "en"), (S, None)):
+            with pytest.raises(type(said.value), match=re.escape(english)):
+                check_scoring_data(*args, settings=settings, lang=lang)

@@ -101,7 +101,8 @@ def integrity_problems(table: str, frame: pd.DataFrame, students: StudentReferen
         today = np.datetime64(pd.Timestamp.today().normalize())
         with np.errstate(invalid="ignore"):
             future = np.flatnonzero(~pd.isna(dates) & (dates > today) & ~outside)
+        shown_today = str(pd.Timestamp(today).date())  # 2026-12-06, not numpy's 2026-12-06T00:00:00.000000
         parts.append(pd.DataFrame({"pos": future, "column": dated_by, "code": "future_date",
-                                   "params": [{"column": dated_by, "today": str(today)}] * len(future)}))
+                                   "params": [{"column": dated_by, "today": shown_today}] * len(future)}))
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROBLEM_COLUMNS)

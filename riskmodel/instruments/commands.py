@@ -7,7 +7,9 @@ administration to ``OUT_FILE`` (format by its suffix) and the rejected rows besi
 (``<stem>_rejected<suffix>``), both atomically and owner-only (riskmodel.outputs).
 
 Spreadsheet safety: a text cell that starts with ``= + - @`` (or a tab / carriage return) is written
-with a leading apostrophe in CSV and XLSX so that a spreadsheet never runs it as a formula.
+with a leading apostrophe in CSV and XLSX so that a spreadsheet never runs it as a formula. A character
+XML forbids (a control character in an ID or a text cell) is shown as U+FFFD in the XLSX only
+(riskmodel.outputs.xml_safe); the CSV and the Parquet keep every value byte for byte.
 
 Example
 -------
@@ -65,7 +67,7 @@ def write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
         elif suffix == ".csv":
             neutralise_frame(out).to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads Chinese text
         else:
-            neutralise_frame(out).to_excel(tmp, index=False, engine="openpyxl")
+            neutralise_frame(out, xlsx=True).to_excel(tmp, index=False, engine="openpyxl")  # no XML-illegal character
     return path
 
 

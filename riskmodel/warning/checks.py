@@ -6,8 +6,9 @@ holds for a stage of students it never saw, for an as-of date before any screeni
 as-of date long after the newest record (the list would miss everything since). Each is refused
 (a few students of an unseen stage, such as a first cohort of graduate students, only warned about)
 with :class:`~riskmodel.errors.ModelMismatchError` or :class:`~riskmodel.errors.ContractError`
-(exit 2) naming what is missing and what to do. ``riskmodel score`` and ``riskmodel run`` call
-:func:`check_scoring_data` before anything is written.
+(exit 2) naming what is missing and what to do, in the language of the centre's lists (``lang``, by
+default ``reports.lang``). ``riskmodel score`` and ``riskmodel run`` call :func:`check_scoring_data`
+before anything is written.
 
 Example
 -------
@@ -22,6 +23,7 @@ import pandas as pd
 
 from riskmodel.config import Settings
 from riskmodel.errors import ContractError, ModelMismatchError
+from riskmodel.i18n import catalogue, text
 from riskmodel.models.sources import FEATURE_SOURCES, training_sources
 from riskmodel.models.sources import has_rows as _present
 
@@ -34,8 +36,23 @@ UNSEEN_STAGE_SHARE = 0.10
 
 
 
-def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
+def _table(name: str, lang: str) -> str:
+    return text("warning.check.table", lang, name=_word(f"reports.table.{name}", name, lang), file=name)
+
+
+def _word(key: str, code: str, lang: str) -> str:
+    """The catalogue's word for ``key``; the code itself for one the catalogue lacks (a stage a model names)."""
+    return text(key, lang) if key in catalogue() else code
+
+
+def _stages(stages, lang: str) -> str:
+    return text("warning.check.separator", lang).join(_word(f"warning.value.stage.{s}", s, lang) for s in stages)
+
+
+def check_scoring_data(dataset, model, as_of, *, settings: Settings, lang: str | None = None) -> None:
     """Raise unless ``dataset`` on ``as_of`` can be scored by ``model`` (see the module docstring).
+
+    The refusals are in ``lang`` (default ``settings.reports.lang``), the language of the centre's lists.
 
     Raises
     ------
@@ -49,14 +66,13 @@ def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
     """
     from riskmodel.labels import records_end
 
+    lang = lang or settings.reports.lang
     as_of = pd.Timestamp(as_of).normalize()
     trained = model.meta.get("training_data", {})
     missing = [name for name in trained.get("sources", []) if not _present(dataset, name)]
     if missing:
-        raise ModelMismatchError(
-            f"the model was trained with the table(s) {', '.join(missing)}, which this data lacks or holds no rows "
-            "of: every feature from them would read 'nothing recorded' and lower students' risk. Add the table(s) "
-            "to the data folder, or train a model on data without them (riskmodel train).")
+        raise ModelMismatchError(text("warning.check.missing_tables", lang, tables=text(
+            "warning.check.separator", lang).join(_table(name, lang) for name in missing)))
     students = dataset.table("students")
     enrolled = (students["enrollment_date"] <= as_of) & ~(students["exit_date"] < as_of)
     stages = students.loc[enrolled, "stage"].dropna().astype(str)
@@ -64,23 +80,24 @@ def check_scoring_data(dataset, model, as_of, *, settings: Settings) -> None:
     unseen = sorted(set(stages) - known)
     if unseen:
         share = float((~stages.isin(known)).mean())
-        where = (f"{int((~stages.isin(known)).sum())} students of stage(s) {', '.join(unseen)} are enrolled on "
-                 f"{as_of:%Y-%m-%d}, but the model was trained on {', '.join(trained['stages'])} only")
+        n_unseen = int((~stages.isin(known)).sum())
         if share > UNSEEN_STAGE_SHARE:
-            raise ModelMismatchError(f"{where}: it has never seen {share:.0%} of the students. Train a model on data "
-                                     "that includes them.")
+            raise ModelMismatchError(text("warning.check.unseen_stages", lang, n=n_unseen, unseen=_stages(unseen, lang),
+                                          as_of=f"{as_of:%Y-%m-%d}", trained=_stages(trained["stages"], lang),
+                                          share=f"{share:.0%}"))
         # a few newcomers (a first cohort of graduate students) must not leave everyone without a list
-        log.warning("%s (%.1f%% of those enrolled): they are scored, but the model has not been validated on "
-                    "them; retrain once their records build up", where, 100 * share)
+        log.warning("%d students of stage(s) %s are enrolled on %s, but the model was trained on %s only (%.1f%% of "
+                    "those enrolled): they are scored, but the model has not been validated on them; retrain once "
+                    "their records build up", n_unseen, ", ".join(unseen), f"{as_of:%Y-%m-%d}",
+                    ", ".join(trained["stages"]), 100 * share)
     screenings = dataset.table("screenings")
     if not (screenings["date"] <= as_of).any():
-        first = f" (the first is on {screenings['date'].min():%Y-%m-%d})" if len(screenings) else " (the table is empty)"
-        raise ContractError(f"no screening on or before {as_of:%Y-%m-%d}{first}: every student would be scored as "
-                            "never screened. Check --as-of, or the screenings table.")
+        if len(screenings):
+            raise ContractError(text("warning.check.no_screening", lang, as_of=f"{as_of:%Y-%m-%d}",
+                                     first=f"{screenings['date'].min():%Y-%m-%d}"))
+        raise ContractError(text("warning.check.no_screening_empty", lang, as_of=f"{as_of:%Y-%m-%d}"))
     end = records_end(dataset)
     limit = settings.warning.max_data_age_days
     if end is not None and (as_of - end).days >= limit:
-        raise ContractError(
-            f"the newest record in the data is from {end:%Y-%m-%d}, {(as_of - end).days} days before --as-of "
-            f"{as_of:%Y-%m-%d}: a list built on it would miss everything since. Export fresh data, or use an as-of "
-            f"date within {limit} days of the newest record (warning.max_data_age_days).")
+        raise ContractError(text("warning.check.stale_data", lang, end=f"{end:%Y-%m-%d}", days=(as_of - end).days,
+                                 as_of=f"{as_of:%Y-%m-%d}", limit=limit))

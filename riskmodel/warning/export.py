@@ -5,6 +5,10 @@ is read by Excel and WPS as a formula (CSV/formula injection). Every such text f
 leading apostrophe in the CSV and the XLSX (the OWASP recommendation); numbers stay numbers. The
 Parquet file is for programs, not spreadsheets, and keeps the values as they are.
 
+XML safety: a character XML forbids (a control character such as Word's line break U+000B pasted into a
+reason) is shown as U+FFFD in the XLSX only (riskmodel.outputs.xml_safe); openpyxl would refuse the whole
+workbook for it. The CSV and the Parquet keep every value byte for byte.
+
 Reproducibility: the same list gives the same bytes. The XLSX's document dates are set to the list's
 as-of date and its zip entries get a fixed timestamp (openpyxl would stamp the current time).
 
@@ -32,9 +36,9 @@ from openpyxl.utils import get_column_letter
 
 from riskmodel import vocab
 from riskmodel.i18n import text
-from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes
+from riskmodel.outputs import FORMULA_START, neutralise, neutralise_frame, private_dir, write_bytes, xml_safe
 from riskmodel.vocab import LEVELS
-from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint
+from riskmodel.warning.localise import LEVEL_COLOURS, glossary, localise, tint, word
 
 __all__ = ["neutralise", "neutralise_frame", "write_warning_list", "FORMULA_START", "DECISION_COLUMNS",
            "DECISION_CHOICES", "decision_header"]
@@ -74,7 +78,7 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, ...]],
     with review columns, the decisions sheet (from ``raw``, the list with its codes)."""
     # write-only sheets: rows are streamed to the file as they are appended (a quarter faster on the school's
     # list than cells kept in memory); everything the sheet's XML holds before its rows is set first
-    safe = neutralise_frame(_text_frame(frame))
+    safe = neutralise_frame(_text_frame(frame), xlsx=True)  # headers and cells: no character XML forbids
     raw = frame if raw is None else raw
     wrapped: set[int] = set()
     wb = Workbook(write_only=True)
@@ -113,7 +117,7 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, ...]],
     info.column_dimensions["B"].width = 40.0
     info.column_dimensions["C"].width = 90.0
     for row in about:
-        info.append(list(row))
+        info.append([xml_safe(value) for value in row])
     if "state" in raw.columns and "pseudonym" in raw.columns:
         _decisions_sheet(wb, raw, lang=lang)
     wb.properties.created = wb.properties.modified = stamp
@@ -128,22 +132,23 @@ def _xlsx_bytes(frame: pd.DataFrame, *, lang: str, about: list[tuple[str, ...]],
 DECISION_COLUMNS = ["pseudonym", "current_level", "state", "date", "level", "status", "next_review", "reviewer_role",
                     "reason"]
 DECISION_INPUTS = ["date", "level", "status", "next_review", "reviewer_role", "reason"]
+# each drop-down: the catalogue's words for the codes (warning.value.<column>.<code>, as the list shows them),
+# word -> code per language; the import also reads the codes and the mapping's other spellings
+_DECISION_WORDS = {"level": ("reviewed_level", "review_level"), "status": ("review_status", "review_status"),
+                   "reviewer_role": ("reviewer_role", "reviewer_role")}
 DECISION_CHOICES = {
-    "level": {"zh": {"一级": "I", "二级": "II", "三级": "III", "无": "none"},
-              "en": {"I": "I", "II": "II", "III": "III", "none": "none"}},
-    # status and reviewer: the catalogue's words for the codes (warning.value.<column>.<code>), one source
-    "status": {"zh": {text(f"warning.value.review_status.{v}", "zh"): v for v in vocab.contract_enum("review_status")},
-               "en": {v: v for v in vocab.contract_enum("review_status")}},
-    "reviewer_role": {"zh": {text(f"warning.value.reviewer_role.{v}", "zh"): v for v in vocab.contract_enum("reviewer_role")},
-                      "en": {v: v for v in vocab.contract_enum("reviewer_role")}},
+    column: {lang: {text(f"warning.value.{words}.{code}", lang): code for code in vocab.contract_enum(enum)}
+             for lang in ("zh", "en")}
+    for column, (words, enum) in _DECISION_WORDS.items()
 }
 DECISION_BLANK_ROWS = 100  # empty rows with drop-downs for students the meeting adds by pseudonym
+DECISION_HEADER_ROW = 2  # row 1 says how to fill the sheet in, where the reader starts; older sheets: header in row 1
+_LIST_FORMULA_MAX = 255  # Excel's limit on a list validation's literal "a,b,c"
 
 
 def decision_header(column: str, lang: str) -> str:
     """The decisions sheet's header of ``column`` in ``lang``."""
-    return text("warning.decisions.current_level" if column == "current_level" else f"warning.decisions.{column}",
-                lang)
+    return text(f"warning.decisions.{column}", lang)
 
 
 def _decision_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,45 +168,70 @@ def _decision_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[order]
 
 
+def _choice_list(wb: Workbook, words: list[str], *, lang: str, state: dict) -> str:
+    """A list validation's ``formula1`` for ``words``: the literal ``"a,b,c"``, or, when a word holds a comma or
+    a quote (Excel would split or end the literal there) or the literal is too long, a range of a hidden sheet
+    that holds the words one a cell (created on first need)."""
+    literal = f'"{",".join(words)}"'
+    if not any("," in w or '"' in w for w in words) and len(literal) - 2 <= _LIST_FORMULA_MAX:
+        return literal
+    if "sheet" not in state:
+        state["sheet"] = wb.create_sheet(text("warning.decisions.choices_sheet", lang))
+        state["sheet"].sheet_state = "hidden"
+        state["column"] = 0
+    state["column"] += 1
+    sheet, letter = state["sheet"], get_column_letter(state["column"])
+    state.setdefault("columns", []).append(words)
+    title = sheet.title.replace("'", "''")
+    return f"'{title}'!${letter}$1:${letter}${len(words)}"
+
+
 def _decisions_sheet(wb: Workbook, frame: pd.DataFrame, *, lang: str) -> None:
-    """The sheet a meeting fills in: one row per student by pseudonym, drop-downs for the decision."""
+    """The sheet a meeting fills in: how to fill it in (row 1), the header (row 2), one row per student by
+    pseudonym with the current level and state in the list's words, drop-downs of words for the decision."""
     from openpyxl.worksheet.datavalidation import DataValidation
 
     ws = wb.create_sheet(text("warning.sheet.decisions", lang))
     rows = _decision_rows(frame)
-    last = len(rows) + 1 + DECISION_BLANK_ROWS
+    first = DECISION_HEADER_ROW + 1
+    last = len(rows) + DECISION_HEADER_ROW + DECISION_BLANK_ROWS
     col = {c: get_column_letter(i) for i, c in enumerate(DECISION_COLUMNS, start=1)}
-    widths = {"pseudonym": 16, "current_level": 12, "state": 14, "date": 14, "level": 10, "status": 12,
-              "next_review": 14, "reviewer_role": 12, "reason": 60}
-    for name, width in widths.items():
-        ws.column_dimensions[col[name]].width = float(width)
+    widths = {"pseudonym": 16, "current_level": 14, "state": 16, "date": 14, "level": 12, "status": 12,
+              "next_review": 14, "reviewer_role": 16, "reason": 60}
+    for name, width in widths.items():  # wide enough for the header too (CJK characters are wide)
+        header = (2 if lang == "zh" else 1) * len(decision_header(name, lang)) + 2
+        ws.column_dimensions[col[name]].width = float(max(width, header))
     for name in ("date", "next_review"):
         ws.column_dimensions[col[name]].number_format = "yyyy-mm-dd"  # the column's style: no cell written
-    ws.freeze_panes = "B2"
+    ws.freeze_panes = f"B{first}"
+    lists: dict = {}
     for name, key in (("level", "error_level"), ("status", "error_status"), ("reviewer_role", "error_role")):
-        choices = ",".join(DECISION_CHOICES[name][lang])
-        check = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=True,
+        formula = _choice_list(wb, list(DECISION_CHOICES[name][lang]), lang=lang, state=lists)
+        check = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=True,
                                error=text(f"warning.decisions.{key}", lang))
-        check.add(f"{col[name]}2:{col[name]}{last}")
+        check.add(f"{col[name]}{first}:{col[name]}{last}")
         ws.data_validations.append(check)
     for name in ("date", "next_review"):
         check = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
                                showErrorMessage=True, error=text("warning.decisions.error_date", lang))
-        check.add(f"{col[name]}2:{col[name]}{last}")
+        check.add(f"{col[name]}{first}:{col[name]}{last}")
         ws.data_validations.append(check)
     reason = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="200", allow_blank=True)
-    reason.add(f"{col['reason']}2:{col['reason']}{last}")
+    reason.add(f"{col['reason']}{first}:{col['reason']}{last}")
     ws.data_validations.append(reason)
+    # the instruction above the header, across the sheet's width, where a person filling it in starts reading
+    ws.merged_cells.add(f"A1:{col[DECISION_COLUMNS[-1]]}1")
+    ws.row_dimensions[1].height = 60.0  # three or four wrapped lines
+    intro = WriteOnlyCell(ws, value=text("warning.decisions.intro", lang))
+    intro.alignment = Alignment(wrap_text=True, vertical="top")
+    ws.append([intro])
     ws.append(_bold(ws, [decision_header(c, lang) for c in DECISION_COLUMNS]))
-    words = {lv: k for k, lv in DECISION_CHOICES["level"][lang].items()}
-    state_words = {s: text(f"warning.state.{s}", lang) for s in ("awaiting_interview", "under_review", "released",
-                                                                   "none")}
-    pseudonyms = neutralise(rows["pseudonym"].astype(str))
+    pseudonyms = neutralise(rows["pseudonym"].astype(str), xlsx=True)
     for pseudonym, level, state in zip(pseudonyms, rows["level"], rows["state"]):
-        ws.append([pseudonym, words.get(level, level), state_words.get(state, state)])
-    for _ in range(DECISION_BLANK_ROWS + 1):
-        ws.append([])
-    ws.append([text("warning.decisions.intro", lang)])
+        ws.append([pseudonym, word("level", level, lang), word("state", state, lang)])
+    columns = lists.get("columns", [])
+    for i in range(max((len(w) for w in columns), default=0)):  # the hidden sheet: one list a column
+        lists["sheet"].append([w[i] if i < len(w) else None for w in columns])
 
 
 def _fixed_zip(data: bytes, stamp: datetime) -> bytes:

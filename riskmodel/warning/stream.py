@@ -129,7 +129,7 @@ def score_store(path: str | Path, model: RiskModel, as_of, *, settings: Settings
     load = 0.0
     with Store(path, lang=lang) as store:
         started = time.perf_counter()
-        check_scoring_data(store.digest(), model, as_of, settings=settings)
+        check_scoring_data(store.digest(), model, as_of, settings=settings, lang=lang)
         by_school = previous_by_school(previous, store.table("students", ["student_id", "school"])) \
             if previous is not None else {}
         sizes = store.school_sizes()

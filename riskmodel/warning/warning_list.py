@@ -437,7 +437,7 @@ def score_school(dataset, model: RiskModel, as_of, *, settings: Settings, previo
     from riskmodel.warning.checks import check_scoring_data
 
     if check:
-        check_scoring_data(dataset, model, as_of, settings=settings)
+        check_scoring_data(dataset, model, as_of, settings=settings, lang=lang)
     started = time.perf_counter()
     features = build_features(dataset, [as_of], settings=settings)
     built = time.perf_counter() - started
