@@ -59,5 +59,6 @@ def test_review_words_are_the_contracts_and_policies_and_one_set_everywhere():
     assert word("reviewer_role", "psych_teacher", "zh") == "心理教师"
     assert word("reviewer_role", "", "zh") == "" and word("reviewer_role", "a_centres_own", "en") == "a_centres_own"
     for column, enum in (("status", "review_status"), ("reviewer_role", "reviewer_role")):
-        shown = {word(enum, code, "zh") for code in DECISION_CHOICES[column]["en"]}
-        assert shown == set(DECISION_CHOICES[column]["zh"])
+        for lang in ("zh", "en"):
+            shown = {word(enum, code, lang) for code in DECISION_CHOICES[column][lang].values()}
+            assert shown == set(DECISION_CHOICES[column][lang])

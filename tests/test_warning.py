@@ -234,6 +234,8 @@ def test_a_reason_for_every_family_in_both_languages(family, lang):
     kind = cat.loc[feature, "kind"]
     frame[feature] = _sayable_value(kind)
     reassuring = {"count": 0.0, "delta": -2.0}.get(kind, _sayable_value(kind))  # what lowering words can say
+    if family == "cohort":
+        reassuring = -1.0  # below classmates
     frame.loc[1, feature] = reassuring
     contrib = pd.DataFrame(0.0, index=frame.index, columns=list(cat.index))
     contrib.loc[0, feature] = 1.5
@@ -583,3 +585,51 @@ def test_a_screening_score_that_rose_never_reads_as_lowering_the_risk():
     long = explain(contrib, frame, catalogue=cat, lang="zh")
     assert long["row"].tolist() == [1]
     assert long["text"].iloc[0] == "心理筛查：GAD-7总分由上次的15分降至6分（最近一次筛查在44天前）"  # no class comparison
+
+
+def test_a_warning_sign_never_reads_as_lowering_the_risk():
+    """A positive critical answer, a screening score at a level (an SDS standard score of 62), the
+    counsellor's rating above the lowest, or a score far above classmates is never a factor that lowers
+    the risk, whatever the sign of the model's contribution (found in a demo list: "answered 1 to UPI
+    item 25" under the factors lowering the risk); the same values at their reassuring end are."""
+    cat = catalogue()
+    worrying = feature_frame(1).assign(upi_item25_latest=1.0, sds_standard_latest=62.0, counsellor_rating_last=3.0,
+                                       cohort_obs_concern_90d_z=2.4, cohort_phq9_total_z=1.8)
+    contrib = pd.DataFrame({"upi_item25_latest": [-0.5], "sds_standard_latest": [-0.4], "counsellor_rating_last": [-0.3],
+                            "cohort_obs_concern_90d_z": [-0.2], "cohort_phq9_total_z": [-0.2]})
+    long = explain(contrib, worrying, catalogue=cat, lang="zh", top=3)
+    assert long.empty, long["text"].tolist()
+    reassuring = worrying.assign(upi_item25_latest=0.0, counsellor_rating_last=1.0, cohort_obs_concern_90d_z=-0.5)
+    said = explain(contrib, reassuring, catalogue=cat, lang="en", top=3)
+    assert set(said["feature"]) == {"upi_item25_latest", "counsellor_rating_last", "cohort_obs_concern_90d_z"}
+    assert said["text"].str.contains("answered 0 to UPI item 25").any(), said["text"].tolist()
+
+
+def test_a_factor_raising_the_risk_says_something_that_raises_it():
+    """'PHQ-9 score not above classmates' or 'answered 0 to PHQ-9 item 9' never reads as raising the risk;
+    the register's family hardships are the student's own, not the list of every kind."""
+    cat = catalogue()
+    frame = feature_frame(1).assign(cohort_phq9_total_z=-0.3, cohort_phq9_total_pct=0.4, phq9_item9_latest=0.0,
+                                    reg_family_flags=2.0, reg_single_parent=1.0, reg_disability=1.0,
+                                    reg_left_behind=0.0)
+    contrib = pd.DataFrame({"cohort_phq9_total_z": [0.5], "cohort_phq9_total_pct": [0.4], "phq9_item9_latest": [0.3],
+                            "reg_family_flags": [0.2]})
+    long = explain(contrib, frame, catalogue=cat, lang="zh", top=3)
+    assert long["feature"].tolist() == ["reg_family_flags"], long["text"].tolist()
+    assert long["text"].iloc[0].endswith("学籍中登记的家庭困难：单亲、残疾")
+    assert explain(contrib, frame, catalogue=cat, lang="en", top=3)["text"].iloc[0].endswith(
+        "family hardships in the register: single-parent family, disability")
+
+
+def test_waiting_and_overdue_cells_are_empty_for_students_not_in_that_state():
+    """'0 days waiting, interview overdue: no' read for every student under review or in no case (300 of 305
+    rows of a demo list): the people's files leave those cells empty; the Parquet keeps the numbers."""
+    from riskmodel.i18n import text
+    from riskmodel.warning.localise import localise
+
+    frame = pd.DataFrame({"state": ["awaiting_interview", "under_review", "none"], "days_waiting": [5, 0, 0],
+                          "interview_overdue": [False, False, False], "review_overdue": [False, True, False]})
+    shown = localise(frame, "zh")
+    assert shown[text("warning.column.days_waiting", "zh")].tolist() == [5, "", ""]
+    assert shown[text("warning.column.interview_overdue", "zh")].tolist() == ["否", "", ""]
+    assert shown[text("warning.column.review_overdue", "zh")].tolist() == ["", "是", ""]

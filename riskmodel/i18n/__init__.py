@@ -11,17 +11,27 @@ Example
 'Level I'
 >>> text("level.I", "zh")
 '一级'
+
+A count says its noun in the placeholder's format spec, so English agrees with the number: ``{n:days}``
+reads "1 day" or "3 days" (the spec's last word loses its final "s" for exactly one); Chinese needs none:
+
+>>> fill("the latest observation was {n:days} ago", n="1")
+'the latest observation was 1 day ago'
+>>> fill("{n:serious observations} in the last 2 weeks", n=3)
+'3 serious observations in the last 2 weeks'
 """
 
 from __future__ import annotations
 
+import re
+import string
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
 from riskmodel.yamltext import safe_load as yaml_safe_load
 
-__all__ = ["LANGUAGES", "Lang", "catalogue", "text"]
+__all__ = ["LANGUAGES", "Lang", "catalogue", "text", "fill"]
 
 Lang = Literal["zh", "en"]
 LANGUAGES: tuple[str, ...] = ("zh", "en")
@@ -60,4 +70,24 @@ def text(key: str, lang: str = "zh", /, **values: object) -> str:
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r} is not one of {LANGUAGES}")
     template = catalogue()[key][lang]
-    return template.format(**values) if values else template
+    return fill(template, **values) if values else template
+
+
+_NOUN = re.compile(r"[A-Za-z][A-Za-z -]*")
+
+
+class _Counting(string.Formatter):
+    def format_field(self, value: object, format_spec: str) -> str:
+        if format_spec and _NOUN.fullmatch(format_spec):  # "{n:days}": the count and its noun
+            one = str(value).strip() in ("1", "1.0", "-1")
+            noun = format_spec[:-1] if one and format_spec.endswith("s") else format_spec
+            return f"{value} {noun}"
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Counting()
+
+
+def fill(template: str, /, **values: object) -> str:
+    """``template`` with its ``{placeholders}`` filled; ``{n:days}`` gives the count with its noun in number."""
+    return _FORMATTER.format(template, **values)

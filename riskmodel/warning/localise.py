@@ -35,6 +35,9 @@ __all__ = ["LEVEL_COLOURS", "tint", "localise", "header", "coded_columns", "perc
 # one palette for the levels everywhere (report figures, XLSX fills): red, orange, amber, grey
 LEVEL_COLOURS = {"I": "#b2182b", "II": "#ef8a62", "III": "#e0b040", "none": "#bababa"}
 _BOUNDS = ("score_low", "score_high")
+# columns that mean something in one state of the review loop only; empty in the people's files otherwise
+_STATE_ONLY = {"days_waiting": "awaiting_interview", "interview_overdue": "awaiting_interview",
+               "review_overdue": "under_review"}
 
 
 def tint(colour: str, share: float = 0.35) -> str:
@@ -132,6 +135,9 @@ def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
             values = pd.to_datetime(frame[column]).dt.strftime("%Y-%m-%d").fillna("")
         else:
             values = frame[column]
+        if column in _STATE_ONLY and "state" in frame.columns:  # "0 days waiting" for a student not waiting: empty
+            values = pd.Series(values.array, index=frame.index).astype(object).where(
+                (frame["state"] == _STATE_ONLY[column]).to_numpy(), "")
         out[header(column, lang)] = values.array  # keeps nullable integers (a rank of 4, not 4.0)
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
@@ -171,11 +177,11 @@ def delocalise(frame: pd.DataFrame) -> pd.DataFrame:
                 names[words[lang]] = key[len("warning.column."):]
     out = frame.rename(columns={c: names.get(c, c) for c in frame.columns})
     for column in coded_columns() & set(out.columns):
-        prefix = f"warning.value.{column}."
         back = {}
-        for key, words in known.items():
-            if key.startswith(prefix):
-                for lang in ("zh", "en"):
-                    back[words[lang]] = key[len(prefix):]
+        for prefix in (f"warning.retired.{column}.", f"warning.value.{column}."):  # today's words win
+            for key, words in known.items():
+                if key.startswith(prefix):
+                    for lang in ("zh", "en"):
+                        back[words[lang]] = key[len(prefix):]
         out[column] = [back.get(v, v) if isinstance(v, str) else v for v in out[column]]
     return out

@@ -39,8 +39,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from riskmodel.features.register import ADVERSITY_FLAGS
 from riskmodel.i18n import catalogue as i18n_catalogue
-from riskmodel.i18n import text
+from riskmodel.i18n import fill, text
 
 __all__ = ["explain", "previous_families", "format_value", "family_contributions", "period", "plain_windows",
            "REASON_COLUMNS", "LOWERING_FAMILIES", "HIGHER_IS_BETTER"]
@@ -49,12 +50,15 @@ REASON_COLUMNS = ["row", "direction", "order", "family", "feature", "contributio
 # families whose lowering factors mean something to a counsellor (not the calendar, not the register)
 LOWERING_FAMILIES = frozenset({"screening", "observations", "life_events", "academics", "attendance",
                                "counselling", "history", "cohort"})
-_ITEM = re.compile(r"_item\d+_")
 # features where more is better (marks): a rise lowers the risk in words, a fall raises it
 HIGHER_IS_BETTER = frozenset({"acad_score_latest", "acad_score_change", "acad_score_vs_class"})
 # the class comparison (cohort_obs_concern_90d_z) describes these features only
 _CLASS_COMPARED = frozenset({"obs_concern_90d", "obs_urgent_90d"})
 _SCREENING_TOTAL = re.compile(r"^[a-z0-9]+_total_(latest|prev|change)$")
+# a critical item's answer (PHQ-9 item 9, UPI item 25 ...): only 0 reassures, any other answer is a warning sign
+_CRITICAL_ITEM = re.compile(r"^(traj_)?[a-z0-9]+_item\d+_(latest|max)$")
+# ratings whose lowest value (1-4 scale: 1 = no risk seen) is reassuring and anything above it is not
+_LOWEST_IS_REASSURING = {"counsellor_rating_last": 1.0, "counsellor_rating_prev": 1.0}
 _SAY = "warning.say."
 
 
@@ -173,6 +177,10 @@ def _sayable(feature: str, kind: str, value: float, direction: str, family: str)
     if value is None or math.isnan(value):
         return False  # "not recorded" is never a reason
     worse = -value if feature in HIGHER_IS_BETTER else value  # > 0: the change is for the worse
+    if feature.startswith("cohort_"):  # against classmates: above them raises, not above them lowers
+        if feature.endswith("_pct"):  # a percentile: the middle of the class says nothing either way
+            return value > 0.5 if direction == "raise" else (family in LOWERING_FAMILIES and value < 0.5)
+        return value > 0 if direction == "raise" else (family in LOWERING_FAMILIES and value <= 0)
     if direction == "lower":
         if family not in LOWERING_FAMILIES or kind in ("days", "category", "ratio", "flag"):
             return False
@@ -180,14 +188,22 @@ def _sayable(feature: str, kind: str, value: float, direction: str, family: str)
             return value == 0  # "no unexcused absence in the last month"
         if kind == "delta":
             return worse < 0
-        return feature not in HIGHER_IS_BETTER  # "a mean mark of 51" has no threshold that makes it reassuring
+        if _CRITICAL_ITEM.match(feature):
+            return value == 0  # "answered 0 to PHQ-9 item 9"; any other answer is a warning sign, never reassurance
+        if feature in _LOWEST_IS_REASSURING:
+            return value <= _LOWEST_IS_REASSURING[feature]
+        # a level ("an SDS standard score of 62", "a mean mark of 51") is reassuring only past a threshold
+        # the words do not carry: screening totals speak as a fall against the previous screening (explain)
+        return bool(_SCREENING_TOTAL.match(feature))
     if kind == "flag":
         return value >= 0.5
     if kind == "count":
         return value > 0
     if kind == "delta":
         return worse > 0
-    return True
+    if _CRITICAL_ITEM.match(feature):
+        return value > 0  # "answered 0 to item 9" never raises
+    return value > _LOWEST_IS_REASSURING.get(feature, -math.inf)
 
 
 def previous_families(previous: pd.DataFrame | None) -> dict[str, frozenset[str]]:
@@ -403,6 +419,10 @@ def _sentence(feature: str, entry: dict, value: float, values: pd.DataFrame, pos
             fields["item"] = code
         else:
             fields[name] = _vocab_words(name, code, lang, instrument if isinstance(instrument, str) else None)
+    if feature == "reg_family_flags":  # the student's own flags, not the list of every kind
+        own = [c for c in ADVERSITY_FLAGS if _column(values, f"reg_{c}", pos) >= 0.5]
+        fields["flags"] = text("warning.reason.list_separator", lang).join(
+            _vocab_words("flag", c, lang, None) for c in own) if own else n
     if feature.startswith("cohort_"):
         fields["rel"] = _relation_pct(value, lang) if feature.endswith("_pct") else _relation_z(value, lang)
     elif feature in _CLASS_COMPARED and value > 0:
@@ -417,5 +437,5 @@ def _sentence(feature: str, entry: dict, value: float, values: pd.DataFrame, pos
             return text("warning.say.none_count", lang, what=what)
         key = none_key
     template = i18n_catalogue()[key][lang]
-    wanted = set(re.findall(r"\{([a-z_]+)\}", template))
-    return template.format(**{k: fields.get(k, "") for k in wanted})
+    wanted = set(re.findall(r"\{([a-z_]+)(?::[^{}]*)?\}", template))
+    return fill(template, **{k: fields.get(k, "") for k in wanted})
