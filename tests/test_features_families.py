@@ -72,11 +72,12 @@ def test_students_with_no_records_at_all():
 
 
 def test_only_students_enrolled_on_the_date():
-    st = students(["in", "later", "left", "leaving"], enrolled="2024-09-01",
-                  exits=[None, None, "2025-03-01", "2025-03-02"])
+    """Enrolled on the date: no scoring after the exit date (the contract), so a student leaving that day is in."""
+    st = students(["in", "later", "left", "leaving today", "leaving"], enrolled="2024-09-01",
+                  exits=[None, None, "2025-02-28", "2025-03-01", "2025-03-02"])
     st.loc[1, "enrollment_date"] = pd.Timestamp("2025-03-02")
     frame = build({"students": st, "screenings": screening_rows([])})
-    assert sorted(frame.index) == ["in", "leaving"]
+    assert sorted(frame.index) == ["in", "leaving", "leaving today"]
 
 
 def test_screening_latest_previous_and_change():
