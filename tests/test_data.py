@@ -198,12 +198,18 @@ def test_each_csv_encoding_with_chinese_headers(tmp_path, encoding):
     assert dataset.files["students"]["encoding"] == {"gbk": "gb18030"}.get(encoding, encoding)
 
 
-def test_a_nul_byte_is_refused_naming_the_file_and_line(tmp_path):
-    """pandas would cut the cell at the NUL: two classes "cls\\0A" and "cls\\0B" would merge into one."""
+def test_a_nul_byte_in_a_csv_cell_rejects_its_row_naming_the_line(tmp_path):
+    """pandas would cut the cell at the NUL ("B\\0x" would be read as "B"): the cell is kept whole and
+    its row rejected, as a NUL in a Parquet or Excel cell is; a NUL in the header still refuses the file."""
     header = ["student_id", "date", "event"]
     write_csv(tmp_path / "life_events.csv", header, [["A", "2024-01-02", "breakup"], ["B\x00x", "2024-01-03", "breakup"]],
               "utf-8")
-    with pytest.raises(ContractError, match=r"life_events.csv line 3 holds a NUL byte"):
+    accepted, rejected = read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
+    assert accepted["student_id"].tolist() == ["A"]
+    assert rejected[["row", "column", "value"]].values.tolist() == [[3, "student_id", "B\\x00x"]]
+    assert "control character" in rejected["reason"].iloc[0]
+    write_csv(tmp_path / "life_events.csv", ["student_id", "date\x00", "event"], [["A", "2024-01-02", "breakup"]], "utf-8")
+    with pytest.raises(ContractError, match=r"life_events.csv line 1 \(the header or above it\) holds a NUL byte"):
         read_table(tmp_path / "life_events.csv", "life_events", settings=EN)
 
 

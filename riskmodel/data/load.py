@@ -52,7 +52,7 @@ from riskmodel.config import Settings
 from riskmodel.data import parse
 from riskmodel.data.dataset import Dataset, contract
 from riskmodel.data.integrity import StudentReference, integrity_problems, student_reference
-from riskmodel.data.mapping import MAX_ITEMS, ColumnMapping, load_mapping
+from riskmodel.data.mapping import MAX_ITEMS, SHIPPED_MAPPING, ColumnMapping, load_mapping, normalise_header
 from riskmodel.data.read import RawFile, discover, handover_parts, read_raw
 from riskmodel.data.schema import ITEM_DTYPE, PROBLEM_COLUMNS, duplicates, problem_rows, validate_frame
 from riskmodel.errors import ConfigError, ContractError
@@ -68,8 +68,10 @@ REJECTED_DTYPES = {"table": object, "row": "int64", "column": object, "value": o
                    "file": object, "action": object}
 # a problem of one of these kinds in an optional column blanks the cell; anywhere else it rejects the row
 _CELL_CODES = frozenset({"not_a_date", "not_a_bool", "not_allowed", "not_a_number", "not_whole", "out_of_range",
-                         "order"})
+                         "order", "control_char", "decimal_id", "not_utf8"})
 _ID_COLUMNS = ("student_id", "class_id", "dorm_id")
+# text that names a student or a group: no control character belongs in it (in free text, a NUL only)
+_KEY_TEXT = frozenset({"student_id", "school", "college", "grade", "class_id", "dorm_id"})
 ITEM_COLUMNS = [f"item_{k}" for k in range(1, MAX_ITEMS + 1)]
 _HEADER_SEARCH = 10  # rows below the first in which a header row is looked for
 
@@ -130,17 +132,38 @@ def _header_row(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) -> 
     return raw, []
 
 
+def _one_header_each(raw: RawFile, header_map: dict, mapping: ColumnMapping, lang: str) -> list[str]:
+    """Two headers for one column: the contract's own name wins over a header only the shipped file
+    maps (that one is not read, noted); any other pair is fatal, saying how to leave one out."""
+    by_target: dict[str, list] = {}
+    for header, target in header_map.items():
+        if target is not None:
+            by_target.setdefault(target, []).append(header)
+    notes = []
+    for target, headers in by_target.items():
+        if len(headers) < 2:
+            continue
+        exact = [h for h in headers if normalise_header(h) == target]
+        aliases = [h for h in headers if h not in exact]
+        if len(exact) == 1 and all(mapping.shipped_alias(h, target) for h in aliases):
+            for header in aliases:
+                header_map[header] = None
+                notes.append(text("data.skip.alias_unused", lang, file=raw.path.name, header=header, column=target))
+            continue
+        own = [s for s in mapping.sources if s != SHIPPED_MAPPING]
+        where = text("data.error.mapping_own", lang, mapping=own[-1]) if own else text("data.error.mapping_new", lang)
+        raise ContractError(text("data.error.two_headers", lang, file=raw.path.name, first=headers[0],
+                                 second=headers[1], column=target, where=where))
+    return notes
+
+
 def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) -> tuple[pd.DataFrame, list[str]]:
     """The raw cells under contract names; fatal on a missing required column or two headers for one."""
     header_map = mapping.header_map(list(raw.frame.columns), table)
-    seen: dict[str, str] = {}
-    for header, target in header_map.items():
-        if target is None:
-            continue
-        if target in seen:
-            raise ContractError(text("data.error.two_headers", lang, file=raw.path.name, first=seen[target],
-                                     second=header, column=target))
-        seen[target] = str(header)
+    before = {str(h) for h, t in header_map.items() if t is not None}
+    alias_notes = _one_header_each(raw, header_map, mapping, lang)
+    alias_headers = {str(h) for h, t in header_map.items() if t is None} & before  # noted by _one_header_each
+    seen = {target: str(header) for header, target in header_map.items() if target is not None}
     spec = contract()["tables"][table]
     found = sorted(str(h) for h in raw.frame.columns)
     for column, col_spec in spec["columns"].items():
@@ -148,8 +171,12 @@ def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) ->
             raise ContractError(text("data.error.column_missing", lang, file=raw.path.name, column=column, found=found))
     if "items" in spec and not any(target.startswith("item_") for target in seen):
         raise ContractError(text("data.error.no_items", lang, file=raw.path.name, found=found))
-    notes = []
-    unknown = [str(h) for h, t in header_map.items() if t is None]
+    notes = alias_notes
+    unread = [h for h, t in header_map.items() if t is None and str(h) not in alias_headers]
+    ignored = [str(h) for h in unread if mapping.ignores(h, table)]
+    unknown = [str(h) for h in unread if not mapping.ignores(h, table)]
+    if ignored:
+        notes.append(text("data.skip.ignored", lang, file=raw.path.name, columns=", ".join(ignored)))
     if unknown:
         notes.append(text("data.skip.columns", lang, file=raw.path.name, columns=", ".join(unknown)))
     if "name" in seen and table == "students":
@@ -157,6 +184,43 @@ def _map_headers(raw: RawFile, table: str, mapping: ColumnMapping, lang: str) ->
     cells = raw.frame[[h for h, t in header_map.items() if t is not None]]
     cells.columns = [header_map[h] for h in cells.columns]
     return cells, notes
+
+
+def _text_cells(cells: pd.DataFrame, table: str, *, native: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells with Parquet decimals and binary text as text (riskmodel.data.parse.native_cells), and
+    the problems found on the way, the same for every format:
+
+    * ``not_utf8``: a binary cell that is no UTF-8 (it is read as empty);
+    * ``decimal_id``: a decimal with a fraction in a text column (an ID such as 2025001.5);
+    * ``control_char``: a control character (NUL, ESC, a vertical tab ...) inside a student ID, school,
+      college, grade, class or dorm, or a NUL in free text. Such a cell is no identifier anyone typed,
+      two such IDs may print alike, and an XLSX cannot hold it.
+
+    A required cell with a problem rejects its row, an optional one is blanked (_CELL_CODES).
+    ``native``: the cells may hold Python objects (Parquet); CSV and Excel cells are text already.
+    """
+    spec = contract()["tables"][table]["columns"]
+    found: list[pd.DataFrame] = []
+    copied = False
+    for column in cells.columns:
+        none = np.zeros(len(cells), dtype=bool)
+        values, undecodable, fractional = parse.native_cells(cells[column]) if native else (cells[column], none, none)
+        if values is not cells[column]:
+            if not copied:
+                cells, copied = cells.copy(), True
+            cells[column] = values
+        if undecodable.any():
+            found.append(problem_rows(np.flatnonzero(undecodable), column, "not_utf8"))
+        col = spec.get(column, {})
+        if col.get("type") != "string":
+            continue  # enums, dates and numbers: a control character makes the cell no valid value
+        if fractional.any():
+            found.append(problem_rows(np.flatnonzero(fractional), column, "decimal_id"))
+        control = parse.control_cells(values, only_nul=column not in _KEY_TEXT)
+        if control.any():
+            found.append(problem_rows(np.flatnonzero(control), column, "control_char"))
+    problems = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return cells, problems
 
 
 def _parse(cells: pd.DataFrame, table: str, mapping: ColumnMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -327,6 +391,7 @@ def _check_raw(raw: RawFile, table: str, settings: Settings, mapping: ColumnMapp
     path = raw.path
     raw, header_notes = _header_row(raw, table, mapping, lang)
     cells, notes = _map_headers(raw, table, mapping, lang)
+    cells, text_problems = _text_cells(cells, table, native=raw.format == "parquet")
     if id_counts is None:
         notes = list(raw.notes) + header_notes + notes + _id_notes(raw, cells, lang)
         if table == "students" and cells.empty:
@@ -336,6 +401,8 @@ def _check_raw(raw: RawFile, table: str, settings: Settings, mapping: ColumnMapp
         for k, n in _id_counts(raw, cells).items():
             id_counts[k] = id_counts.get(k, 0) + n
     frame, parse_problems = _parse(cells, table, mapping)
+    if len(text_problems):
+        parse_problems = pd.concat([text_problems, parse_problems], ignore_index=True)
     # a 4-point GPA above 4 is as wrong as a mean score above 100 (contract: 0-5, scale a setting)
     schema_problems = validate_frame(frame, table, limits=(("gpa", 0, settings.data.gpa_scale),))
     if len(parse_problems) and len(schema_problems):
@@ -374,6 +441,9 @@ def _cell_values(checked: _Checked, problems: pd.DataFrame, lang: str) -> np.nda
     if redact.any():
         values[redact] = parse.shown_value(pd.Series(values[redact], dtype=object),
                                            text("data.value.hidden", lang)).to_numpy()
+    control = parse.control_cells(pd.Series(values, dtype=object))
+    if control.any():  # an ID with a NUL or ESC in it: shown as \x00, \x1b where the character is
+        values[control] = [parse.shown_control(v) for v in values[control]]
     return values
 
 

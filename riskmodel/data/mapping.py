@@ -4,6 +4,7 @@ A mapping file is YAML (docs/data.md shows every key)::
 
     columns:            # header -> contract column, for every table
       学号: student_id
+      学籍号: null      # null: a header not to read (listed as not used), also one the shipped file maps
     tables:             # header -> contract column, for one table only (wins over `columns`)
       screenings:
         columns: {测评日期: date}
@@ -20,6 +21,12 @@ laid over it, so a centre only writes what differs. Headers are compared after U
 normalisation (full-width letters and spaces become ordinary ones), trimming, lower-casing and
 turning runs of spaces and hyphens into ``_``; ``Student ID`` therefore matches ``student_id``.
 
+A header mapped to ``null`` is not read, in every table (under ``columns``) or in one (under
+``tables``), whatever the shipped file or the contract's own name would make of it; it is listed with
+the columns not used. When two headers of one file map to the same column, the one spelled as the
+contract's own name (``student_id``) is read and a header only the shipped file maps (``ID``) is not
+(noted); any other pair is an error saying which header to map to ``null``.
+
 Example
 -------
 >>> m = load_mapping(None)
@@ -27,6 +34,8 @@ Example
 {'学号': 'student_id', '性别': 'gender', 'Extra': None}
 >>> m.header_map(["第3题", "Q4", "item_5"], "screenings")
 {'第3题': 'item_3', 'Q4': 'item_4', 'item_5': 'item_5'}
+>>> m.header_map(["学号", "学籍号"], "students")
+{'学号': 'student_id', '学籍号': 'student_id'}
 """
 
 from __future__ import annotations
@@ -69,12 +78,25 @@ def normalise_header(header: object) -> str:
 class ColumnMapping:
     """A loaded mapping: header and value spellings to the contract's names (see module docstring)."""
 
-    columns: dict[str, str] = field(default_factory=dict)
-    tables: dict[str, dict[str, str]] = field(default_factory=dict)
+    columns: dict[str, str | None] = field(default_factory=dict)  # None: a header not read
+    tables: dict[str, dict[str, str | None]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     item_patterns: tuple[str, ...] = ()
     values: dict[str, dict[str, object]] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    centre_headers: tuple[str, ...] = ()  # the (normalised) headers a centre's own file names, sorted
+
+    def ignores(self, header: object, table: str) -> bool:
+        """Whether a mapping file maps ``header`` to ``null`` for ``table`` (it is not read)."""
+        key = normalise_header(header)
+        table_map = self.tables.get(table, {})
+        return table_map[key] is None if key in table_map else (key in self.columns and self.columns[key] is None)
+
+    def shipped_alias(self, header: object, target: str) -> bool:
+        """Whether ``header`` maps to ``target`` only through the shipped file (not the contract's own
+        name, not a centre's file): it gives way to a header spelled as the contract's name."""
+        key = normalise_header(header)
+        return key != target and key not in self.centre_headers
 
     def table_for_file(self, stem: str) -> str | None:
         """The contract table a file (name without extension) holds, or None."""
@@ -92,7 +114,11 @@ class ColumnMapping:
         out: dict[object, str | None] = {}
         for header in headers:
             key = normalise_header(header)
-            target = table_map.get(key) or (key if key in known else None) or self.columns.get(key)
+            if key in table_map or self.columns.get(key, "") is None:
+                # a table's own entry wins; null (here or under `columns`) means: do not read this header
+                out[header] = table_map.get(key, None)
+                continue
+            target = (key if key in known else None) or self.columns.get(key)
             if target is not None and target not in known:
                 target = None  # a global mapping for a column this table does not have
             if target is None and items:
@@ -138,13 +164,13 @@ def _unknown_key(label: str, where: str, key: str, allowed, lang: str) -> None:
 
 
 class _TableMapping(StrictModel):
-    columns: dict[str, str] | None = None
+    columns: dict[str, str | None] | None = None
 
 
 class _MappingFile(StrictModel):
     """The keys of a mapping file (module docstring); values are checked against the contract in _merge."""
 
-    columns: dict[str, str] | None = None
+    columns: dict[str, str | None] | None = None
     tables: dict[str, _TableMapping] | None = None
     files: dict[str, str] | None = None
     item_patterns: list[str] | None = None
@@ -161,9 +187,12 @@ def _section(value, label: str, where: str, lang: str, kind: type = dict):
     return value
 
 
-def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str, lang: str) -> dict[str, str]:
-    out = {}
+def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str, lang: str) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
     for header, target in _section(pairs, label, where, lang).items():
+        if target is None:  # `学籍号: null` (or `学籍号:`): this header is not read
+            out[normalise_header(header)] = None
+            continue
         if isinstance(target, (dict, list)):  # e.g. columns: {students: {学号: student_id}}
             raise ContractError(text("data.error.mapping_nested", lang, file=label, where=where, header=header))
         if target not in allowed and not re.fullmatch(r"item_\d+", str(target)):
@@ -173,10 +202,12 @@ def _targets_ok(pairs: dict, allowed: set[str], label: str, where: str, lang: st
     return out
 
 
-def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMapping:
+def _merge(base: ColumnMapping, raw: dict, label: str, lang: str, *, shipped: bool = False) -> ColumnMapping:
     tables_spec = contract()["tables"]
     all_columns = {c for spec in tables_spec.values() for c in spec["columns"]}
-    columns = {**base.columns, **_targets_ok(raw.get("columns"), all_columns, label, "columns", lang)}
+    own_columns = _targets_ok(raw.get("columns"), all_columns, label, "columns", lang)
+    columns = {**base.columns, **own_columns}
+    named = set(own_columns)  # headers this file names (a centre's file: they never give way to the contract's name)
     tables = {name: dict(cols) for name, cols in base.tables.items()}
     for name, spec in _section(raw.get("tables"), label, "tables", lang).items():
         if name not in tables_spec:
@@ -185,6 +216,7 @@ def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMappi
         spec = _section(spec, label, f"tables.{name}", lang)
         own = _targets_ok(spec.get("columns"), set(tables_spec[name]["columns"]), label, f"tables.{name}.columns", lang)
         tables[name] = {**tables.get(name, {}), **own}
+        named |= set(own)
     files = dict(base.files)
     for stem, name in _section(raw.get("files"), label, "files", lang).items():
         if name not in tables_spec:
@@ -207,7 +239,8 @@ def _merge(base: ColumnMapping, raw: dict, label: str, lang: str) -> ColumnMappi
             _unknown_key(label, f"values.{key}", str(key), value_keys, lang)
         spellings = _section(spellings, label, f"values.{key}", lang)
         values.setdefault(str(key), {}).update({str(k): v for k, v in spellings.items()})
-    return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label))
+    centre = base.centre_headers if shipped else tuple(sorted({*base.centre_headers, *named}))
+    return ColumnMapping(columns, tables, files, tuple(patterns), values, (*base.sources, label), centre)
 
 
 def load_mapping(path: str | Path | None, *, lang: str = "en") -> ColumnMapping:
@@ -219,7 +252,8 @@ def load_mapping(path: str | Path | None, *, lang: str = "en") -> ColumnMapping:
         When the file is missing, not YAML, or maps to a name the contract does not have.
     """
     shipped = resources.files("riskmodel.data").joinpath("mappings", SHIPPED_MAPPING)
-    mapping = _merge(ColumnMapping(), _read_yaml(Path(str(shipped)), SHIPPED_MAPPING, lang), SHIPPED_MAPPING, lang)
+    mapping = _merge(ColumnMapping(), _read_yaml(Path(str(shipped)), SHIPPED_MAPPING, lang), SHIPPED_MAPPING, lang,
+                     shipped=True)
     if path is not None:
         path = Path(path)
         mapping = _merge(mapping, _read_yaml(path, path.name, lang), path.name, lang)

@@ -26,7 +26,9 @@ Example
 
 from __future__ import annotations
 
+import decimal
 import functools
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -35,8 +37,8 @@ from pandas.api import types as ptypes
 
 __all__ = [
     "MISSING_TOKENS", "BOOL_SPELLINGS", "GENDER_SPELLINGS", "INVISIBLE",
-    "to_text", "clean_id", "invisible_cells", "shown_value", "parse_date", "parse_bool", "parse_enum", "parse_int",
-    "parse_number", "parse_string",
+    "to_text", "clean_id", "invisible_cells", "native_cells", "control_cells", "shown_control", "shown_value",
+    "parse_date", "parse_bool", "parse_enum", "parse_int", "parse_number", "parse_string",
 ]
 
 # Cells that mean "nothing recorded" in office exports; compared after stripping, case-insensitively.
@@ -58,6 +60,9 @@ GENDER_SPELLINGS: dict[str, str] = {
 # Copied from a web page or a chat, "S001\u200b" looks like "S001" and would be a second student.
 INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _INVISIBLE_RE = f"[{INVISIBLE}]"
+# C0 and C1 control characters (NUL, ESC, Word's vertical tab ...): no identifier holds one, and XML
+# (an XLSX list) cannot hold most of them
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 # A rejected value is shown only when it cannot be personal: numbers and dates (digits and their
 # separators) or one of these short non-answers; anything else may be a name shifted into the column.
 _SHOWN_RE = r"^[0-9\s.,:/\-+年月日]{1,40}$"
@@ -189,10 +194,81 @@ def _may_hold_invisible(text: pd.Series) -> bool:
     return any(ch in joined for ch in INVISIBLE)
 
 
+def native_cells(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Cells that pandas leaves as Python objects, as text: ``(values, undecodable, fractional)``.
+
+    A Parquet ``decimal`` column (database and DuckDB exports of NUMERIC IDs) arrives as
+    :class:`decimal.Decimal`: a whole decimal becomes its exact digits (no float, no exponent, as an
+    int64 does), one with a fraction its plain decimal notation, flagged in ``fractional`` (no
+    identifier has a fraction). A ``binary`` column (text written as BYTE_ARRAY without the UTF8
+    annotation, as Hive and Impala do) arrives as ``bytes``: decoded as UTF-8; a cell that is no
+    UTF-8 becomes empty and is flagged in ``undecodable``. Any other column is returned as it is.
+
+    Example
+    -------
+    >>> values, undecodable, fractional = native_cells(pd.Series(
+    ...     [decimal.Decimal("20250100000000000001"), "青溪".encode(), b"\\xff", decimal.Decimal("1.50"), None]))
+    >>> values.tolist()
+    ['20250100000000000001', '青溪', None, '1.5', None]
+    >>> undecodable.tolist(), fractional.tolist()
+    ([False, False, True, False, False], [False, False, False, True, False])
+    """
+    none = np.zeros(len(raw), dtype=bool)
+    if raw.dtype != object or raw.empty or \
+            pd.api.types.infer_dtype(raw, skipna=True) not in ("bytes", "decimal", "mixed"):
+        return raw, none, none
+    undecodable, fractional = none.copy(), none.copy()
+    out = raw.to_numpy(dtype=object).copy()
+    for i, value in enumerate(out):
+        if isinstance(value, (bytes, bytearray)):
+            try:
+                out[i] = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                out[i], undecodable[i] = None, True
+        elif isinstance(value, decimal.Decimal) and value.is_finite():
+            if value == value.to_integral_value():
+                out[i] = str(int(value))
+            else:
+                out[i], fractional[i] = format(value.normalize(), "f"), True
+    return pd.Series(out, index=raw.index, dtype=object), undecodable, fractional
+
+
+def control_cells(values: pd.Series, *, only_nul: bool = False) -> np.ndarray:
+    """Which text cells hold a control character (:data:`_CONTROL_RE`) once the white space around
+    them is stripped as :func:`clean_id` does; ``only_nul``: which hold a NUL anywhere (free text).
+
+    Example
+    -------
+    >>> control_cells(pd.Series(["S001", "S0\\x1b01", "S001\\n", "a\\x00", None])).tolist()
+    [False, True, False, True, False]
+    """
+    none = np.zeros(len(values), dtype=bool)
+    if values.dtype != object or values.empty:
+        return none
+    pattern = re.compile("\x00") if only_nul else _CONTROL_RE
+    texts = [v for v in values if isinstance(v, str)]
+    if not pattern.search("".join(texts)):  # the usual case: one scan of the whole column
+        return none
+    return np.fromiter((isinstance(v, str) and pattern.search(v if only_nul else v.strip()) is not None
+                        for v in values), dtype=bool, count=len(values))
+
+
+def shown_control(value: str) -> str:
+    """``value`` with each control character written as ``\\xNN`` so that a person sees where it is.
+
+    Example
+    -------
+    >>> print(shown_control("S0\\x1b01"))
+    S0\\x1b01
+    """
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
 def invisible_cells(values: pd.Series) -> int:
     """How many text cells of ``values`` hold an invisible character or white space that
     :func:`clean_id` removes (reported for identifier columns)."""
-    if values.dtype != object or values.empty:
+    if values.dtype != object or values.empty or \
+            pd.api.types.infer_dtype(values, skipna=True) not in ("string", "mixed"):
         return 0
     stripped = values.str.strip()
     changed = (stripped.notna() & (stripped != values)).to_numpy(dtype=bool)

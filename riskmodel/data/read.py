@@ -52,6 +52,8 @@ _IGNORED_PREFIXES = ("_", ".", "~")
 # and packet, `<table>.handover-<packet id>.csv`, read beside the table's own file
 HANDOVER_PART = re.compile(r"^(?P<table>[a-z_]+)\.handover-(?P<packet>[0-9a-f]{16,64})$")
 _HEADER_SEARCH = 10  # lines at the top of a CSV in which the header is looked for
+_NUL_STAND_IN = "\ufdd0"  # a Unicode noncharacter: never in an export's text
+_XLSX_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # OOXML's escape of a character XML cannot hold (_x001B_)
 
 
 @dataclass(frozen=True)
@@ -234,11 +236,19 @@ def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callab
     content = content.lstrip("\ufeff")
     if not content.strip():
         raise ContractError(text("data.error.empty_file", lang, file=path.name))
-    if "\x00" in content:  # pandas cuts a cell at a NUL: "cls\0A" and "cls\0B" would both become "cls"
-        line = content.count("\n", 0, content.index("\x00")) + 1
-        raise ContractError(text("data.error.nul_byte", lang, file=path.name, line=line))
+    nul = content.find("\x00")
+    if nul >= 0 and _NUL_STAND_IN in content:  # pragma: no cover - a Unicode noncharacter in an export
+        raise ContractError(text("data.error.nul_byte", lang, file=path.name, line=content.count("\n", 0, nul) + 1))
     sep = _delimiter(content, is_header)
     skip = _header_line(content, sep, is_header)  # title lines above the header are not read
+    if nul >= 0:
+        line = content.count("\n", 0, nul) + 1
+        if line <= skip + 1:  # in the header (or above it): UTF-16 text, or no table at all
+            raise ContractError(text("data.error.nul_byte", lang, file=path.name, line=line))
+        # pandas cuts a cell at a NUL ("cls\0A" and "cls\0B" would both become "cls"): the NUL travels
+        # as a stand-in and comes back after parsing, so that the loader rejects that cell's row like
+        # a NUL in a Parquet or Excel cell (riskmodel.data.load, control characters)
+        content = content.replace("\x00", _NUL_STAND_IN)
     try:
         with warnings.catch_warnings():
             # more cells than headers: pandas would drop them (or make an index of them) with a warning
@@ -247,6 +257,8 @@ def _read_csv(data: bytes, path: Path, configured: str | None, is_header: Callab
                                 skiprows=skip)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         raise ContractError(text("data.error.csv_parse", lang, file=path.name, detail=exc)) from None
+    if nul >= 0:
+        frame = frame.apply(lambda col: col.map(lambda v: v.replace(_NUL_STAND_IN, "\x00") if isinstance(v, str) else v))
     lines = _line_numbers(content, sep, skip, len(frame))
     return frame, encoding, lines, _truncated_last_line(content, sep, skip, lines)
 
@@ -278,9 +290,22 @@ def _read_xlsx(path: Path, sheet: str | int, lang: str, *, fallback: bool = Fals
     except Exception as exc:  # openpyxl raises many kinds for a broken or encrypted workbook
         raise ContractError(text("data.error.bad_xlsx", lang, file=path.name,
                                  detail=f"{type(exc).__name__}: {exc}")) from None
+    if excel_engine() == "openpyxl":
+        # calamine decodes OOXML's _xHHHH_ escapes (a control character, `_x005F_` an underscore);
+        # openpyxl leaves them as written: decoded here so that both engines give the same cells
+        frame = frame.apply(_unescape_xlsx)
     # Excel cells arrive as str, int, float, datetime: one text form for all (dates as YYYY-MM-DD). Excel
     # keeps 15 significant digits: an 18-digit ID typed as a number was rounded when it was entered.
     return frame.apply(to_text), notes
+
+
+def _unescape_xlsx(column: pd.Series) -> pd.Series:
+    escaped = column.map(lambda v: isinstance(v, str) and "_x" in v).astype(bool)
+    if not escaped.any():
+        return column
+    column = column.copy()
+    column[escaped] = column[escaped].map(lambda v: _XLSX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), v))
+    return column
 
 
 def _read_parquet(path: Path, lang: str) -> pd.DataFrame:
