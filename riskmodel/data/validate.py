@@ -10,8 +10,8 @@ file never tells a stale story.
 
 Example
 -------
->>> default_rejected_path(Path("exports/2024-03"))
-PosixPath('exports/2024-03_rejected_rows.csv')
+>>> default_rejected_path(Path("exports/2024-03")).name  # beside the folder (the path is made absolute)
+'2024-03_rejected_rows.csv'
 """
 
 from __future__ import annotations
