@@ -447,3 +447,13 @@ def test_the_student_waterfall_starts_at_the_models_average(first):
     assert values["pseudonym"].tolist() == run.table("contributions")["pseudonym"].tolist()
     ticks = [t.get_text() for t in figure.axes[0].get_yticklabels()]
     assert any("(this student: " in t for t in ticks) and not any("(yes or no)" in t for t in ticks), ticks
+
+
+def test_the_index_title_reads_as_a_title(first):
+    """It read '心理危机预警：本次运行：截止日期 2026-02-01' (two colons, a software word)."""
+    import re
+
+    result, _ = first
+    page = (result.run_dir / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"<h1>(.*?)</h1>", page).group(1) == "心理危机预警名单（截止日期 2026-02-01）"
+    assert "<title>心理危机预警名单（截止日期 2026-02-01）</title>" in page

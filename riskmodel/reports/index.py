@@ -139,9 +139,9 @@ def write_index(run_dir: Path, *, cohorts: pd.DataFrame, outcomes: dict[str, dic
                        f'<p class="note">{t("reports.index.dropped_note")}</p><ul>{items}</ul>') + failed_note
     page = f"""<!DOCTYPE html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
-<meta name="robots" content="noindex"><title>{t("reports.index.title")} {html_text(info["as_of"])}</title>
+<meta name="robots" content="noindex"><title>{t("reports.index.title", as_of=info["as_of"])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>{t("reports.index.title")}{t("colon")}{t("reports.cohort.as_of")} {html_text(info["as_of"])}</h1>
+<h1>{t("reports.index.title", as_of=info["as_of"])}</h1>
 <p class="confidential">{t("reports.index.confidential")}</p>
 <p class="note">{t("reports.index.run")}{t("colon")}{html_text(info["run_id"])} · {t("reports.index.model")}{t("colon")}\
 {html_text(info.get("model_version", ""))}</p>
