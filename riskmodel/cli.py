@@ -544,9 +544,32 @@ def handover_export(
     result = export_packet(data, student, key_dir=key, recipient=to, out=out, settings=settings,
                            include_notes=include_notes, runs=runs)
     manifest = result.manifest
-    console.print(text("handover.cli.exported", settings.reports.lang, out=out, recipient=to.name,
-                       included=", ".join(f"{k} {v}" for k, v in manifest["included"].items()),
-                       withheld=", ".join(w["what"] for w in manifest["withheld"])), highlight=False, soft_wrap=True)
+    lang = settings.reports.lang
+    console.print(text("handover.cli.exported", lang, out=out, recipient=_centre_name(to),
+                       included=text("handover.cli.separator", lang).join(
+                           text("handover.cli.rows", lang, table=_table_words(k, lang), n=v)
+                           for k, v in manifest["included"].items()),
+                       withheld=text("handover.cli.separator", lang).join(
+                           _table_words(w["what"], lang) for w in manifest["withheld"])),
+                  highlight=False, soft_wrap=True)
+
+
+def _centre_name(public: Path) -> str:
+    """The centre a ``centre.pub`` belongs to, as its ``keys init --name`` called it, with its fingerprint."""
+    from riskmodel.handover.keys import load_public
+
+    key = load_public(public)
+    return f"{key.name} ({key.fingerprint[:16]})" if key.name else key.fingerprint[:16]
+
+
+def _table_words(what: str, lang: str) -> str:
+    """``observations`` or ``observations.note`` in the catalogue's words (a column stays its code)."""
+    from riskmodel.i18n import catalogue, text
+
+    table, _, column = what.partition(".")
+    key = f"reports.table.{table}"
+    words = text(key, lang) if key in catalogue() else table
+    return f"{words} ({column})" if column else words
 
 
 @_group_verb(handover_app, "import")
@@ -564,7 +587,7 @@ def handover_import(
 
     settings = _settings(config)
     result = import_packet(packet, data=data, key_dir=key, sender=sender, student_id=as_id, settings=settings)
-    console.print(text("handover.cli.imported", settings.reports.lang, packet=result.packet_id, sender=result.sender,
+    console.print(text("handover.cli.imported", settings.reports.lang, packet=result.packet_id, sender=_centre_name(sender),
                        written=", ".join(p.name for p in result.files)), highlight=False, soft_wrap=True)
 
 

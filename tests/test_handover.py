@@ -78,6 +78,8 @@ def packet(centres):
     result = _cli("handover", "export", "--data", root / "a", "--student", centres["sender_id"], "--key", root / "keys-a",
                   "--to", root / "keys-b" / "centre.pub", "--out", root / "packet.rmh", "--runs", root / "reports-a")
     assert result.exit_code == 0, result.output
+    # said to staff: the receiving centre by its name, the tables in words (it read 'centre.pub', 'screenings 6')
+    assert "Centre B (" in result.output and "心理筛查" in result.output and "screenings" not in result.output
     return root / "packet.rmh"
 
 
@@ -202,6 +204,7 @@ def imported(centres, packet):
     result = _cli("handover", "import", packet, "--data", root / "b", "--key", root / "keys-b", "--from",
                   root / "keys-a" / "centre.pub", "--as", centres["receiver_id"])
     assert result.exit_code == 0, result.output
+    assert "Centre A (" in result.output  # the sender by name, not a bare fingerprint
     return before
 
 
