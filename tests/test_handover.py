@@ -266,6 +266,12 @@ def test_next_run_sees_the_history_in_features_and_student_file(centres, importe
     assert all(day in page for day in centres["sender_dates"]) and "原学校" in page
     assert "十、原学校交接摘要" in page and "2023-03-01预警运行：三级" in page and "不是临床评估" in page
     assert student not in page and centres["sender_id"] not in page
+    # the same run's student file in English: the summary in English too (it stayed in the run's language)
+    outcome = execute(NOTEBOOK_DIR / "40_student_file.ipynb", tmp_path / "s-en.ipynb", tmp_path / "s-en.html",
+                      {"run_dir": str(result.run_dir), "pseudonym": pseudonym, "lang": "en"})
+    assert outcome["status"] == "ok", outcome["error"]
+    english = (tmp_path / "s-en.html").read_text(encoding="utf-8")
+    assert "run of 2023-03-01: Level III" in english and "预警运行" not in english and "不是临床评估" not in english
 
 
 @pytest.mark.parametrize("module", ["riskmodel.handover.keys", "riskmodel.handover.loinc", "riskmodel.handover.summary",

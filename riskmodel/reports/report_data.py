@@ -29,7 +29,7 @@ so no report can show them.
   ``coverage.parquet`` (records per table and month) and ``skipped.json``: the data-quality report;
 * ``cohorts.parquet``: one row per cohort report (key, level, school, name, slug);
 * ``handover.parquet``: the summary a previous school sent with a student's records (docs/handover.md),
-  one line per row (pseudonym, packet, order, section, line) in the run's language, shown only when
+  one line per row (pseudonym, packet, lang, order, section, line) in every language, shown only when
   the packet's records end on or before the as-of date;
 * ``run.json``: as_of, run_id, lang, model version, small-cell threshold.
 
@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskmodel.i18n import LANGUAGES
 from riskmodel.outputs import atomic_path, private_dir, write_text
 from riskmodel.reports.names import safe_component
 from riskmodel.vocab import ALL_LEVELS, DATED_BY, FAMILY_FLAGS, K12_STAGES
@@ -274,16 +275,21 @@ def _register(students: pd.DataFrame, pseudonyms: pd.Series) -> pd.DataFrame:
     return out.sort_values("pseudonym", ignore_index=True)
 
 
-HANDOVER_COLUMNS = ("pseudonym", "packet", "order", "section", "line")
+HANDOVER_COLUMNS = ("pseudonym", "packet", "lang", "order", "section", "line")
 _SUMMARY_ORDER = ("problem", "causes", "behaviour", "family", "advice")  # the guidance's order (docs/handover.md)
 
 
-def _handover(files: dict | None, pseudonyms: pd.Series, as_of: pd.Timestamp, lang: str) -> pd.DataFrame:
-    """The previous school's summary and levels of each student whose records came by handover.
+def _handover(files: dict | None, pseudonyms: pd.Series, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The previous school's summary and levels of each student whose records came by handover, in every
+    language (``lang``: the student file is made in either, whatever the run's language).
 
     Read from the ``_handover/<packet>.json`` record beside the handover files the loader read
     (``Dataset.files``); a packet whose records reach past ``as_of`` is left out (it was not known then).
     """
+    return pd.concat([_handover_in(files, pseudonyms, as_of, lang) for lang in LANGUAGES], ignore_index=True)
+
+
+def _handover_in(files: dict | None, pseudonyms: pd.Series, as_of: pd.Timestamp, lang: str) -> pd.DataFrame:
     from riskmodel.data.read import HANDOVER_PART
     from riskmodel.i18n import text
     from riskmodel.warning.localise import percent
@@ -320,11 +326,11 @@ def _handover(files: dict | None, pseudonyms: pd.Series, as_of: pd.Timestamp, la
         texts = (summary.get("text") or {}).get(lang) or {}
         for section in sorted(texts, key=lambda name: (_SUMMARY_ORDER.index(name) if name in _SUMMARY_ORDER else 9, name)):
             lines += [(headings.get(section, section), str(t)) for t in texts[section]]
-        rows += [{"pseudonym": pseudonym, "packet": match["packet"], "order": i, "section": sec, "line": line}
-                 for i, (sec, line) in enumerate(lines)]
+        rows += [{"pseudonym": pseudonym, "packet": match["packet"], "lang": lang, "order": i, "section": sec,
+                  "line": line} for i, (sec, line) in enumerate(lines)]
     frame = pd.DataFrame(rows, columns=list(HANDOVER_COLUMNS))
-    return frame.astype({"pseudonym": "string", "packet": "string", "order": "int64", "section": "string",
-                         "line": "string"})
+    return frame.astype({"pseudonym": "string", "packet": "string", "lang": "string", "order": "int64",
+                         "section": "string", "line": "string"})
 
 
 def _coverage(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -401,7 +407,7 @@ def write_report_data(folder: Path, *, warning_list: pd.DataFrame, tables: dict[
         write_parquet(pd.DataFrame(columns), data_dir / "feature_values.parquet")
     pseudonyms = pd.Series(warning_list["pseudonym"].to_numpy(), index=warning_list["student_id"].to_numpy())
     write_parquet(_register(students, pseudonyms), data_dir / "register.parquet")
-    write_parquet(_handover(files, pseudonyms, pd.Timestamp(run_info["as_of"]), str(run_info.get("lang", "zh"))),
+    write_parquet(_handover(files, pseudonyms, pd.Timestamp(run_info["as_of"])),
                   data_dir / "handover.parquet")
     for name in _STUDENT_TABLES:
         table = tables.get(name, pd.DataFrame())

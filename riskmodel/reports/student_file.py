@@ -383,6 +383,8 @@ def handover_section(run: RunData, pseudonym: str, lang: str) -> Table | Heading
     """
     frame = run.table("handover")
     rows = frame[frame["pseudonym"] == pseudonym] if "pseudonym" in frame.columns else frame
+    if "lang" in rows.columns:  # every language since 2026-12; an older run folder holds its run's only
+        rows = rows[rows["lang"] == lang]
     if rows.empty:
         return note("student.no_handover", lang)
     rows = rows.sort_values(["packet", "order"])
