@@ -40,17 +40,6 @@ def _pseudonym_key(monkeypatch):
     monkeypatch.setenv("RISKMODEL_PSEUDONYM_KEY", KEY_HEX)
 
 
-@pytest.fixture(params=["calamine", "openpyxl"])
-def excel_engine(request, monkeypatch):
-    """Run an Excel test with each reader: python-calamine (fast, when installed) and openpyxl."""
-    import importlib.util
-
-    if request.param == "calamine" and importlib.util.find_spec("python_calamine") is None:
-        pytest.skip("python-calamine is not installed")
-    monkeypatch.setattr("riskmodel.data.read.excel_engine", lambda: request.param)
-    return request.param
-
-
 @pytest.fixture()
 def mixed(tmp_path):
     return mixed_directory(tmp_path / "export")

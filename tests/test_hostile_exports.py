@@ -33,16 +33,6 @@ def _pseudonym_key(monkeypatch):
     monkeypatch.setenv("RISKMODEL_PSEUDONYM_KEY", "ab" * 32)
 
 
-@pytest.fixture(params=["calamine", "openpyxl"])
-def excel_engine(request, monkeypatch):
-    import importlib.util
-
-    if request.param == "calamine" and importlib.util.find_spec("python_calamine") is None:
-        pytest.skip("python-calamine is not installed")
-    monkeypatch.setattr("riskmodel.data.read.excel_engine", lambda: request.param)
-    return request.param
-
-
 def _screenings(folder, ids):
     write_csv(folder / "screenings.csv", ["student_id", "date", "instrument", *ITEMS],
               [[i, "2024-10-01", "GAD7", *"0123012"] for i in ids], "utf-8")

@@ -80,7 +80,12 @@ def students_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model() -> RiskModel:
-    frame = feature_frame(4000, seed=1)
+    return toy_model(4000)
+
+
+def toy_model(n: int) -> RiskModel:
+    """A small calibrated logistic model on :func:`feature_frame` rows (PHQ-9 and unexcused absences raise risk)."""
+    frame = feature_frame(n, seed=1)
     logit = -4.5 + 0.15 * frame["phq9_total_latest"] + 0.8 * frame["att_unexcused_30d"]
     y = (np.random.default_rng(2).random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(int)
     spec = FeatureSpec.from_frame(frame)

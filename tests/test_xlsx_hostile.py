@@ -10,7 +10,6 @@ Also here: the future-date reason of the rejected rows shows a day (2026-12-06),
 
 from __future__ import annotations
 
-import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -21,8 +20,6 @@ from typer.testing import CliRunner
 from riskmodel.cli import app
 from riskmodel.config import Settings
 from riskmodel.instruments.commands import write_frame
-from riskmodel.models import LogisticRisk, ProbabilityCalibrator
-from riskmodel.models.matrix import FeatureSpec
 from riskmodel.models.pipeline import RiskModel
 from riskmodel.outputs import XML_ILLEGAL, XML_REPLACEMENT
 from riskmodel.warning import score_features, write_warning_list
@@ -88,14 +85,7 @@ def test_score_screenings_with_an_escape_in_an_id_writes_every_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def model() -> RiskModel:
-    frame = warning_cases.feature_frame(1500, seed=1)
-    logit = -4.5 + 0.15 * frame["phq9_total_latest"] + 0.8 * frame["att_unexcused_30d"]
-    y = (np.random.default_rng(2).random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(int)
-    spec = FeatureSpec.from_frame(frame)
-    estimator = LogisticRisk(C=0.05).fit(spec.frame(frame), y)
-    calibrator = ProbabilityCalibrator("sigmoid").fit(estimator.decision_function(spec.frame(frame)), y)
-    return RiskModel(kind="logistic", spec=spec, estimator=estimator, calibrator=calibrator,
-                     meta={"version": "test0000version"})
+    return warning_cases.toy_model(1500)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
