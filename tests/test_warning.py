@@ -616,9 +616,9 @@ def test_a_factor_raising_the_risk_says_something_that_raises_it():
     cat = catalogue()
     frame = feature_frame(1).assign(cohort_phq9_total_z=-0.3, cohort_phq9_total_pct=0.4, phq9_item9_latest=0.0,
                                     reg_family_flags=2.0, reg_single_parent=1.0, reg_disability=1.0,
-                                    reg_left_behind=0.0)
+                                    reg_left_behind=0.0, traj_couns_rating_max_365d=1.0)
     contrib = pd.DataFrame({"cohort_phq9_total_z": [0.5], "cohort_phq9_total_pct": [0.4], "phq9_item9_latest": [0.3],
-                            "reg_family_flags": [0.2]})
+                            "reg_family_flags": [0.2], "traj_couns_rating_max_365d": [0.4]})
     long = explain(contrib, frame, catalogue=cat, lang="zh", top=3)
     assert long["feature"].tolist() == ["reg_family_flags"], long["text"].tolist()
     assert long["text"].iloc[0].endswith("学籍中登记的家庭困难：单亲、残疾")

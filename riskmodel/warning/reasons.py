@@ -58,7 +58,7 @@ _SCREENING_TOTAL = re.compile(r"^[a-z0-9]+_total_(latest|prev|change)$")
 # a critical item's answer (PHQ-9 item 9, UPI item 25 ...): only 0 reassures, any other answer is a warning sign
 _CRITICAL_ITEM = re.compile(r"^(traj_)?[a-z0-9]+_item\d+_(latest|max)$")
 # ratings whose lowest value (1-4 scale: 1 = no risk seen) is reassuring and anything above it is not
-_LOWEST_IS_REASSURING = {"counsellor_rating_last": 1.0, "counsellor_rating_prev": 1.0}
+_LOWEST_IS_REASSURING = {"counsellor_rating_last": 1.0, "counsellor_rating_prev": 1.0, "traj_couns_rating_max_365d": 1.0}
 _SAY = "warning.say."
 
 
